@@ -1,0 +1,208 @@
+//! The properties string: `name 0x01 value 0x02` for each entry, UTF-8.
+//!
+//! Parsing follows 4.6.0 `MessageDecoder#string2messageProperties`: split on 0x02, then on 0x01,
+//! keep only items with exactly two parts (so empty values are dropped); a repeated name keeps
+//! its last value, as a `HashMap` would.
+
+use std::borrow::Cow;
+
+use super::hash::java_string_hash;
+
+pub const NAME_VALUE_SEPARATOR: u8 = 0x01;
+pub const PROPERTY_SEPARATOR: u8 = 0x02;
+
+pub const KEYS: &str = "KEYS";
+pub const TAGS: &str = "TAGS";
+pub const UNIQ_KEY: &str = "UNIQ_KEY";
+pub const DELAY: &str = "DELAY";
+pub const REAL_TOPIC: &str = "REAL_TOPIC";
+pub const REAL_QID: &str = "REAL_QID";
+pub const WAIT: &str = "WAIT";
+pub const CRC32: &str = "__CRC32#";
+
+/// Iterates the (name, value) pairs of a properties string as Java 4.6.0 parses it.
+pub fn iter(props: &[u8]) -> impl Iterator<Item = (&[u8], &[u8])> {
+    props
+        .split(|&b| b == PROPERTY_SEPARATOR)
+        .filter_map(|item| {
+            // Java's String.split drops trailing empty strings, so "k\x01" is one part and "k\x01v\x01"
+            // two; an item must split into exactly two parts.
+            let mut parts = item.split(|&b| b == NAME_VALUE_SEPARATOR);
+            let name = parts.next()?;
+            let value = parts.next()?;
+            let rest: Vec<&[u8]> = parts.collect();
+            if !rest.iter().all(|p| p.is_empty()) {
+                return None; // three or more non-trailing parts
+            }
+            if value.is_empty() {
+                return None; // "k\x01" splits into one part
+            }
+            Some((name, value))
+        })
+}
+
+/// The value of `name` (the last occurrence wins), decoded as UTF-8 with replacement as Java does.
+pub fn get<'a>(props: &'a [u8], name: &str) -> Option<Cow<'a, str>> {
+    let mut found = None;
+    for (n, v) in iter(props) {
+        if n == name.as_bytes() {
+            found = Some(v);
+        }
+    }
+    found.map(String::from_utf8_lossy)
+}
+
+/// The fields of a properties string that the store itself acts on, found in one pass.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct StoreProperties<'a> {
+    pub keys: Option<Cow<'a, str>>,
+    pub tags: Option<Cow<'a, str>>,
+    pub uniq_key: Option<Cow<'a, str>>,
+    pub delay: Option<Cow<'a, str>>,
+}
+
+impl<'a> StoreProperties<'a> {
+    pub fn parse(props: &'a [u8]) -> Self {
+        let mut sp = StoreProperties::default();
+        for (n, v) in iter(props) {
+            let slot = match n {
+                b"KEYS" => &mut sp.keys,
+                b"TAGS" => &mut sp.tags,
+                b"UNIQ_KEY" => &mut sp.uniq_key,
+                b"DELAY" => &mut sp.delay,
+                _ => continue,
+            };
+            *slot = Some(String::from_utf8_lossy(v));
+        }
+        sp
+    }
+
+    /// The non-empty business keys of `KEYS`, split on single spaces as Java does.
+    pub fn key_tokens(&self) -> impl Iterator<Item = &str> {
+        self.keys
+            .as_deref()
+            .unwrap_or("")
+            .split(' ')
+            .filter(|k| !k.is_empty())
+    }
+}
+
+/// Serializes pairs in the given order: `name 0x01 value 0x02` each.
+pub fn encode<'a, I>(pairs: I) -> String
+where
+    I: IntoIterator<Item = (&'a str, &'a str)>,
+{
+    let mut s = String::new();
+    for (n, v) in pairs {
+        s.push_str(n);
+        s.push(NAME_VALUE_SEPARATOR as char);
+        s.push_str(v);
+        s.push(PROPERTY_SEPARATOR as char);
+    }
+    s
+}
+
+/// Orders entries as a `java.util.HashMap<String,String>` with default capacity would iterate
+/// them after they were `put` in the given order (a repeated name updates the value in place).
+///
+/// Java iterates bucket by bucket (`(h ^ h>>>16) & (cap-1)`), each bucket in insertion order; the
+/// table starts at 16 and doubles when the size passes 3/4 of the capacity, or when one bucket
+/// reaches 9 entries while the table is below 64. Tree bins (9+ colliding entries in a table of
+/// 64 or more) are not emulated: no real properties map comes near that.
+pub fn java_hashmap_order(entries: Vec<(String, String)>) -> Vec<(String, String)> {
+    let mut unique: Vec<(String, String)> = Vec::with_capacity(entries.len());
+    let mut cap: usize = 16;
+    let mut buckets_of = |list: &Vec<(String, String)>, cap: usize| -> Vec<usize> {
+        list.iter().map(|(k, _)| spread(k) & (cap - 1)).collect()
+    };
+    for (k, v) in entries {
+        if let Some(e) = unique.iter_mut().find(|(n, _)| *n == k) {
+            e.1 = v;
+            continue;
+        }
+        let bucket = spread(&k) & (cap - 1);
+        let in_bucket = buckets_of(&unique, cap)
+            .iter()
+            .filter(|&&b| b == bucket)
+            .count();
+        unique.push((k, v));
+        if in_bucket >= 8 && cap < 64 {
+            cap *= 2; // treeifyBin on a small table resizes instead
+        }
+        if unique.len() > cap * 3 / 4 {
+            cap *= 2;
+        }
+    }
+    let buckets = buckets_of(&unique, cap);
+    let mut idx: Vec<usize> = (0..unique.len()).collect();
+    idx.sort_by_key(|&i| (buckets[i], i)); // stable: insertion order within a bucket
+    let mut slots: Vec<Option<(String, String)>> = unique.into_iter().map(Some).collect();
+    idx.into_iter().map(|i| slots[i].take().unwrap()).collect()
+}
+
+fn spread(k: &str) -> usize {
+    let h = java_string_hash(k) as u32;
+    (h ^ (h >> 16)) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_like_java() {
+        let p = b"A\x011\x02B\x01\x02\x01x\x02C\x01a\x01b\x02D\x012\x02A\x013\x02";
+        let v: Vec<_> = iter(p).collect();
+        assert_eq!(
+            v,
+            vec![
+                (&b"A"[..], &b"1"[..]),
+                (&b""[..], &b"x"[..]),
+                (&b"D"[..], &b"2"[..]),
+                (&b"A"[..], &b"3"[..])
+            ]
+        );
+        assert_eq!(get(p, "A").as_deref(), Some("3"));
+        assert_eq!(get(p, "B"), None);
+        assert_eq!(get(p, "C"), None);
+    }
+
+    #[test]
+    fn store_properties_and_keys() {
+        let p = encode([("KEYS", " k1  k2 "), ("TAGS", "T"), ("UNIQ_KEY", "U")]);
+        let sp = StoreProperties::parse(p.as_bytes());
+        assert_eq!(sp.key_tokens().collect::<Vec<_>>(), vec!["k1", "k2"]);
+        assert_eq!(sp.tags.as_deref(), Some("T"));
+        assert_eq!(sp.uniq_key.as_deref(), Some("U"));
+        assert_eq!(sp.delay, None);
+    }
+
+    #[test]
+    fn hashmap_order_matches_java() {
+        // 4.6.0 CommitLog#putMessage rewrites a delayed message's properties through a HashMap.
+        // The async fixture's record seq 123 was stored with this order; its producer string
+        // listed the same names without REAL_TOPIC/REAL_QID, which the store then added.
+        let put = |names: &[&str]| {
+            java_hashmap_order(names.iter().map(|n| (n.to_string(), String::new())).collect())
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            put(&["UNIQ_KEY", "CLUSTER", "WAIT", "DELAY", "TAGS", "REAL_TOPIC", "REAL_QID"]),
+            vec!["REAL_TOPIC", "UNIQ_KEY", "CLUSTER", "WAIT", "DELAY", "TAGS", "REAL_QID"]
+        );
+        // KEYS hashes to bucket 7, before UNIQ_KEY and CLUSTER (bucket 12).
+        assert_eq!(
+            put(&["UNIQ_KEY", "CLUSTER", "WAIT", "TAGS", "KEYS"]),
+            vec!["KEYS", "UNIQ_KEY", "CLUSTER", "WAIT", "TAGS"]
+        );
+        // 13 distinct names pass the 3/4 threshold of 16: the table doubles to 32.
+        let many: Vec<String> = (0..13).map(|i| format!("k{i}")).collect();
+        let refs: Vec<&str> = many.iter().map(|s| s.as_str()).collect();
+        let got = put(&refs);
+        let mut want = many.clone();
+        want.sort_by_key(|k| (spread(k) & 31, many.iter().position(|m| m == k)));
+        assert_eq!(got, want);
+    }
+}

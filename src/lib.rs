@@ -1,0 +1,8 @@
+//! rmqstore: a storage engine that reads and writes the Apache RocketMQ broker store directory
+//! byte-for-byte.
+
+pub mod clock;
+pub mod error;
+pub mod format;
+
+pub use error::{Result, StoreError};
