@@ -1,8 +1,26 @@
 //! rmqstore: a storage engine that reads and writes the Apache RocketMQ broker store directory
 //! byte-for-byte.
+//!
+//! The modules follow the data: [`format`] holds the pure byte codecs; [`mapped_file`] the
+//! memory-mapped segments; [`commitlog`], [`consume_queue`], [`index`] and [`checkpoint`] one
+//! on-disk structure each; [`dispatch`] what a record contributes to the queues and the index;
+//! [`store`] the embeddable [`MessageStore`] that ties them together.
 
+pub mod checkpoint;
 pub mod clock;
+pub mod commitlog;
+pub mod config;
+pub mod consume_queue;
+pub mod dispatch;
 pub mod error;
 pub mod format;
+pub mod index;
+pub mod mapped_file;
+pub mod message;
+pub mod store;
+pub mod topic;
 
+pub use config::StoreConfig;
 pub use error::{Result, StoreError};
+pub use message::{BatchItem, Message, MessageBatch, ReplayMessage};
+pub use store::{MessageStore, OpenMode, PutMessageResult, PutMessageStatus, StoredRecord};

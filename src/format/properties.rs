@@ -112,7 +112,7 @@ where
 pub fn java_hashmap_order(entries: Vec<(String, String)>) -> Vec<(String, String)> {
     let mut unique: Vec<(String, String)> = Vec::with_capacity(entries.len());
     let mut cap: usize = 16;
-    let mut buckets_of = |list: &Vec<(String, String)>, cap: usize| -> Vec<usize> {
+    let buckets_of = |list: &Vec<(String, String)>, cap: usize| -> Vec<usize> {
         list.iter().map(|(k, _)| spread(k) & (cap - 1)).collect()
     };
     for (k, v) in entries {

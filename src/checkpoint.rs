@@ -1,0 +1,82 @@
+//! The `checkpoint` file (`StoreCheckpoint`): 4096 bytes, the first 40 holding timestamps.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{IoContext, Result, StoreError};
+use crate::format::checkpoint::{Checkpoint, CHECKPOINT_FILE_SIZE};
+
+/// The checkpoint file and its values.
+#[derive(Debug)]
+pub struct StoreCheckpoint {
+    path: PathBuf,
+    file: Option<File>,
+    /// The whole 4096 bytes, so bytes we do not own (5.x fields) are written back unchanged.
+    page: Vec<u8>,
+    pub values: Checkpoint,
+}
+
+impl StoreCheckpoint {
+    /// Opens the checkpoint. Writable: created (4096 zero bytes) if missing. Read-only: a
+    /// missing file reads as all zero and nothing is created.
+    pub fn open(path: &Path, writable: bool) -> Result<StoreCheckpoint> {
+        let mut page = vec![0u8; CHECKPOINT_FILE_SIZE];
+        let file = if writable {
+            let mut f = OpenOptions::new()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(path)
+                .at(path)?;
+            read_page(&mut f, &mut page, path)?;
+            Some(f)
+        } else {
+            match File::open(path) {
+                Ok(mut f) => {
+                    read_page(&mut f, &mut page, path)?;
+                    None
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                Err(e) => return Err(StoreError::io(path, e)),
+            }
+        };
+        let values =
+            Checkpoint::decode(&page).map_err(|e| StoreError::corrupt(path, 0, e))?;
+        Ok(StoreCheckpoint {
+            path: path.to_path_buf(),
+            file,
+            page,
+            values,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Writes the values and makes them durable.
+    pub fn flush(&mut self) -> Result<()> {
+        let Some(f) = self.file.as_mut() else {
+            return Err(StoreError::ReadOnly);
+        };
+        self.values.encode_into(&mut self.page, false);
+        f.seek(SeekFrom::Start(0)).at(&self.path)?;
+        f.write_all(&self.page).at(&self.path)?;
+        f.sync_data().at(&self.path)?;
+        Ok(())
+    }
+}
+
+fn read_page(f: &mut File, page: &mut [u8], path: &Path) -> Result<()> {
+    let mut n = 0;
+    while n < page.len() {
+        let r = f.read(&mut page[n..]).at(path)?;
+        if r == 0 {
+            break; // a short file reads as zeros after its end, as a mapping of it would
+        }
+        n += r;
+    }
+    Ok(())
+}

@@ -1,0 +1,313 @@
+//! The commitlog: every message record, appended in one sequence of fixed-size segments.
+//!
+//! A record never spans segments: when a record (or a whole batch) plus an 8-byte blank header
+//! does not fit in what is left of a segment, a blank record fills the rest and the record goes
+//! to the next segment.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::error::{Result, StoreError};
+use crate::format::msgid::create_message_id;
+use crate::format::record::{
+    decode_record, encode_blank, sysflag, Decoded, MessageRecord, MIN_BLANK_LEN,
+    STORE_TIMESTAMP_POS_V4,
+};
+use crate::format::{get_i32, get_i64, MAGIC_V1};
+use crate::mapped_file::{MappedFile, MappedFileQueue};
+
+/// Queue offsets per topic and queue id (`topicQueueTable`).
+#[derive(Debug, Default)]
+pub struct TopicQueueTable(HashMap<String, HashMap<i32, i64>>);
+
+impl TopicQueueTable {
+    pub fn get(&self, topic: &str, queue_id: i32) -> i64 {
+        self.0
+            .get(topic)
+            .and_then(|m| m.get(&queue_id))
+            .copied()
+            .unwrap_or(0)
+    }
+    pub fn set(&mut self, topic: &str, queue_id: i32, v: i64) {
+        match self.0.get_mut(topic) {
+            Some(m) => {
+                m.insert(queue_id, v);
+            }
+            None => {
+                self.0.entry(topic.to_string()).or_default().insert(queue_id, v);
+            }
+        }
+    }
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+/// Where a put landed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendResult {
+    /// Physical offset of the first record.
+    pub wrote_offset: i64,
+    /// Bytes of all records written (not counting a blank that preceded them).
+    pub wrote_bytes: i32,
+    /// Offset msgIds, comma-joined for a batch as Java returns them.
+    pub msg_id: String,
+    pub store_timestamp: i64,
+    /// Queue offset of the first record.
+    pub logics_offset: i64,
+    pub msg_num: i32,
+}
+
+/// The mutable state of the put path, guarded by the put lock.
+#[derive(Debug, Default)]
+pub struct PutState {
+    pub topic_queue_table: TopicQueueTable,
+}
+
+/// A record that a recovery scan found, with where it is.
+pub struct ScannedRecord<'a> {
+    pub offset: u64,
+    pub record: MessageRecord<'a>,
+    pub total_size: u32,
+}
+
+/// How a scan of the commitlog ended.
+#[derive(Debug)]
+pub struct ScanEnd {
+    /// Offset just past the last valid record.
+    pub end: u64,
+    /// Why the scan stopped there (None: a clean end of data or the last segment ended).
+    pub stopped_by: Option<StoreError>,
+}
+
+/// The commitlog.
+pub struct CommitLog {
+    files: MappedFileQueue,
+    put: Mutex<PutState>,
+}
+
+impl std::fmt::Debug for CommitLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CommitLog").field("files", &self.files).finish()
+    }
+}
+
+impl CommitLog {
+    pub fn load(dir: &Path, file_size: usize, writable: bool) -> Result<CommitLog> {
+        Ok(CommitLog {
+            files: MappedFileQueue::load(dir, file_size, writable)?,
+            put: Mutex::new(PutState::default()),
+        })
+    }
+
+    pub fn files(&self) -> &MappedFileQueue {
+        &self.files
+    }
+    pub fn file_size(&self) -> usize {
+        self.files.file_size()
+    }
+    pub fn min_offset(&self) -> u64 {
+        self.files.min_offset()
+    }
+    pub fn max_offset(&self) -> u64 {
+        self.files.max_offset()
+    }
+
+    /// Takes the put lock. Appends happen through the returned guard, so the queue offsets,
+    /// the physical positions and the dispatch that follows are one atomic step.
+    pub fn lock(&self) -> parking_lot::MutexGuard<'_, PutState> {
+        self.put.lock()
+    }
+
+    /// Appends `records` as one group that lands in a single segment, in order. Each record's
+    /// `physical_offset` is set here; everything else must already be final. Returns where the
+    /// group went; `on_record` is called for each written record with its segment and position.
+    pub fn append_group(
+        &self,
+        _state: &mut PutState,
+        records: &mut [MessageRecord<'_>],
+    ) -> Result<(Arc<MappedFile>, usize, usize)> {
+        let total: usize = records.iter().map(|r| r.encoded_len()).sum();
+        let file_size = self.files.file_size();
+        if total + MIN_BLANK_LEN > file_size {
+            return Err(StoreError::Invalid(format!(
+                "{total} bytes of records cannot fit a {file_size}-byte segment"
+            )));
+        }
+        let start = self.files.max_offset();
+        let (mut file, _) = self.files.last_or_create(start)?;
+        if total + MIN_BLANK_LEN > file.remaining() {
+            // Fill the rest with a blank record; only its 8-byte header is meaningful.
+            let rest = file.remaining();
+            file.append_with(rest, |_, buf| encode_blank(buf, rest as u32))?;
+            file = self.files.create_next(start)?.0;
+        }
+        let from = file.file_from_offset();
+        let written = file.append_with(total, |pos, buf| -> Result<()> {
+            let mut at = 0usize;
+            for r in records.iter_mut() {
+                r.physical_offset = (from + (pos + at) as u64) as i64;
+                at += r
+                    .encode_into(&mut buf[at..])
+                    .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            }
+            Ok(())
+        })?;
+        match written {
+            Some((pos, r)) => {
+                r?;
+                if let Some(last) = records.last() {
+                    file.set_last_store_timestamp(last.store_timestamp);
+                }
+                Ok((file, pos, total))
+            }
+            None => Err(StoreError::Invalid(
+                "segment filled up during an append".to_string(),
+            )),
+        }
+    }
+
+    /// Fills in queue offsets from the table for a group of records of one topic and queue
+    /// (PREPARED and ROLLBACK records get 0 and do not advance the queue) and advances it.
+    pub fn assign_queue_offsets(state: &mut PutState, records: &mut [MessageRecord<'_>]) {
+        for r in records.iter_mut() {
+            let topic = String::from_utf8_lossy(r.topic);
+            let cur = state.topic_queue_table.get(&topic, r.queue_id);
+            match sysflag::tran_type(r.sys_flag) {
+                sysflag::TRANSACTION_PREPARED_TYPE | sysflag::TRANSACTION_ROLLBACK_TYPE => {
+                    r.queue_offset = 0;
+                }
+                _ => {
+                    r.queue_offset = cur;
+                    state.topic_queue_table.set(&topic, r.queue_id, cur + 1);
+                }
+            }
+        }
+    }
+
+    /// Builds the result Java's put returns for the records just written.
+    pub fn append_result(records: &[MessageRecord<'_>], total: usize) -> AppendResult {
+        let first = &records[0];
+        let msg_id = records
+            .iter()
+            .map(|r| create_message_id(&r.store_host, r.physical_offset))
+            .collect::<Vec<_>>()
+            .join(",");
+        AppendResult {
+            wrote_offset: first.physical_offset,
+            wrote_bytes: total as i32,
+            msg_id,
+            store_timestamp: first.store_timestamp,
+            logics_offset: first.queue_offset,
+            msg_num: records.len() as i32,
+        }
+    }
+
+    /// The record at physical `offset`, as the segment and position holding it.
+    pub fn record_at(&self, offset: u64) -> Option<(Arc<MappedFile>, usize, usize)> {
+        let f = self.files.find_by_offset(offset)?;
+        let pos = (offset - f.file_from_offset()) as usize;
+        let size = get_i32(f.readable(), pos)?;
+        if size <= 0 || f.slice(pos, size as usize).is_none() {
+            return None;
+        }
+        Some((f, pos, size as usize))
+    }
+
+    /// Scans from the start of segment `start_index` while records are valid, calling
+    /// `on_record` for each one, moving to the next segment at a blank record. This is the
+    /// loop of Java's `recoverNormally`/`recoverAbnormally`; `check` adds the checks Java's
+    /// `checkMessageAndReturnSize` makes beyond decoding (a DELAY that must parse).
+    pub fn scan(
+        &self,
+        start_index: usize,
+        check_crc: bool,
+        mut on_record: impl FnMut(&ScannedRecord<'_>) -> std::result::Result<(), crate::format::Problem>,
+    ) -> ScanEnd {
+        let files = self.files.files();
+        if files.is_empty() {
+            return ScanEnd {
+                end: 0,
+                stopped_by: None,
+            };
+        }
+        let mut index = start_index.min(files.len() - 1);
+        loop {
+            let f = &files[index];
+            let data = f.whole();
+            let mut pos = 0usize;
+            loop {
+                let offset = f.file_from_offset() + pos as u64;
+                match decode_record(&data[pos..], check_crc) {
+                    Ok(Decoded::Message { record, total_size }) => {
+                        let sr = ScannedRecord {
+                            offset,
+                            record,
+                            total_size,
+                        };
+                        if let Err(problem) = on_record(&sr) {
+                            return ScanEnd {
+                                end: offset,
+                                stopped_by: Some(StoreError::Corrupt {
+                                    path: f.path().to_path_buf(),
+                                    offset: pos as u64,
+                                    problem,
+                                }),
+                            };
+                        }
+                        pos += total_size as usize;
+                    }
+                    Ok(Decoded::Blank { .. }) => {
+                        if index + 1 >= files.len() {
+                            return ScanEnd {
+                                end: offset,
+                                stopped_by: None,
+                            };
+                        }
+                        break;
+                    }
+                    Ok(Decoded::End) => {
+                        return ScanEnd {
+                            end: offset,
+                            stopped_by: None,
+                        }
+                    }
+                    Err(e) => {
+                        return ScanEnd {
+                            end: offset,
+                            stopped_by: Some(StoreError::corrupt(f.path(), pos as u64, e)),
+                        }
+                    }
+                }
+            }
+            index += 1;
+        }
+    }
+
+    /// `isMappedFileMatchedRecover` (4.6.0): a segment can start abnormal recovery when its
+    /// first record is a V1 message with a store timestamp, not after `min_timestamp`. Java
+    /// reads the timestamp at byte 56 whatever the born host's size; so do we.
+    pub fn segment_matches_recover(f: &MappedFile, min_timestamp: i64) -> bool {
+        let data = f.whole();
+        let magic = get_i32(data, 4).map(|m| m as u32);
+        if magic != Some(MAGIC_V1) && magic != Some(crate::format::MAGIC_V2) {
+            return false;
+        }
+        match get_i64(data, STORE_TIMESTAMP_POS_V4) {
+            Some(0) | None => false,
+            Some(ts) => ts <= min_timestamp,
+        }
+    }
+
+    /// Ends the log at `offset` (`truncateDirtyFiles`); later segments are deleted.
+    pub fn truncate_dirty(&self, offset: u64) -> Result<()> {
+        self.files.truncate_dirty(offset)
+    }
+
+    pub fn flush(&self) -> Result<()> {
+        self.files.flush()
+    }
+}

@@ -1,0 +1,1071 @@
+//! `MessageStore`: the embeddable API. Opens a store directory (recovering it as Java 4.6.0
+//! would), puts messages and batches, and reads them back by queue offset, physical offset,
+//! msgId or key.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::fd::AsRawFd;
+use std::path::Path;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::checkpoint::StoreCheckpoint;
+use crate::clock::{Clock, SystemClock};
+use crate::commitlog::{AppendResult, CommitLog, PutState};
+use crate::config::StoreConfig;
+use crate::consume_queue::ConsumeQueueTable;
+use crate::dispatch::DispatchRequest;
+use crate::error::{IoContext, Result, StoreError};
+use crate::format::cq::{DelayLevels, SCHEDULE_TOPIC};
+use crate::format::hash::body_crc;
+use crate::format::msgid::decode_message_id;
+use crate::format::properties::{self, StoreProperties};
+use crate::format::record::{decode_record, sysflag, Decoded, Magic, MessageRecord};
+use crate::index::{IndexRequest, IndexService};
+use crate::mapped_file::MappedFile;
+use crate::message::{Message, MessageBatch, ReplayMessage};
+use crate::topic::{validate_queue_id, validate_topic, MAX_TOPIC_LEN_V1};
+
+/// `PutMessageStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutMessageStatus {
+    PutOk,
+    FlushDiskTimeout,
+    FlushSlaveTimeout,
+    SlaveNotAvailable,
+    ServiceNotAvailable,
+    CreateMappedFileFailed,
+    MessageIllegal,
+    PropertiesSizeExceeded,
+    OsPageCacheBusy,
+    UnknownError,
+}
+
+/// What a put returned: the status, where the message went (when it was stored) and, for a
+/// refused message, why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PutMessageResult {
+    pub status: PutMessageStatus,
+    pub append: Option<AppendResult>,
+    pub reason: Option<String>,
+}
+
+impl PutMessageResult {
+    fn refused(status: PutMessageStatus, reason: String) -> Self {
+        PutMessageResult {
+            status,
+            append: None,
+            reason: Some(reason),
+        }
+    }
+    pub fn is_ok(&self) -> bool {
+        self.status == PutMessageStatus::PutOk
+    }
+}
+
+/// A record in the commitlog, held by reference: the segment stays mapped while this lives.
+#[derive(Clone)]
+pub struct StoredRecord {
+    file: Arc<MappedFile>,
+    pos: usize,
+    size: usize,
+}
+
+impl std::fmt::Debug for StoredRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredRecord")
+            .field("offset", &self.offset())
+            .field("size", &self.size)
+            .finish()
+    }
+}
+
+impl StoredRecord {
+    /// Physical offset of the record.
+    pub fn offset(&self) -> u64 {
+        self.file.file_from_offset() + self.pos as u64
+    }
+    pub fn size(&self) -> usize {
+        self.size
+    }
+    /// The record's bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.file.slice(self.pos, self.size).unwrap_or(&[])
+    }
+    /// Decodes the record (without checking the body CRC).
+    pub fn decode(&self) -> Result<MessageRecord<'_>> {
+        match decode_record(self.bytes(), false) {
+            Ok(Decoded::Message { record, .. }) => Ok(record),
+            Ok(_) => Err(StoreError::Corrupt {
+                path: self.file.path().to_path_buf(),
+                offset: self.pos as u64,
+                problem: crate::format::Problem::Invalid("no message record here".into()),
+            }),
+            Err(e) => Err(StoreError::corrupt(self.file.path(), self.pos as u64, e)),
+        }
+    }
+    pub fn file_path(&self) -> &Path {
+        self.file.path()
+    }
+}
+
+/// `GetMessageStatus`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GetMessageStatus {
+    Found,
+    NoMatchedLogicQueue,
+    NoMessageInQueue,
+    OffsetTooSmall,
+    OffsetOverflowOne,
+    OffsetOverflowBadly,
+    OffsetFoundNull,
+}
+
+/// What `get_messages` found.
+#[derive(Debug, Clone)]
+pub struct GetMessageResult {
+    pub status: GetMessageStatus,
+    pub messages: Vec<StoredRecord>,
+    pub next_begin_offset: u64,
+    pub min_offset: u64,
+    pub max_offset: u64,
+}
+
+/// How the store was opened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenMode {
+    /// Writer: takes the lock, creates the abort file, recovers and truncates on disk.
+    ReadWrite,
+    /// Inspection: no file is created, changed or locked; recovery happens in memory only.
+    ReadOnly,
+}
+
+/// What recovery did at open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// The abort file was present: the last run did not stop cleanly.
+    pub abnormal: bool,
+    /// First segment the commitlog scan started at.
+    pub start_offset: u64,
+    /// The recovered end of the commitlog.
+    pub end_offset: u64,
+    /// Why the scan stopped where it did, if not at a clean end.
+    pub stopped_by: Option<String>,
+    /// Offset dispatch (reput) started from after recovery.
+    pub reput_from: u64,
+}
+
+struct DispatchState {
+    index: Option<IndexService>,
+}
+
+/// The message store.
+pub struct MessageStore {
+    config: StoreConfig,
+    mode: OpenMode,
+    clock: Arc<dyn Clock>,
+    delay_levels: DelayLevels,
+    commit_log: CommitLog,
+    consume_queues: ConsumeQueueTable,
+    dispatch: Mutex<DispatchState>,
+    checkpoint: Mutex<StoreCheckpoint>,
+    lock_file: Option<File>,
+    recovery: RecoveryReport,
+    shut_down: bool,
+}
+
+impl std::fmt::Debug for MessageStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageStore")
+            .field("root", &self.config.store_path_root_dir)
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
+impl MessageStore {
+    /// Opens (or creates) a store for writing, with the system clock.
+    pub fn open(config: StoreConfig) -> Result<MessageStore> {
+        Self::open_with(config, OpenMode::ReadWrite, Arc::new(SystemClock))
+    }
+
+    /// Opens a store for inspection: nothing on disk is created, changed or locked.
+    pub fn open_read_only(config: StoreConfig) -> Result<MessageStore> {
+        Self::open_with(config, OpenMode::ReadOnly, Arc::new(SystemClock))
+    }
+
+    /// Opens with an explicit mode and clock (store timestamps and index file names).
+    pub fn open_with(
+        config: StoreConfig,
+        mode: OpenMode,
+        clock: Arc<dyn Clock>,
+    ) -> Result<MessageStore> {
+        let writable = mode == OpenMode::ReadWrite;
+        let delay_levels = config.delay_levels().map_err(StoreError::Config)?;
+        if config.mapped_file_size_commit_log < 4096 {
+            return Err(StoreError::Config(format!(
+                "mappedFileSizeCommitLog {} is too small",
+                config.mapped_file_size_commit_log
+            )));
+        }
+        let root = config.root().to_path_buf();
+        if !writable && !root.is_dir() {
+            return Err(StoreError::bad_file(&root, "no such store directory"));
+        }
+        let lock_file = if writable {
+            fs::create_dir_all(&root).at(&root)?;
+            Some(take_lock(&config.lock_path())?)
+        } else {
+            None
+        };
+        let abnormal = config.abort_path().exists();
+        let commit_log = CommitLog::load(
+            &config.commit_log_dir(),
+            config.mapped_file_size_commit_log,
+            writable,
+        )?;
+        let consume_queues = ConsumeQueueTable::load(
+            &config.consume_queue_dir(),
+            config.mapped_file_size_consume_queue(),
+            writable,
+        )?;
+        let checkpoint = StoreCheckpoint::open(&config.checkpoint_path(), writable)?;
+        let index = if config.message_index_enable {
+            Some(IndexService::open(
+                &config.index_dir(),
+                config.max_hash_slot_num,
+                config.max_index_num,
+                !writable,
+            )?)
+        } else {
+            None
+        };
+        let mut store = MessageStore {
+            config,
+            mode,
+            clock,
+            delay_levels,
+            commit_log,
+            consume_queues,
+            dispatch: Mutex::new(DispatchState { index }),
+            checkpoint: Mutex::new(checkpoint),
+            lock_file,
+            recovery: RecoveryReport {
+                abnormal,
+                start_offset: 0,
+                end_offset: 0,
+                stopped_by: None,
+                reput_from: 0,
+            },
+            shut_down: false,
+        };
+        store.recover(abnormal)?;
+        if writable {
+            let abort = store.config.abort_path();
+            File::create(&abort).at(&abort)?;
+        }
+        Ok(store)
+    }
+
+    /// `DefaultMessageStore#recover` and the reput that `start()` waits for.
+    fn recover(&mut self, abnormal: bool) -> Result<()> {
+        let writable = self.mode == OpenMode::ReadWrite;
+        let mut max_phy_of_cq: i64 = -1;
+        for cq in self.consume_queues.all() {
+            cq.recover()?;
+            max_phy_of_cq = max_phy_of_cq.max(cq.max_physic_offset());
+        }
+        let files = self.commit_log.files().files();
+        if files.is_empty() {
+            // No commitlog at all: the consume queues describe nothing.
+            for cq in self.consume_queues.all() {
+                cq.truncate_dirty_logic_files(0)?;
+            }
+            self.recover_topic_queue_table();
+            return Ok(());
+        }
+        let start_index = if abnormal {
+            let min_ts = {
+                let cp = &self.checkpoint.lock().values;
+                if self.config.message_index_enable && self.config.message_index_safe {
+                    cp.min_timestamp_index()
+                } else {
+                    cp.min_timestamp()
+                }
+            };
+            (0..files.len())
+                .rev()
+                .find(|&i| CommitLog::segment_matches_recover(&files[i], min_ts))
+                .unwrap_or(0)
+        } else {
+            files.len().saturating_sub(3)
+        };
+        self.recovery.start_offset = files[start_index].file_from_offset();
+        let check_crc = self.config.check_crc_on_recover;
+        let delay_levels = self.delay_levels.clone();
+        let scan = {
+            let cqs = &self.consume_queues;
+            let dispatch = &self.dispatch;
+            let do_dispatch = abnormal && writable;
+            let clock = &self.clock;
+            self.commit_log.scan(start_index, check_crc, |sr| {
+                let req = DispatchRequest::from_record(&sr.record, sr.total_size, &delay_levels)?;
+                if do_dispatch {
+                    dispatch_one(cqs, &mut dispatch.lock(), &req, clock.now_millis())
+                        .map_err(|e| crate::format::Problem::Invalid(e.to_string()))?;
+                }
+                Ok(())
+            })
+        };
+        self.recovery.end_offset = scan.end;
+        self.recovery.stopped_by = scan.stopped_by.map(|e| e.to_string());
+        self.commit_log.truncate_dirty(scan.end)?;
+        if max_phy_of_cq >= scan.end as i64 {
+            for cq in self.consume_queues.all() {
+                cq.truncate_dirty_logic_files(scan.end as i64)?;
+            }
+        }
+        self.recover_topic_queue_table();
+        // Reput: dispatch what the consume queues do not have yet.
+        let min = self.commit_log.min_offset() as i64;
+        let mut from = min;
+        for cq in self.consume_queues.all() {
+            from = from.max(cq.max_physic_offset());
+        }
+        let from = from.max(0) as u64;
+        self.recovery.reput_from = from;
+        if writable {
+            self.reput(from)?;
+            self.recover_topic_queue_table();
+        }
+        Ok(())
+    }
+
+    /// Dispatches every record from `from` to the end of the commitlog (no CRC check), as
+    /// Java's `ReputMessageService` does after recovery.
+    fn reput(&self, from: u64) -> Result<()> {
+        let end = self.commit_log.max_offset();
+        let mut offset = from;
+        while offset < end {
+            let Some(f) = self.commit_log.files().find_by_offset(offset) else {
+                break;
+            };
+            let data = f.readable();
+            let mut pos = (offset - f.file_from_offset()) as usize;
+            loop {
+                if pos >= data.len() {
+                    break;
+                }
+                match decode_record(&data[pos..], false) {
+                    Ok(Decoded::Message { record, total_size }) => {
+                        if let Ok(req) =
+                            DispatchRequest::from_record(&record, total_size, &self.delay_levels)
+                        {
+                            dispatch_one(&self.consume_queues, &mut self.dispatch.lock(), &req, self.clock.now_millis())?;
+                        }
+                        pos += total_size as usize;
+                    }
+                    Ok(Decoded::Blank { .. }) => {
+                        pos = data.len().max(f.file_size());
+                        break;
+                    }
+                    _ => return Ok(()),
+                }
+            }
+            offset = f.file_from_offset() + pos.max(f.file_size().min(pos)) as u64;
+            if pos >= f.file_size() || pos >= data.len() {
+                offset = f.file_from_offset() + f.file_size() as u64;
+            }
+        }
+        Ok(())
+    }
+
+    /// `recoverTopicQueueTable`: queue offsets continue from each consume queue's end.
+    fn recover_topic_queue_table(&self) {
+        let min_phy = self.commit_log.min_offset() as i64;
+        let mut st = self.commit_log.lock();
+        st.topic_queue_table.clear();
+        for cq in self.consume_queues.all() {
+            st.topic_queue_table
+                .set(cq.topic(), cq.queue_id(), cq.max_offset_in_queue() as i64);
+            cq.correct_min_offset(min_phy);
+        }
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+    pub fn mode(&self) -> OpenMode {
+        self.mode
+    }
+    pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+    pub fn commit_log(&self) -> &CommitLog {
+        &self.commit_log
+    }
+    pub fn consume_queues(&self) -> &ConsumeQueueTable {
+        &self.consume_queues
+    }
+
+    fn check_writable(&self) -> Result<()> {
+        if self.mode != OpenMode::ReadWrite || self.shut_down {
+            return Err(StoreError::ReadOnly);
+        }
+        Ok(())
+    }
+
+    /// Puts one message (`CommitLog#putMessage`, 4.6.0): body CRC and the IPv6 host bits are
+    /// set by the store, a delayed message (DELAY > 0, not a prepared/rollback record) is moved
+    /// to `SCHEDULE_TOPIC_XXXX` with REAL_TOPIC/REAL_QID, and the store timestamp is taken
+    /// inside the put lock.
+    pub fn put_message(&self, msg: &Message) -> Result<PutMessageResult> {
+        self.check_writable()?;
+        if let Some(refused) = self.validate(&msg.topic, msg.queue_id, msg.properties.len()) {
+            return Ok(refused);
+        }
+        let mut topic: &str = &msg.topic;
+        let mut queue_id = msg.queue_id;
+        let mut props: &str = &msg.properties;
+        let rewritten;
+        let tran = sysflag::tran_type(msg.sys_flag);
+        if tran == sysflag::TRANSACTION_NOT_TYPE || tran == sysflag::TRANSACTION_COMMIT_TYPE {
+            if let Some(level) = properties::get(msg.properties.as_bytes(), properties::DELAY)
+                .and_then(|d| d.parse::<i32>().ok())
+                .filter(|&l| l > 0)
+            {
+                let level = level.min(self.delay_levels.max_level());
+                rewritten = delay_rewrite(msg, level);
+                topic = SCHEDULE_TOPIC;
+                queue_id = level - 1;
+                props = &rewritten;
+                if props.len() > i16::MAX as usize {
+                    return Ok(PutMessageResult::refused(
+                        PutMessageStatus::PropertiesSizeExceeded,
+                        format!("properties of {} bytes exceed 32767", props.len()),
+                    ));
+                }
+            }
+        }
+        let mut rec = [self.record_for(
+            topic,
+            queue_id,
+            msg.flag,
+            &msg.body,
+            props,
+            msg.sys_flag,
+            msg.born_timestamp,
+            &msg.born_host,
+            &msg.store_host,
+            msg.reconsume_times,
+            msg.prepared_transaction_offset,
+            0,
+        )];
+        if let Some(refused) = self.check_size(&rec) {
+            return Ok(refused);
+        }
+        let now = || self.clock.now_millis();
+        let append = self.append(&mut rec, Some(&now))?;
+        Ok(PutMessageResult {
+            status: PutMessageStatus::PutOk,
+            append: Some(append),
+            reason: None,
+        })
+    }
+
+    /// Puts a batch (4.6.0 `putMessages`): no delayed or transactional batches; the items
+    /// share a store timestamp taken before the put lock (the 4.6.0 encode time); the whole
+    /// batch lands in one segment.
+    pub fn put_messages(&self, batch: &MessageBatch) -> Result<PutMessageResult> {
+        self.check_writable()?;
+        if batch.items.is_empty() {
+            return Ok(PutMessageResult::refused(
+                PutMessageStatus::MessageIllegal,
+                "an empty batch".into(),
+            ));
+        }
+        let max_props = batch.items.iter().map(|i| i.properties.len()).max().unwrap_or(0);
+        if let Some(refused) = self.validate(&batch.topic, batch.queue_id, max_props) {
+            return Ok(refused);
+        }
+        if sysflag::tran_type(batch.sys_flag) != sysflag::TRANSACTION_NOT_TYPE {
+            return Ok(PutMessageResult::refused(
+                PutMessageStatus::MessageIllegal,
+                "a batch cannot be transactional".into(),
+            ));
+        }
+        if batch
+            .items
+            .iter()
+            .any(|i| properties::get(i.properties.as_bytes(), properties::DELAY).is_some())
+        {
+            return Ok(PutMessageResult::refused(
+                PutMessageStatus::MessageIllegal,
+                "a batch cannot be delayed".into(),
+            ));
+        }
+        let ts = self.clock.now_millis();
+        let mut recs: Vec<MessageRecord<'_>> = batch
+            .items
+            .iter()
+            .map(|i| {
+                self.record_for(
+                    &batch.topic,
+                    batch.queue_id,
+                    i.flag,
+                    &i.body,
+                    &i.properties,
+                    batch.sys_flag,
+                    batch.born_timestamp,
+                    &batch.born_host,
+                    &batch.store_host,
+                    batch.reconsume_times,
+                    0,
+                    ts,
+                )
+            })
+            .collect();
+        if let Some(refused) = self.check_size(&recs) {
+            return Ok(refused);
+        }
+        let append = self.append(&mut recs, None)?;
+        Ok(PutMessageResult {
+            status: PutMessageStatus::PutOk,
+            append: Some(append),
+            reason: None,
+        })
+    }
+
+    /// Appends records exactly as they were once stored (every field verbatim, including the
+    /// store timestamp, sysFlag and properties), as one group in one segment. Queue and
+    /// physical offsets are assigned by the store, so replaying a store's records in order
+    /// into an empty store reproduces its commitlog.
+    pub fn replay(&self, group: &[ReplayMessage]) -> Result<AppendResult> {
+        self.check_writable()?;
+        if group.is_empty() {
+            return Err(StoreError::Invalid("nothing to replay".into()));
+        }
+        let mut recs = Vec::with_capacity(group.len());
+        for r in group {
+            let m = &r.message;
+            validate_topic(&m.topic)?;
+            validate_queue_id(m.queue_id)?;
+            let mut rec = self.record_for(
+                &m.topic,
+                m.queue_id,
+                m.flag,
+                &m.body,
+                &m.properties,
+                m.sys_flag,
+                m.born_timestamp,
+                &m.born_host,
+                &m.store_host,
+                m.reconsume_times,
+                m.prepared_transaction_offset,
+                r.store_timestamp,
+            );
+            rec.sys_flag = m.sys_flag; // verbatim
+            rec.check_encodable()
+                .map_err(|e| StoreError::Invalid(e.to_string()))?;
+            recs.push(rec);
+        }
+        self.append(&mut recs, None)
+    }
+
+    fn validate(&self, topic: &str, queue_id: i32, props_len: usize) -> Option<PutMessageResult> {
+        if let Err(e) = validate_topic(topic) {
+            return Some(PutMessageResult::refused(
+                PutMessageStatus::MessageIllegal,
+                e.to_string(),
+            ));
+        }
+        if topic.len() > MAX_TOPIC_LEN_V1 && !self.config.auto_message_version_on_topic_len {
+            return Some(PutMessageResult::refused(
+                PutMessageStatus::MessageIllegal,
+                format!("topic of {} characters is longer than 127", topic.len()),
+            ));
+        }
+        if validate_queue_id(queue_id).is_err() {
+            return Some(PutMessageResult::refused(
+                PutMessageStatus::MessageIllegal,
+                format!("queue id {queue_id} is negative"),
+            ));
+        }
+        if props_len > i16::MAX as usize {
+            return Some(PutMessageResult::refused(
+                PutMessageStatus::PropertiesSizeExceeded,
+                format!("properties of {props_len} bytes exceed 32767"),
+            ));
+        }
+        None
+    }
+
+    fn check_size(&self, recs: &[MessageRecord<'_>]) -> Option<PutMessageResult> {
+        let total: usize = recs.iter().map(|r| r.encoded_len()).sum();
+        let limit = self.config.max_message_size;
+        let fits_segment = total + 8 <= self.config.mapped_file_size_commit_log;
+        if recs.iter().any(|r| r.encoded_len() > limit) || !fits_segment {
+            return Some(PutMessageResult::refused(
+                PutMessageStatus::MessageIllegal,
+                format!("message of {total} bytes exceeds maxMessageSize {limit} or the segment size"),
+            ));
+        }
+        None
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record_for<'a>(
+        &self,
+        topic: &'a str,
+        queue_id: i32,
+        flag: i32,
+        body: &'a [u8],
+        props: &'a str,
+        sys_flag: i32,
+        born_timestamp: i64,
+        born_host: &crate::format::Host,
+        store_host: &crate::format::Host,
+        reconsume_times: i32,
+        prepared_transaction_offset: i64,
+        store_timestamp: i64,
+    ) -> MessageRecord<'a> {
+        let mut sys_flag = sys_flag & !(sysflag::BORNHOST_V6 | sysflag::STOREHOST_V6);
+        if born_host.is_v6() {
+            sys_flag |= sysflag::BORNHOST_V6;
+        }
+        if store_host.is_v6() {
+            sys_flag |= sysflag::STOREHOST_V6;
+        }
+        MessageRecord {
+            magic: if topic.len() > MAX_TOPIC_LEN_V1 {
+                Magic::V2
+            } else {
+                Magic::V1
+            },
+            body_crc: body_crc(body) as i32,
+            queue_id,
+            flag,
+            queue_offset: 0,
+            physical_offset: 0,
+            sys_flag,
+            born_timestamp,
+            born_host: *born_host,
+            store_timestamp,
+            store_host: *store_host,
+            reconsume_times,
+            prepared_transaction_offset,
+            body,
+            topic: topic.as_bytes(),
+            properties: props.as_bytes(),
+        }
+    }
+
+    /// The critical section: under the put lock, stamp (if asked), assign queue offsets,
+    /// append in one segment, and dispatch to the consume queues and the index.
+    fn append(
+        &self,
+        recs: &mut [MessageRecord<'_>],
+        stamp: Option<&dyn Fn() -> i64>,
+    ) -> Result<AppendResult> {
+        let mut st: parking_lot::MutexGuard<'_, PutState> = self.commit_log.lock();
+        if let Some(now) = stamp {
+            let ts = now();
+            recs.iter_mut().for_each(|r| r.store_timestamp = ts);
+        }
+        CommitLog::assign_queue_offsets(&mut st, recs);
+        let (file, pos, total) = match self.commit_log.append_group(&mut st, recs) {
+            Ok(x) => x,
+            Err(e) => {
+                // Nothing was written: give the queue offsets back.
+                for r in recs.iter().rev() {
+                    if crate::format::cq::is_dispatched_to_cq(r.sys_flag) {
+                        let t = String::from_utf8_lossy(r.topic);
+                        st.topic_queue_table.set(&t, r.queue_id, r.queue_offset);
+                    }
+                }
+                return Err(e);
+            }
+        };
+        let mut d = self.dispatch.lock();
+        let mut at = pos;
+        for r in recs.iter() {
+            let len = r.encoded_len();
+            let req = DispatchRequest::from_record(r, len as u32, &self.delay_levels);
+            match req {
+                Ok(req) => dispatch_one(&self.consume_queues, &mut d, &req, self.clock.now_millis())?,
+                Err(p) => {
+                    return Err(StoreError::Corrupt {
+                        path: file.path().to_path_buf(),
+                        offset: at as u64,
+                        problem: p,
+                    })
+                }
+            }
+            at += len;
+        }
+        self.checkpoint.lock().values.logics_msg_timestamp =
+            recs.last().map(|r| r.store_timestamp).unwrap_or(0);
+        drop(d);
+        drop(st);
+        Ok(CommitLog::append_result(recs, total))
+    }
+
+    /// Reads up to `max_count` messages of a queue from queue offset `offset`
+    /// (`DefaultMessageStore#getMessage`, without filtering).
+    pub fn get_messages(
+        &self,
+        topic: &str,
+        queue_id: i32,
+        offset: u64,
+        max_count: usize,
+    ) -> GetMessageResult {
+        let Some(cq) = self.consume_queues.get(topic, queue_id) else {
+            return GetMessageResult {
+                status: GetMessageStatus::NoMatchedLogicQueue,
+                messages: vec![],
+                next_begin_offset: 0,
+                min_offset: 0,
+                max_offset: 0,
+            };
+        };
+        let min = cq.min_offset_in_queue();
+        let max = cq.max_offset_in_queue();
+        let mut result = GetMessageResult {
+            status: GetMessageStatus::Found,
+            messages: vec![],
+            next_begin_offset: offset,
+            min_offset: min,
+            max_offset: max,
+        };
+        if max == 0 {
+            result.status = GetMessageStatus::NoMessageInQueue;
+            result.next_begin_offset = 0;
+            return result;
+        }
+        if offset < min {
+            result.status = GetMessageStatus::OffsetTooSmall;
+            result.next_begin_offset = min;
+            return result;
+        }
+        if offset == max {
+            result.status = GetMessageStatus::OffsetOverflowOne;
+            return result;
+        }
+        if offset > max {
+            result.status = GetMessageStatus::OffsetOverflowBadly;
+            result.next_begin_offset = max;
+            return result;
+        }
+        let phy_min = self.commit_log.min_offset() as i64;
+        let mut i = offset;
+        while i < max && result.messages.len() < max_count {
+            match cq.get_unit(i) {
+                Some(u) if u.is_pre_blank() || u.commitlog_offset < phy_min => {}
+                Some(u) => {
+                    if let Some(r) = self.get_by_phy_offset(u.commitlog_offset as u64) {
+                        result.messages.push(r);
+                    }
+                }
+                None => break,
+            }
+            i += 1;
+        }
+        result.next_begin_offset = i;
+        if result.messages.is_empty() {
+            result.status = GetMessageStatus::OffsetFoundNull;
+        }
+        result
+    }
+
+    /// The record at physical offset `offset`, if one starts there.
+    pub fn get_by_phy_offset(&self, offset: u64) -> Option<StoredRecord> {
+        let (file, pos, size) = self.commit_log.record_at(offset)?;
+        Some(StoredRecord { file, pos, size })
+    }
+
+    /// The record named by an offset msgId (`queryMsgById`).
+    pub fn look_message_by_id(&self, msg_id: &str) -> Result<Option<StoredRecord>> {
+        let (_host, offset) = decode_message_id(msg_id)
+            .map_err(|e| StoreError::Invalid(format!("msgId {msg_id:?}: {e}")))?;
+        if offset < 0 {
+            return Ok(None);
+        }
+        Ok(self.get_by_phy_offset(offset as u64))
+    }
+
+    /// Physical offsets the index holds for `topic#key` (hash collisions included, as Java's
+    /// `queryMessage` returns them), newest file first, at most `max_num`.
+    pub fn query_offsets_by_key(
+        &self,
+        topic: &str,
+        key: &str,
+        max_num: usize,
+        begin: i64,
+        end: i64,
+    ) -> Vec<i64> {
+        let d = self.dispatch.lock();
+        match &d.index {
+            Some(ix) => ix.query(topic, key, max_num, begin, end),
+            None => vec![],
+        }
+    }
+
+    /// Messages of `topic` whose UNIQ_KEY or one of whose KEYS is `key`, through the index;
+    /// hash collisions are filtered out. Sorted by physical offset.
+    pub fn query_messages_by_key(
+        &self,
+        topic: &str,
+        key: &str,
+        max_num: usize,
+        begin: i64,
+        end: i64,
+    ) -> Vec<StoredRecord> {
+        let mut offsets = self.query_offsets_by_key(topic, key, max_num, begin, end);
+        offsets.sort_unstable();
+        offsets.dedup();
+        offsets
+            .into_iter()
+            .filter_map(|o| self.get_by_phy_offset(o.max(0) as u64))
+            .filter(|r| match r.decode() {
+                Ok(rec) => {
+                    let sp = StoreProperties::parse(rec.properties);
+                    rec.topic == topic.as_bytes()
+                        && (sp.uniq_key.as_deref() == Some(key) || sp.key_tokens().any(|k| k == key))
+                }
+                Err(_) => false,
+            })
+            .collect()
+    }
+
+    pub fn min_offset_in_queue(&self, topic: &str, queue_id: i32) -> u64 {
+        self.consume_queues
+            .get(topic, queue_id)
+            .map(|q| q.min_offset_in_queue())
+            .unwrap_or(0)
+    }
+
+    pub fn max_offset_in_queue(&self, topic: &str, queue_id: i32) -> u64 {
+        self.consume_queues
+            .get(topic, queue_id)
+            .map(|q| q.max_offset_in_queue())
+            .unwrap_or(0)
+    }
+
+    pub fn min_phy_offset(&self) -> u64 {
+        self.commit_log.min_offset()
+    }
+    pub fn max_phy_offset(&self) -> u64 {
+        self.commit_log.max_offset()
+    }
+
+    /// Every record of the commitlog in physical order, from the minimum to the recovered end.
+    pub fn records(&self) -> RecordIter<'_> {
+        RecordIter {
+            store: self,
+            offset: self.commit_log.min_offset(),
+            end: self.commit_log.max_offset(),
+        }
+    }
+
+    /// Makes everything written durable and persists the checkpoint.
+    pub fn flush(&self) -> Result<()> {
+        self.check_writable()?;
+        self.commit_log.flush()?;
+        for cq in self.consume_queues.all() {
+            cq.flush()?;
+        }
+        if let Some(ix) = &self.dispatch.lock().index {
+            ix.flush()?;
+        }
+        let physic = self
+            .commit_log
+            .files()
+            .last()
+            .map(|f| f.last_store_timestamp())
+            .unwrap_or(0);
+        let mut cp = self.checkpoint.lock();
+        if physic > 0 {
+            cp.values.physic_msg_timestamp = physic;
+        }
+        cp.flush()
+    }
+
+    /// Clean shutdown: flush everything, persist the checkpoint, remove the abort file.
+    pub fn shutdown(mut self) -> Result<()> {
+        self.shutdown_inner()
+    }
+
+    fn shutdown_inner(&mut self) -> Result<()> {
+        if self.shut_down || self.mode != OpenMode::ReadWrite {
+            self.shut_down = true;
+            return Ok(());
+        }
+        self.flush()?;
+        self.shut_down = true;
+        let abort = self.config.abort_path();
+        match fs::remove_file(&abort) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(StoreError::io(&abort, e)),
+        }
+        self.lock_file.take();
+        Ok(())
+    }
+}
+
+impl Drop for MessageStore {
+    fn drop(&mut self) {
+        let _ = self.shutdown_inner();
+    }
+}
+
+/// Iterates the commitlog's records in physical order; a record that does not decode ends
+/// the iteration with an error naming the file and offset.
+pub struct RecordIter<'a> {
+    store: &'a MessageStore,
+    offset: u64,
+    end: u64,
+}
+
+impl Iterator for RecordIter<'_> {
+    type Item = Result<StoredRecord>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if self.offset >= self.end {
+                return None;
+            }
+            let f = self.store.commit_log.files().find_by_offset(self.offset)?;
+            let pos = (self.offset - f.file_from_offset()) as usize;
+            let data = f.readable();
+            if pos >= data.len() {
+                self.offset = f.file_from_offset() + f.file_size() as u64;
+                continue;
+            }
+            match decode_record(&data[pos..], false) {
+                Ok(Decoded::Message { total_size, .. }) => {
+                    self.offset += total_size as u64;
+                    return Some(Ok(StoredRecord {
+                        file: f,
+                        pos,
+                        size: total_size as usize,
+                    }));
+                }
+                Ok(Decoded::Blank { .. }) | Ok(Decoded::End) => {
+                    self.offset = f.file_from_offset() + f.file_size() as u64;
+                }
+                Err(e) => {
+                    self.offset = self.end;
+                    return Some(Err(StoreError::corrupt(f.path(), pos as u64, e)));
+                }
+            }
+        }
+    }
+}
+
+/// Puts one record into its consume queue (unless PREPARED/ROLLBACK) and the index.
+fn dispatch_one(
+    cqs: &ConsumeQueueTable,
+    d: &mut DispatchState,
+    req: &DispatchRequest<'_>,
+    now_ms: i64,
+) -> Result<()> {
+    if req.goes_to_consume_queue() {
+        let cq = cqs.find_or_create(&req.topic, req.queue_id)?;
+        cq.put_position_info(
+            req.commitlog_offset,
+            req.msg_size,
+            req.tags_code,
+            req.consume_queue_offset,
+        )?;
+    }
+    if let Some(ix) = d.index.as_mut() {
+        ix.build_index(
+            &IndexRequest {
+                topic: &req.topic,
+                commitlog_offset: req.commitlog_offset,
+                store_timestamp: req.store_timestamp,
+                sys_flag: req.sys_flag,
+                uniq_key: req.uniq_key.as_deref(),
+                keys: req.keys.as_deref(),
+            },
+            now_ms,
+        )?;
+    }
+    Ok(())
+}
+
+/// The 4.6.0 delay rewrite: REAL_TOPIC and REAL_QID added, the properties re-serialized in
+/// Java `HashMap` order.
+fn delay_rewrite(msg: &Message, _level: i32) -> String {
+    let mut entries: Vec<(String, String)> = properties::iter(msg.properties.as_bytes())
+        .map(|(n, v)| {
+            (
+                String::from_utf8_lossy(n).into_owned(),
+                String::from_utf8_lossy(v).into_owned(),
+            )
+        })
+        .collect();
+    entries.push((properties::REAL_TOPIC.into(), msg.topic.clone()));
+    entries.push((properties::REAL_QID.into(), msg.queue_id.to_string()));
+    let ordered = properties::java_hashmap_order(entries);
+    properties::encode(ordered.iter().map(|(n, v)| (n.as_str(), v.as_str())))
+}
+
+/// Takes the store's `lock` file with an exclusive OFD lock on byte 0, which conflicts with the
+/// `FileChannel.tryLock` a Java broker holds and with another open of ours in this process.
+fn take_lock(path: &Path) -> Result<File> {
+    let mut f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .at(path)?;
+    let fl = libc::flock {
+        l_type: libc::F_WRLCK as _,
+        l_whence: libc::SEEK_SET as _,
+        l_start: 0,
+        l_len: 1,
+        l_pid: 0,
+    };
+    // SAFETY: `f` is an open file descriptor for the duration of the call and `fl` is a fully
+    // initialized flock struct that fcntl only reads.
+    let rc = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_OFD_SETLK, &fl) };
+    if rc != 0 {
+        let err = std::io::Error::last_os_error();
+        return match err.raw_os_error() {
+            Some(libc::EAGAIN) | Some(libc::EACCES) => Err(StoreError::Locked {
+                path: path.to_path_buf(),
+            }),
+            _ => Err(StoreError::io(path, err)),
+        };
+    }
+    f.write_all(b"lock").at(path)?;
+    Ok(f)
+}
+
+/// Whether another process (or another open store) holds the lock on `root/lock`, tested
+/// without taking it and without creating the file.
+pub fn is_locked(root: &Path) -> Result<bool> {
+    let path = root.join("lock");
+    let f = match File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(StoreError::io(&path, e)),
+    };
+    let mut fl = libc::flock {
+        l_type: libc::F_WRLCK as _,
+        l_whence: libc::SEEK_SET as _,
+        l_start: 0,
+        l_len: 1,
+        l_pid: 0,
+    };
+    // SAFETY: valid descriptor; F_OFD_GETLK reads and writes only the flock struct we own.
+    let rc = unsafe { libc::fcntl(f.as_raw_fd(), libc::F_OFD_GETLK, &mut fl) };
+    if rc != 0 {
+        return Err(StoreError::io(&path, std::io::Error::last_os_error()));
+    }
+    Ok(fl.l_type != libc::F_UNLCK as _)
+}
