@@ -4,5 +4,6 @@
 pub mod clock;
 pub mod error;
 pub mod format;
+pub mod index;
 
 pub use error::{Result, StoreError};
