@@ -42,8 +42,7 @@ impl StoreCheckpoint {
                 Err(e) => return Err(StoreError::io(path, e)),
             }
         };
-        let values =
-            Checkpoint::decode(&page).map_err(|e| StoreError::corrupt(path, 0, e))?;
+        let values = Checkpoint::decode(&page).map_err(|e| StoreError::corrupt(path, 0, e))?;
         Ok(StoreCheckpoint {
             path: path.to_path_buf(),
             file,

@@ -37,7 +37,10 @@ impl TopicQueueTable {
                 m.insert(queue_id, v);
             }
             None => {
-                self.0.entry(topic.to_string()).or_default().insert(queue_id, v);
+                self.0
+                    .entry(topic.to_string())
+                    .or_default()
+                    .insert(queue_id, v);
             }
         }
     }
@@ -91,7 +94,9 @@ pub struct CommitLog {
 
 impl std::fmt::Debug for CommitLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CommitLog").field("files", &self.files).finish()
+        f.debug_struct("CommitLog")
+            .field("files", &self.files)
+            .finish()
     }
 }
 
@@ -101,6 +106,11 @@ impl CommitLog {
             files: MappedFileQueue::load(dir, file_size, writable)?,
             put: Mutex::new(PutState::default()),
         })
+    }
+
+    /// New segments borrow write buffers from `pool` (transient store pool).
+    pub fn set_transient_store_pool(&mut self, pool: Arc<crate::mapped_file::TransientStorePool>) {
+        self.files.set_transient_store_pool(pool);
     }
 
     pub fn files(&self) -> &MappedFileQueue {

@@ -70,7 +70,9 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+        let home = std::env::var_os("HOME")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
         StoreConfig {
             store_path_root_dir: home.join("store"),
             store_path_commit_log: None,
@@ -162,6 +164,19 @@ impl StoreConfig {
 
     pub fn delay_levels(&self) -> Result<DelayLevels, String> {
         DelayLevels::parse(&self.message_delay_level)
+    }
+}
+
+impl StoreConfig {
+    pub fn is_sync_flush(&self) -> bool {
+        self.flush_disk_type == FlushDiskType::SyncFlush
+    }
+
+    /// Java's `isTransientStorePoolEnable`: only with ASYNC_FLUSH and not on a slave.
+    pub fn is_transient_store_pool_enable(&self) -> bool {
+        self.transient_store_pool_enable
+            && self.flush_disk_type == FlushDiskType::AsyncFlush
+            && self.broker_role != BrokerRole::Slave
     }
 }
 

@@ -224,7 +224,8 @@ impl ConsumeQueue {
             f.set_wrote_position(keep);
             break;
         }
-        self.max_physic_offset.store(self.last_unit_end(), Ordering::Release);
+        self.max_physic_offset
+            .store(self.last_unit_end(), Ordering::Release);
         Ok(())
     }
 
@@ -271,19 +272,18 @@ impl ConsumeQueueTable {
                             "stray entry in consumequeue/: only topic directories belong here",
                         ));
                     }
-                    validate_topic(&topic).map_err(|e| StoreError::bad_file(&tpath, e.to_string()))?;
+                    validate_topic(&topic)
+                        .map_err(|e| StoreError::bad_file(&tpath, e.to_string()))?;
                     for q_entry in fs::read_dir(&tpath).at(&tpath)? {
                         let q_entry = q_entry.at(&tpath)?;
                         let qpath = q_entry.path();
                         let qname = q_entry.file_name().to_string_lossy().into_owned();
                         let qid: i32 = match qname.parse() {
                             Ok(q) if q >= 0 && q_entry.file_type().at(&qpath)?.is_dir() => q,
-                            _ => {
-                                return Err(StoreError::bad_file(
-                                    &qpath,
-                                    "stray entry: queue directories are named by a non-negative number",
-                                ))
-                            }
+                            _ => return Err(StoreError::bad_file(
+                                &qpath,
+                                "stray entry: queue directories are named by a non-negative number",
+                            )),
                         };
                         let cq = ConsumeQueue::load(&qpath, &topic, qid, file_size, writable)?;
                         queues
@@ -360,7 +360,10 @@ mod tests {
             );
         }
         // A repeat of an already dispatched message is skipped.
-        assert_eq!(q.put_position_info(0, 50, 0, 0).unwrap(), PutUnit::Duplicate);
+        assert_eq!(
+            q.put_position_info(0, 50, 0, 0).unwrap(),
+            PutUnit::Duplicate
+        );
         assert_eq!(q.max_offset_in_queue(), 8);
         assert_eq!(q.files().len(), 2);
         assert_eq!(q.get_unit(6).unwrap().commitlog_offset, 300);
@@ -398,12 +401,20 @@ mod tests {
     fn table_rejects_stray_entries() {
         let d = tempfile::tempdir().unwrap();
         fs::create_dir_all(d.path().join("T/0")).unwrap();
-        assert_eq!(ConsumeQueueTable::load(d.path(), 100, false).unwrap().all().len(), 1);
+        assert_eq!(
+            ConsumeQueueTable::load(d.path(), 100, false)
+                .unwrap()
+                .all()
+                .len(),
+            1
+        );
         fs::create_dir_all(d.path().join("T/x")).unwrap();
         assert!(ConsumeQueueTable::load(d.path(), 100, false).is_err());
         fs::remove_dir(d.path().join("T/x")).unwrap();
         fs::create_dir_all(d.path().join("bad.topic/0")).unwrap();
-        let e = ConsumeQueueTable::load(d.path(), 100, false).unwrap_err().to_string();
+        let e = ConsumeQueueTable::load(d.path(), 100, false)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("bad.topic"), "{e}");
     }
 }

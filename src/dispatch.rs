@@ -53,3 +53,164 @@ impl<'a> DispatchRequest<'a> {
         is_dispatched_to_cq(self.sys_flag)
     }
 }
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::clock::Clock;
+use crate::commitlog::CommitLog;
+use crate::consume_queue::ConsumeQueueTable;
+use crate::error::Result;
+use crate::format::record::{decode_record, Decoded};
+use crate::index::{IndexRequest, IndexService};
+
+/// State that only one dispatcher may touch at a time.
+pub struct DispatchInner {
+    pub index: Option<IndexService>,
+    /// Next commitlog offset to dispatch (Java's `reputFromOffset`).
+    pub reput_from: u64,
+}
+
+/// Builds consume queues and the index from commitlog records, in commitlog order.
+pub struct Dispatcher {
+    cqs: ConsumeQueueTable,
+    inner: Mutex<DispatchInner>,
+    delay_levels: DelayLevels,
+    clock: Arc<dyn Clock>,
+    logics_msg_timestamp: AtomicI64,
+}
+
+impl std::fmt::Debug for Dispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dispatcher").finish_non_exhaustive()
+    }
+}
+
+impl Dispatcher {
+    pub fn new(
+        cqs: ConsumeQueueTable,
+        index: Option<IndexService>,
+        delay_levels: DelayLevels,
+        clock: Arc<dyn Clock>,
+    ) -> Dispatcher {
+        Dispatcher {
+            cqs,
+            inner: Mutex::new(DispatchInner {
+                index,
+                reput_from: 0,
+            }),
+            delay_levels,
+            clock,
+            logics_msg_timestamp: AtomicI64::new(0),
+        }
+    }
+
+    pub fn consume_queues(&self) -> &ConsumeQueueTable {
+        &self.cqs
+    }
+    pub fn delay_levels(&self) -> &DelayLevels {
+        &self.delay_levels
+    }
+    pub fn lock(&self) -> MutexGuard<'_, DispatchInner> {
+        self.inner.lock()
+    }
+
+    /// Store timestamp of the last record put into a consume queue.
+    pub fn logics_msg_timestamp(&self) -> i64 {
+        self.logics_msg_timestamp.load(Ordering::Acquire)
+    }
+
+    /// Puts one record into its consume queue (unless PREPARED/ROLLBACK) and the index.
+    pub fn dispatch(&self, d: &mut DispatchInner, req: &DispatchRequest<'_>) -> Result<()> {
+        if req.goes_to_consume_queue() {
+            let cq = self.cqs.find_or_create(&req.topic, req.queue_id)?;
+            cq.put_position_info(
+                req.commitlog_offset,
+                req.msg_size,
+                req.tags_code,
+                req.consume_queue_offset,
+            )?;
+            self.logics_msg_timestamp
+                .store(req.store_timestamp, Ordering::Release);
+        }
+        if let Some(ix) = d.index.as_mut() {
+            ix.build_index(
+                &IndexRequest {
+                    topic: &req.topic,
+                    commitlog_offset: req.commitlog_offset,
+                    store_timestamp: req.store_timestamp,
+                    sys_flag: req.sys_flag,
+                    uniq_key: req.uniq_key.as_deref(),
+                    keys: req.keys.as_deref(),
+                },
+                self.clock.now_millis(),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// `ReputMessageService`: dispatches every readable record from the reput position up to
+    /// `to`, without CRC checks. A blank moves to the next segment; a record whose length
+    /// field disagrees with its fields is skipped by that length (as Java does); a record
+    /// with a bad DELAY is skipped too (Java would stall on it for good); anything else that
+    /// does not decode stops the reput there.
+    pub fn reput(&self, commit_log: &CommitLog, to: u64) -> Result<()> {
+        let mut d = self.inner.lock();
+        let mut offset = d.reput_from.max(commit_log.min_offset());
+        while offset < to {
+            let Some(f) = commit_log.files().find_by_offset(offset) else {
+                break;
+            };
+            let next_file = f.file_from_offset() + f.file_size() as u64;
+            let data = f.readable();
+            let pos = (offset - f.file_from_offset()) as usize;
+            if pos >= data.len() {
+                if f.committed_position() >= f.file_size() {
+                    offset = next_file;
+                    continue;
+                }
+                break;
+            }
+            match decode_record(&data[pos..], false) {
+                Ok(Decoded::Message { record, total_size }) => {
+                    if let Ok(req) =
+                        DispatchRequest::from_record(&record, total_size, &self.delay_levels)
+                    {
+                        self.dispatch(&mut d, &req)?;
+                    }
+                    offset += total_size as u64;
+                }
+                Ok(Decoded::Blank { .. }) => offset = next_file,
+                Ok(Decoded::End) => break,
+                Err(e) => match e.problem {
+                    Problem::LengthMismatch { declared, .. } if declared > 0 => offset += declared,
+                    _ => break,
+                },
+            }
+        }
+        d.reput_from = offset;
+        Ok(())
+    }
+
+    /// Dispatches up to what the commitlog's files hold (the committed end).
+    pub fn reput_to_committed(&self, commit_log: &CommitLog) -> Result<()> {
+        self.reput(commit_log, commit_log.files().committed_offset())
+    }
+
+    /// Offsets the index holds for `topic#key` (unfiltered, as Java's `queryMessage`).
+    pub fn query(&self, topic: &str, key: &str, max_num: usize, begin: i64, end: i64) -> Vec<i64> {
+        match &self.inner.lock().index {
+            Some(ix) => ix.query(topic, key, max_num, begin, end),
+            None => vec![],
+        }
+    }
+
+    pub fn flush_index(&self) -> Result<()> {
+        if let Some(ix) = &self.inner.lock().index {
+            ix.flush()?;
+        }
+        Ok(())
+    }
+}

@@ -13,6 +13,7 @@ pub mod config;
 pub mod consume_queue;
 pub mod dispatch;
 pub mod error;
+pub mod flush;
 pub mod format;
 pub mod index;
 pub mod mapped_file;

@@ -37,14 +37,18 @@ pub struct MappedFile {
     file_from_offset: u64,
     file_size: usize,
     writable: bool,
-    /// Bytes appended so far; readers may read `[0, wrote_position)`.
+    /// Bytes appended so far (into the write buffer when there is one).
     wrote_position: AtomicUsize,
+    /// Bytes in the file itself; readers may read `[0, committed_position)`. Without a write
+    /// buffer this equals the write position.
+    committed_position: AtomicUsize,
     /// Bytes known to be durable.
     flushed_position: AtomicUsize,
     /// Store timestamp of the last message appended (for the checkpoint).
     last_store_timestamp: AtomicI64,
-    /// Serializes every write to the mapping and every change of the write position.
-    append_lock: Mutex<()>,
+    /// Serializes every write and every change of the positions. Holds the transient-store-pool
+    /// write buffer while the segment has one (appends go there until committed).
+    append_lock: Mutex<Option<Vec<u8>>>,
 }
 
 impl std::fmt::Debug for MappedFile {
@@ -71,7 +75,14 @@ impl MappedFile {
             let _ = fs::remove_file(path);
             return Err(StoreError::io(path, e));
         }
-        Self::map(path.to_path_buf(), file, file_from_offset, file_size, true, 0)
+        Self::map(
+            path.to_path_buf(),
+            file,
+            file_from_offset,
+            file_size,
+            true,
+            0,
+        )
     }
 
     /// Opens an existing segment whose length must be exactly `file_size`. Its write position
@@ -132,9 +143,10 @@ impl MappedFile {
             file_size,
             writable,
             wrote_position: AtomicUsize::new(wrote),
+            committed_position: AtomicUsize::new(wrote),
             flushed_position: AtomicUsize::new(wrote),
             last_store_timestamp: AtomicI64::new(0),
-            append_lock: Mutex::new(()),
+            append_lock: Mutex::new(None),
         })
     }
 
@@ -152,6 +164,10 @@ impl MappedFile {
     }
     pub fn wrote_position(&self) -> usize {
         self.wrote_position.load(Ordering::Acquire)
+    }
+    /// End of the bytes that are in the file (and readable).
+    pub fn committed_position(&self) -> usize {
+        self.committed_position.load(Ordering::Acquire)
     }
     pub fn flushed_position(&self) -> usize {
         self.flushed_position.load(Ordering::Acquire)
@@ -172,21 +188,70 @@ impl MappedFile {
     /// The bytes `[pos, pos+len)`, which must lie below the write position.
     pub fn slice(&self, pos: usize, len: usize) -> Option<&[u8]> {
         let end = pos.checked_add(len)?;
-        if end > self.wrote_position() {
+        if end > self.committed_position() {
             return None;
         }
         // SAFETY: the mapping is `file_size` bytes long and lives as long as `self`;
-        // `end <= wrote_position <= file_size`. Bytes below the published write position are
-        // never written again while the segment is shared (appends only write at or above it,
-        // under `append_lock`; `set_wrote_position` below it is only used by recovery and
-        // truncation, which run before readers exist or on a segment being dropped).
+        // `end <= committed_position <= file_size`. Bytes below the published committed
+        // position are never written again while the segment is shared (appends and commits
+        // only write at or above it, under `append_lock`; `set_wrote_position` below it is only
+        // used by recovery and truncation, before readers exist).
         Some(unsafe { std::slice::from_raw_parts(self.map.as_ptr().add(pos), len) })
     }
 
-    /// Every readable byte: `[0, wrote_position)`.
+    /// Every readable byte: `[0, committed_position)`.
     pub fn readable(&self) -> &[u8] {
-        let w = self.wrote_position();
+        let w = self.committed_position();
         self.slice(0, w).unwrap_or(&[])
+    }
+
+    /// Gives the segment a write buffer (transient store pool): appends go there and reach the
+    /// file only through [`commit`](Self::commit). Only for a fresh, empty segment.
+    pub fn set_write_buffer(&self, buf: Vec<u8>) {
+        let mut g = self.append_lock.lock();
+        debug_assert!(buf.len() >= self.file_size);
+        if self.wrote_position.load(Ordering::Acquire) == 0 {
+            *g = Some(buf);
+        }
+    }
+
+    /// Copies appended bytes from the write buffer into the file when at least `least_pages`
+    /// whole pages are waiting (any byte when 0, everything when the segment is full). Returns
+    /// the buffer once the segment is fully committed, so the pool can lend it again.
+    pub fn commit(&self, least_pages: usize) -> Result<Option<Vec<u8>>> {
+        let mut g = self.append_lock.lock();
+        let Some(buf) = g.as_ref() else {
+            return Ok(None);
+        };
+        let wrote = self.wrote_position.load(Ordering::Acquire);
+        let committed = self.committed_position.load(Ordering::Acquire);
+        let full = wrote >= self.file_size;
+        let ready = wrote > committed
+            && (full
+                || least_pages == 0
+                || (wrote / 4096).saturating_sub(committed / 4096) >= least_pages);
+        if ready {
+            // SAFETY: `[committed, wrote)` lies inside the writable mapping (wrote <= file_size)
+            // and above the published committed position, so no reader looks at it;
+            // `append_lock` (held) makes us the only writer.
+            let dst = unsafe {
+                std::slice::from_raw_parts_mut(
+                    self.map.as_mut_ptr().add(committed),
+                    wrote - committed,
+                )
+            };
+            dst.copy_from_slice(&buf[committed..wrote]);
+            self.committed_position.store(wrote, Ordering::Release);
+        }
+        if self.committed_position.load(Ordering::Acquire) >= self.file_size {
+            return Ok(g.take());
+        }
+        Ok(None)
+    }
+
+    /// Whether appends still go to a write buffer.
+    pub fn has_write_buffer(&self) -> bool {
+        self.append_lock.lock().is_some()
     }
 
     /// The whole mapping regardless of the write position, for recovery scans and offline
@@ -208,10 +273,15 @@ impl MappedFile {
         if !self.writable {
             return Err(StoreError::ReadOnly);
         }
-        let _g = self.append_lock.lock();
+        let mut g = self.append_lock.lock();
         let pos = self.wrote_position.load(Ordering::Acquire);
         if len > self.file_size - pos {
             return Ok(None);
+        }
+        if let Some(wb) = g.as_mut() {
+            let r = fill(pos, &mut wb[pos..pos + len]);
+            self.wrote_position.store(pos + len, Ordering::Release);
+            return Ok(Some((pos, r)));
         }
         // SAFETY: `[pos, pos+len)` lies inside the mapping (checked above) and above the
         // published write position, so no reader can be looking at it; `append_lock` makes us
@@ -219,6 +289,7 @@ impl MappedFile {
         let buf = unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(pos), len) };
         let r = fill(pos, buf);
         self.wrote_position.store(pos + len, Ordering::Release);
+        self.committed_position.store(pos + len, Ordering::Release);
         Ok(Some((pos, r)))
     }
 
@@ -239,6 +310,7 @@ impl MappedFile {
         let _g = self.append_lock.lock();
         let pos = pos.min(self.file_size);
         self.wrote_position.store(pos, Ordering::Release);
+        self.committed_position.store(pos, Ordering::Release);
         self.flushed_position.store(pos, Ordering::Release);
     }
 
@@ -251,24 +323,40 @@ impl MappedFile {
         let end = pos
             .checked_add(data.len())
             .filter(|&e| e <= self.file_size)
-            .ok_or_else(|| StoreError::Invalid(format!("write past the end of {}", self.path.display())))?;
+            .ok_or_else(|| {
+                StoreError::Invalid(format!("write past the end of {}", self.path.display()))
+            })?;
         let _g = self.append_lock.lock();
         // SAFETY: `[pos, end)` is inside the writable mapping; `append_lock` excludes other
         // writers. Files written this way are never read through `slice` concurrently.
-        let buf = unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(pos), end - pos) };
+        let buf =
+            unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(pos), end - pos) };
         buf.copy_from_slice(data);
         Ok(())
     }
 
-    /// Makes everything written so far durable (msync). Returns the new flushed position.
+    /// Makes everything in the file so far durable (msync of the unflushed range). Returns
+    /// the new flushed position.
     pub fn flush(&self) -> Result<usize> {
-        let wrote = self.wrote_position();
+        self.flush_if(0)
+    }
+
+    /// Flushes when at least `least_pages` whole 4 KiB pages are unflushed (any byte when 0;
+    /// always when the segment is full), as Java's `MappedFile#isAbleToFlush` decides.
+    pub fn flush_if(&self, least_pages: usize) -> Result<usize> {
+        let committed = self.committed_position();
         let flushed = self.flushed_position();
-        if self.writable && wrote > flushed {
+        let able = committed > flushed
+            && (committed >= self.file_size
+                || least_pages == 0
+                || (committed / 4096).saturating_sub(flushed / 4096) >= least_pages);
+        if self.writable && able {
             // msync needs a page-aligned start; flush from the page holding `flushed`.
             let start = flushed & !4095;
-            self.map.flush_range(start, wrote - start).at(&self.path)?;
-            self.flushed_position.fetch_max(wrote, Ordering::AcqRel);
+            self.map
+                .flush_range(start, committed - start)
+                .at(&self.path)?;
+            self.flushed_position.fetch_max(committed, Ordering::AcqRel);
         }
         Ok(self.flushed_position())
     }
@@ -281,9 +369,43 @@ impl MappedFile {
         Ok(())
     }
 
-    /// Number of whole 4 KiB pages written but not yet flushed.
+    /// Number of whole 4 KiB pages in the file but not yet flushed.
     pub fn dirty_pages(&self) -> usize {
-        (self.wrote_position() / 4096).saturating_sub(self.flushed_position() / 4096)
+        (self.committed_position() / 4096).saturating_sub(self.flushed_position() / 4096)
+    }
+}
+
+/// `TransientStorePool`: write buffers of one segment each, lent to new commitlog segments
+/// so appends go to memory and a commit service moves them into the file.
+#[derive(Debug)]
+pub struct TransientStorePool {
+    file_size: usize,
+    free: Mutex<Vec<Vec<u8>>>,
+}
+
+impl TransientStorePool {
+    /// A pool of `count` buffers of `file_size` bytes, allocated up front.
+    pub fn new(count: usize, file_size: usize) -> Arc<TransientStorePool> {
+        let free = (0..count).map(|_| vec![0u8; file_size]).collect();
+        Arc::new(TransientStorePool {
+            file_size,
+            free: Mutex::new(free),
+        })
+    }
+
+    /// A buffer, or `None` when all are lent out (the segment then appends through its mapping).
+    pub fn borrow(&self) -> Option<Vec<u8>> {
+        self.free.lock().pop()
+    }
+
+    pub fn give_back(&self, buf: Vec<u8>) {
+        if buf.len() == self.file_size {
+            self.free.lock().push(buf);
+        }
+    }
+
+    pub fn available(&self) -> usize {
+        self.free.lock().len()
     }
 }
 
@@ -293,6 +415,7 @@ pub struct MappedFileQueue {
     file_size: usize,
     writable: bool,
     files: RwLock<Vec<Arc<MappedFile>>>,
+    pool: Option<Arc<TransientStorePool>>,
 }
 
 impl std::fmt::Debug for MappedFileQueue {
@@ -340,14 +463,22 @@ impl MappedFileQueue {
         found.sort();
         let mut files = Vec::with_capacity(found.len());
         for (offset, path) in found {
-            files.push(Arc::new(MappedFile::open(&path, offset, file_size, writable)?));
+            files.push(Arc::new(MappedFile::open(
+                &path, offset, file_size, writable,
+            )?));
         }
         Ok(MappedFileQueue {
             dir: dir.to_path_buf(),
             file_size,
             writable,
             files: RwLock::new(files),
+            pool: None,
         })
+    }
+
+    /// New segments will borrow write buffers from `pool`.
+    pub fn set_transient_store_pool(&mut self, pool: Arc<TransientStorePool>) {
+        self.pool = Some(pool);
     }
 
     pub fn dir(&self) -> &Path {
@@ -384,11 +515,65 @@ impl MappedFileQueue {
         self.first().map(|f| f.file_from_offset()).unwrap_or(0)
     }
 
-    /// Offset just past the last written byte.
+    /// Offset just past the last appended byte.
     pub fn max_offset(&self) -> u64 {
         self.last()
             .map(|f| f.file_from_offset() + f.wrote_position() as u64)
             .unwrap_or(0)
+    }
+
+    /// Offset just past the last byte in the files (readable): below `max_offset` only while a
+    /// write buffer holds uncommitted appends.
+    pub fn committed_offset(&self) -> u64 {
+        self.last()
+            .map(|f| f.file_from_offset() + f.committed_position() as u64)
+            .unwrap_or(0)
+    }
+
+    /// Offset up to which everything is durable.
+    pub fn flushed_offset(&self) -> u64 {
+        let files = self.files.read();
+        for f in files.iter() {
+            if f.flushed_position() < f.file_size() {
+                return f.file_from_offset() + f.flushed_position() as u64;
+            }
+        }
+        files
+            .last()
+            .map(|f| f.file_from_offset() + f.file_size() as u64)
+            .unwrap_or(0)
+    }
+
+    /// Flushes every segment holding unflushed bytes when it has at least `least_pages` dirty
+    /// pages (see [`MappedFile::flush_if`]). Returns the store timestamp of the last segment
+    /// flushed, for the checkpoint.
+    pub fn flush_least(&self, least_pages: usize) -> Result<Option<i64>> {
+        let mut ts = None;
+        for f in self.files() {
+            if f.flushed_position() < f.committed_position() {
+                let before = f.flushed_position();
+                if f.flush_if(least_pages)? > before {
+                    ts = Some(f.last_store_timestamp());
+                }
+            }
+        }
+        Ok(ts)
+    }
+
+    /// Commits write buffers into their files (transient store pool). Returns whether any
+    /// byte was committed.
+    pub fn commit(&self, least_pages: usize) -> Result<bool> {
+        let mut moved = false;
+        for f in self.files() {
+            let before = f.committed_position();
+            if let Some(buf) = f.commit(least_pages)? {
+                if let Some(p) = &self.pool {
+                    p.give_back(buf);
+                }
+            }
+            moved |= f.committed_position() > before;
+        }
+        Ok(moved)
     }
 
     /// The segment holding `offset`, found by binary search (gaps in the names are tolerated).
@@ -429,6 +614,9 @@ impl MappedFileQueue {
         fs::create_dir_all(&self.dir).at(&self.dir)?;
         let path = self.dir.join(offset_to_file_name(from));
         let f = Arc::new(MappedFile::create(&path, from, self.file_size)?);
+        if let Some(buf) = self.pool.as_ref().and_then(|p| p.borrow()) {
+            f.set_write_buffer(buf);
+        }
         files.push(f.clone());
         Ok((f, first_in_queue))
     }
@@ -481,8 +669,9 @@ impl MappedFileQueue {
         Ok(Some(f))
     }
 
-    /// Flushes every segment with unflushed bytes.
+    /// Commits and flushes every segment with unflushed bytes.
     pub fn flush(&self) -> Result<()> {
+        self.commit(0)?;
         for f in self.files() {
             f.flush()?;
         }
@@ -534,12 +723,45 @@ mod tests {
         fs::write(d.path().join(offset_to_file_name(0)), vec![0u8; 64]).unwrap();
         assert_eq!(MappedFileQueue::load(d.path(), 64, false).unwrap().len(), 1);
         fs::write(d.path().join(offset_to_file_name(64)), vec![0u8; 63]).unwrap();
-        let e = MappedFileQueue::load(d.path(), 64, false).unwrap_err().to_string();
-        assert!(e.contains("00000000000000000064") && e.contains("length 63"), "{e}");
+        let e = MappedFileQueue::load(d.path(), 64, false)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("00000000000000000064") && e.contains("length 63"),
+            "{e}"
+        );
         fs::remove_file(d.path().join(offset_to_file_name(64))).unwrap();
         fs::write(d.path().join("notes.txt"), b"x").unwrap();
-        let e = MappedFileQueue::load(d.path(), 64, false).unwrap_err().to_string();
+        let e = MappedFileQueue::load(d.path(), 64, false)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("notes.txt") && e.contains("stray"), "{e}");
+    }
+
+    #[test]
+    fn write_buffer_is_readable_only_after_commit() {
+        let d = tempfile::tempdir().unwrap();
+        let pool = TransientStorePool::new(1, 8192);
+        let mut q = MappedFileQueue::load(d.path(), 8192, true).unwrap();
+        q.set_transient_store_pool(pool.clone());
+        let (f, _) = q.last_or_create(0).unwrap();
+        assert_eq!(pool.available(), 0);
+        assert!(f.append(&[7u8; 100]).unwrap());
+        assert_eq!(q.max_offset(), 100);
+        assert_eq!(q.committed_offset(), 0);
+        assert!(f.slice(0, 100).is_none());
+        // Fewer than 4 whole pages: a commit with leastPages 4 waits.
+        assert!(!q.commit(4).unwrap());
+        assert!(q.commit(0).unwrap());
+        assert_eq!(f.slice(0, 100).unwrap(), &[7u8; 100]);
+        assert_eq!(fs::read(f.path()).unwrap()[..100], [7u8; 100]);
+        // Filling the segment and committing gives the buffer back to the pool.
+        assert!(f.append(&vec![1u8; 8192 - 100]).unwrap());
+        q.commit(4).unwrap();
+        assert_eq!(pool.available(), 1);
+        assert!(!f.has_write_buffer());
+        assert_eq!(q.flush_least(0).unwrap(), Some(0));
+        assert_eq!(q.flushed_offset(), 8192);
     }
 
     #[test]

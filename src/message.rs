@@ -42,7 +42,8 @@ impl Message {
 
     /// Appends a property (name 0x01 value 0x02).
     pub fn with_property(mut self, name: &str, value: &str) -> Message {
-        self.properties.push_str(&properties::encode([(name, value)]));
+        self.properties
+            .push_str(&properties::encode([(name, value)]));
         self
     }
 

@@ -15,17 +15,19 @@ use crate::clock::{Clock, SystemClock};
 use crate::commitlog::{AppendResult, CommitLog, PutState};
 use crate::config::StoreConfig;
 use crate::consume_queue::ConsumeQueueTable;
-use crate::dispatch::DispatchRequest;
+use crate::dispatch::{DispatchRequest, Dispatcher};
 use crate::error::{IoContext, Result, StoreError};
+use crate::flush::{FlushServices, FlushTargets, FlushWaitError};
 use crate::format::cq::{DelayLevels, SCHEDULE_TOPIC};
 use crate::format::hash::body_crc;
 use crate::format::msgid::decode_message_id;
 use crate::format::properties::{self, StoreProperties};
 use crate::format::record::{decode_record, sysflag, Decoded, Magic, MessageRecord};
-use crate::index::{IndexRequest, IndexService};
-use crate::mapped_file::MappedFile;
+use crate::index::IndexService;
+use crate::mapped_file::{MappedFile, TransientStorePool};
 use crate::message::{Message, MessageBatch, ReplayMessage};
 use crate::topic::{validate_queue_id, validate_topic, MAX_TOPIC_LEN_V1};
+use std::time::Duration;
 
 /// `PutMessageStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,20 +158,18 @@ pub struct RecoveryReport {
     pub reput_from: u64,
 }
 
-struct DispatchState {
-    index: Option<IndexService>,
-}
-
 /// The message store.
 pub struct MessageStore {
     config: StoreConfig,
     mode: OpenMode,
     clock: Arc<dyn Clock>,
     delay_levels: DelayLevels,
-    commit_log: CommitLog,
-    consume_queues: ConsumeQueueTable,
-    dispatch: Mutex<DispatchState>,
-    checkpoint: Mutex<StoreCheckpoint>,
+    commit_log: Arc<CommitLog>,
+    dispatcher: Arc<Dispatcher>,
+    checkpoint: Arc<Mutex<StoreCheckpoint>>,
+    services: Option<FlushServices>,
+    /// With the transient store pool, records are dispatched when committed, not when put.
+    dispatch_on_commit: bool,
     lock_file: Option<File>,
     recovery: RecoveryReport,
     shut_down: bool,
@@ -220,11 +220,18 @@ impl MessageStore {
             None
         };
         let abnormal = config.abort_path().exists();
-        let commit_log = CommitLog::load(
+        let mut commit_log = CommitLog::load(
             &config.commit_log_dir(),
             config.mapped_file_size_commit_log,
             writable,
         )?;
+        let dispatch_on_commit = writable && config.is_transient_store_pool_enable();
+        if dispatch_on_commit {
+            commit_log.set_transient_store_pool(TransientStorePool::new(
+                config.transient_store_pool_size.max(1),
+                config.mapped_file_size_commit_log,
+            ));
+        }
         let consume_queues = ConsumeQueueTable::load(
             &config.consume_queue_dir(),
             config.mapped_file_size_consume_queue(),
@@ -233,7 +240,7 @@ impl MessageStore {
         let checkpoint = StoreCheckpoint::open(&config.checkpoint_path(), writable)?;
         let index = if config.message_index_enable {
             Some(IndexService::open(
-                &config.index_dir(),
+                config.index_dir(),
                 config.max_hash_slot_num,
                 config.max_index_num,
                 !writable,
@@ -241,15 +248,22 @@ impl MessageStore {
         } else {
             None
         };
+        let dispatcher = Arc::new(Dispatcher::new(
+            consume_queues,
+            index,
+            delay_levels.clone(),
+            clock.clone(),
+        ));
         let mut store = MessageStore {
             config,
             mode,
             clock,
             delay_levels,
-            commit_log,
-            consume_queues,
-            dispatch: Mutex::new(DispatchState { index }),
-            checkpoint: Mutex::new(checkpoint),
+            commit_log: Arc::new(commit_log),
+            dispatcher,
+            checkpoint: Arc::new(Mutex::new(checkpoint)),
+            services: None,
+            dispatch_on_commit,
             lock_file,
             recovery: RecoveryReport {
                 abnormal,
@@ -262,6 +276,14 @@ impl MessageStore {
         };
         store.recover(abnormal)?;
         if writable {
+            store.services = Some(FlushServices::start(
+                &store.config,
+                FlushTargets {
+                    commit_log: store.commit_log.clone(),
+                    dispatcher: store.dispatcher.clone(),
+                    checkpoint: store.checkpoint.clone(),
+                },
+            ));
             let abort = store.config.abort_path();
             File::create(&abort).at(&abort)?;
         }
@@ -272,14 +294,14 @@ impl MessageStore {
     fn recover(&mut self, abnormal: bool) -> Result<()> {
         let writable = self.mode == OpenMode::ReadWrite;
         let mut max_phy_of_cq: i64 = -1;
-        for cq in self.consume_queues.all() {
+        for cq in self.dispatcher.consume_queues().all() {
             cq.recover()?;
             max_phy_of_cq = max_phy_of_cq.max(cq.max_physic_offset());
         }
         let files = self.commit_log.files().files();
         if files.is_empty() {
             // No commitlog at all: the consume queues describe nothing.
-            for cq in self.consume_queues.all() {
+            for cq in self.dispatcher.consume_queues().all() {
                 cq.truncate_dirty_logic_files(0)?;
             }
             self.recover_topic_queue_table();
@@ -305,14 +327,13 @@ impl MessageStore {
         let check_crc = self.config.check_crc_on_recover;
         let delay_levels = self.delay_levels.clone();
         let scan = {
-            let cqs = &self.consume_queues;
-            let dispatch = &self.dispatch;
+            let dispatcher = &self.dispatcher;
             let do_dispatch = abnormal && writable;
-            let clock = &self.clock;
             self.commit_log.scan(start_index, check_crc, |sr| {
                 let req = DispatchRequest::from_record(&sr.record, sr.total_size, &delay_levels)?;
                 if do_dispatch {
-                    dispatch_one(cqs, &mut dispatch.lock(), &req, clock.now_millis())
+                    dispatcher
+                        .dispatch(&mut dispatcher.lock(), &req)
                         .map_err(|e| crate::format::Problem::Invalid(e.to_string()))?;
                 }
                 Ok(())
@@ -322,7 +343,7 @@ impl MessageStore {
         self.recovery.stopped_by = scan.stopped_by.map(|e| e.to_string());
         self.commit_log.truncate_dirty(scan.end)?;
         if max_phy_of_cq >= scan.end as i64 {
-            for cq in self.consume_queues.all() {
+            for cq in self.dispatcher.consume_queues().all() {
                 cq.truncate_dirty_logic_files(scan.end as i64)?;
             }
         }
@@ -330,53 +351,15 @@ impl MessageStore {
         // Reput: dispatch what the consume queues do not have yet.
         let min = self.commit_log.min_offset() as i64;
         let mut from = min;
-        for cq in self.consume_queues.all() {
+        for cq in self.dispatcher.consume_queues().all() {
             from = from.max(cq.max_physic_offset());
         }
         let from = from.max(0) as u64;
         self.recovery.reput_from = from;
+        self.dispatcher.lock().reput_from = from;
         if writable {
-            self.reput(from)?;
+            self.dispatcher.reput_to_committed(&self.commit_log)?;
             self.recover_topic_queue_table();
-        }
-        Ok(())
-    }
-
-    /// Dispatches every record from `from` to the end of the commitlog (no CRC check), as
-    /// Java's `ReputMessageService` does after recovery.
-    fn reput(&self, from: u64) -> Result<()> {
-        let end = self.commit_log.max_offset();
-        let mut offset = from;
-        while offset < end {
-            let Some(f) = self.commit_log.files().find_by_offset(offset) else {
-                break;
-            };
-            let data = f.readable();
-            let mut pos = (offset - f.file_from_offset()) as usize;
-            loop {
-                if pos >= data.len() {
-                    break;
-                }
-                match decode_record(&data[pos..], false) {
-                    Ok(Decoded::Message { record, total_size }) => {
-                        if let Ok(req) =
-                            DispatchRequest::from_record(&record, total_size, &self.delay_levels)
-                        {
-                            dispatch_one(&self.consume_queues, &mut self.dispatch.lock(), &req, self.clock.now_millis())?;
-                        }
-                        pos += total_size as usize;
-                    }
-                    Ok(Decoded::Blank { .. }) => {
-                        pos = data.len().max(f.file_size());
-                        break;
-                    }
-                    _ => return Ok(()),
-                }
-            }
-            offset = f.file_from_offset() + pos.max(f.file_size().min(pos)) as u64;
-            if pos >= f.file_size() || pos >= data.len() {
-                offset = f.file_from_offset() + f.file_size() as u64;
-            }
         }
         Ok(())
     }
@@ -386,11 +369,16 @@ impl MessageStore {
         let min_phy = self.commit_log.min_offset() as i64;
         let mut st = self.commit_log.lock();
         st.topic_queue_table.clear();
-        for cq in self.consume_queues.all() {
+        for cq in self.dispatcher.consume_queues().all() {
             st.topic_queue_table
                 .set(cq.topic(), cq.queue_id(), cq.max_offset_in_queue() as i64);
             cq.correct_min_offset(min_phy);
         }
+    }
+
+    /// The last error a background flush or commit service met, if any.
+    pub fn background_error(&self) -> Option<String> {
+        self.services.as_ref().and_then(|s| s.last_error())
     }
 
     pub fn config(&self) -> &StoreConfig {
@@ -406,7 +394,7 @@ impl MessageStore {
         &self.commit_log
     }
     pub fn consume_queues(&self) -> &ConsumeQueueTable {
-        &self.consume_queues
+        self.dispatcher.consume_queues()
     }
 
     fn check_writable(&self) -> Result<()> {
@@ -421,6 +409,15 @@ impl MessageStore {
     /// to `SCHEDULE_TOPIC_XXXX` with REAL_TOPIC/REAL_QID, and the store timestamp is taken
     /// inside the put lock.
     pub fn put_message(&self, msg: &Message) -> Result<PutMessageResult> {
+        let r = self.put_message_inner(msg)?;
+        match r.append {
+            Some(append) => Ok(self.handle_disk_flush(append, wants_wait(&msg.properties))),
+            None => Ok(r),
+        }
+    }
+
+    /// Validates, rewrites a delayed message, and appends; no durability wait.
+    fn put_message_inner(&self, msg: &Message) -> Result<PutMessageResult> {
         self.check_writable()?;
         if let Some(refused) = self.validate(&msg.topic, msg.queue_id, msg.properties.len()) {
             return Ok(refused);
@@ -474,6 +471,64 @@ impl MessageStore {
         })
     }
 
+    /// Puts one message without blocking for durability: `done` runs with the final result
+    /// once the message is durable (SYNC_FLUSH), times out, or right away (ASYNC_FLUSH, a
+    /// refused message, or WAIT=false). Lets a broker pipeline acknowledgements.
+    pub fn put_message_with_callback(
+        &self,
+        msg: &Message,
+        done: impl FnOnce(PutMessageResult) + Send + 'static,
+    ) -> Result<()> {
+        let gc = match (&self.services, wants_wait(&msg.properties)) {
+            (Some(s), true) => s.group_commit().cloned(),
+            _ => None,
+        };
+        let Some(gc) = gc else {
+            done(self.put_message(msg)?);
+            return Ok(());
+        };
+        // Put without waiting, then hand the wait to the group-commit service.
+        let r = self.put_message_inner(msg)?;
+        let Some(append) = r.append.clone() else {
+            done(r);
+            return Ok(());
+        };
+        let target = (append.wrote_offset + append.wrote_bytes as i64) as u64;
+        gc.wait_async(
+            target,
+            Duration::from_millis(self.config.sync_flush_timeout_ms),
+            Box::new(move |outcome| {
+                done(flush_outcome(append, outcome));
+            }),
+        );
+        Ok(())
+    }
+
+    /// What a put returns after its durability wait, by flush mode (`handleDiskFlush`).
+    fn handle_disk_flush(&self, append: AppendResult, wait: bool) -> PutMessageResult {
+        let Some(services) = &self.services else {
+            return flush_outcome(append, Ok(()));
+        };
+        match services.group_commit() {
+            Some(gc) if wait => {
+                let target = (append.wrote_offset + append.wrote_bytes as i64) as u64;
+                let outcome = gc.wait(
+                    target,
+                    Duration::from_millis(self.config.sync_flush_timeout_ms),
+                );
+                flush_outcome(append, outcome)
+            }
+            Some(gc) => {
+                gc.wake();
+                flush_outcome(append, Ok(()))
+            }
+            None => {
+                services.on_put();
+                flush_outcome(append, Ok(()))
+            }
+        }
+    }
+
     /// Puts a batch (4.6.0 `putMessages`): no delayed or transactional batches; the items
     /// share a store timestamp taken before the put lock (the 4.6.0 encode time); the whole
     /// batch lands in one segment.
@@ -485,7 +540,12 @@ impl MessageStore {
                 "an empty batch".into(),
             ));
         }
-        let max_props = batch.items.iter().map(|i| i.properties.len()).max().unwrap_or(0);
+        let max_props = batch
+            .items
+            .iter()
+            .map(|i| i.properties.len())
+            .max()
+            .unwrap_or(0);
         if let Some(refused) = self.validate(&batch.topic, batch.queue_id, max_props) {
             return Ok(refused);
         }
@@ -530,11 +590,7 @@ impl MessageStore {
             return Ok(refused);
         }
         let append = self.append(&mut recs, None)?;
-        Ok(PutMessageResult {
-            status: PutMessageStatus::PutOk,
-            append: Some(append),
-            reason: None,
-        })
+        Ok(self.handle_disk_flush(append, true))
     }
 
     /// Appends records exactly as they were once stored (every field verbatim, including the
@@ -608,7 +664,9 @@ impl MessageStore {
         if recs.iter().any(|r| r.encoded_len() > limit) || !fits_segment {
             return Some(PutMessageResult::refused(
                 PutMessageStatus::MessageIllegal,
-                format!("message of {total} bytes exceeds maxMessageSize {limit} or the segment size"),
+                format!(
+                    "message of {total} bytes exceeds maxMessageSize {limit} or the segment size"
+                ),
             ));
         }
         None
@@ -687,26 +745,25 @@ impl MessageStore {
                 return Err(e);
             }
         };
-        let mut d = self.dispatch.lock();
-        let mut at = pos;
-        for r in recs.iter() {
-            let len = r.encoded_len();
-            let req = DispatchRequest::from_record(r, len as u32, &self.delay_levels);
-            match req {
-                Ok(req) => dispatch_one(&self.consume_queues, &mut d, &req, self.clock.now_millis())?,
-                Err(p) => {
-                    return Err(StoreError::Corrupt {
-                        path: file.path().to_path_buf(),
-                        offset: at as u64,
-                        problem: p,
-                    })
+        if !self.dispatch_on_commit {
+            let mut d = self.dispatcher.lock();
+            let mut at = pos;
+            for r in recs.iter() {
+                let len = r.encoded_len();
+                match DispatchRequest::from_record(r, len as u32, &self.delay_levels) {
+                    Ok(req) => self.dispatcher.dispatch(&mut d, &req)?,
+                    Err(p) => {
+                        return Err(StoreError::Corrupt {
+                            path: file.path().to_path_buf(),
+                            offset: at as u64,
+                            problem: p,
+                        })
+                    }
                 }
+                at += len;
             }
-            at += len;
+            d.reput_from = file.file_from_offset() + at as u64;
         }
-        self.checkpoint.lock().values.logics_msg_timestamp =
-            recs.last().map(|r| r.store_timestamp).unwrap_or(0);
-        drop(d);
         drop(st);
         Ok(CommitLog::append_result(recs, total))
     }
@@ -720,7 +777,7 @@ impl MessageStore {
         offset: u64,
         max_count: usize,
     ) -> GetMessageResult {
-        let Some(cq) = self.consume_queues.get(topic, queue_id) else {
+        let Some(cq) = self.dispatcher.consume_queues().get(topic, queue_id) else {
             return GetMessageResult {
                 status: GetMessageStatus::NoMatchedLogicQueue,
                 messages: vec![],
@@ -804,11 +861,7 @@ impl MessageStore {
         begin: i64,
         end: i64,
     ) -> Vec<i64> {
-        let d = self.dispatch.lock();
-        match &d.index {
-            Some(ix) => ix.query(topic, key, max_num, begin, end),
-            None => vec![],
-        }
+        self.dispatcher.query(topic, key, max_num, begin, end)
     }
 
     /// Messages of `topic` whose UNIQ_KEY or one of whose KEYS is `key`, through the index;
@@ -831,7 +884,8 @@ impl MessageStore {
                 Ok(rec) => {
                     let sp = StoreProperties::parse(rec.properties);
                     rec.topic == topic.as_bytes()
-                        && (sp.uniq_key.as_deref() == Some(key) || sp.key_tokens().any(|k| k == key))
+                        && (sp.uniq_key.as_deref() == Some(key)
+                            || sp.key_tokens().any(|k| k == key))
                 }
                 Err(_) => false,
             })
@@ -839,14 +893,16 @@ impl MessageStore {
     }
 
     pub fn min_offset_in_queue(&self, topic: &str, queue_id: i32) -> u64 {
-        self.consume_queues
+        self.dispatcher
+            .consume_queues()
             .get(topic, queue_id)
             .map(|q| q.min_offset_in_queue())
             .unwrap_or(0)
     }
 
     pub fn max_offset_in_queue(&self, topic: &str, queue_id: i32) -> u64 {
-        self.consume_queues
+        self.dispatcher
+            .consume_queues()
             .get(topic, queue_id)
             .map(|q| q.max_offset_in_queue())
             .unwrap_or(0)
@@ -872,11 +928,16 @@ impl MessageStore {
     pub fn flush(&self) -> Result<()> {
         self.check_writable()?;
         self.commit_log.flush()?;
-        for cq in self.consume_queues.all() {
+        if self.dispatch_on_commit {
+            self.dispatcher.reput_to_committed(&self.commit_log)?;
+        }
+        for cq in self.dispatcher.consume_queues().all() {
             cq.flush()?;
         }
-        if let Some(ix) = &self.dispatch.lock().index {
-            ix.flush()?;
+        self.dispatcher.flush_index()?;
+        let logics = self.dispatcher.logics_msg_timestamp();
+        if logics > 0 {
+            self.checkpoint.lock().values.logics_msg_timestamp = logics;
         }
         let physic = self
             .commit_log
@@ -901,13 +962,21 @@ impl MessageStore {
             self.shut_down = true;
             return Ok(());
         }
+        if let Some(mut s) = self.services.take() {
+            s.stop();
+        }
         self.flush()?;
         self.shut_down = true;
-        let abort = self.config.abort_path();
-        match fs::remove_file(&abort) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(StoreError::io(&abort, e)),
+        // Java keeps the abort file when dispatch has not caught up, so the next start
+        // re-dispatches; ours is synchronous, but check all the same.
+        let behind = self.dispatcher.lock().reput_from < self.commit_log.max_offset();
+        if !behind {
+            let abort = self.config.abort_path();
+            match fs::remove_file(&abort) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io(&abort, e)),
+            }
         }
         self.lock_file.take();
         Ok(())
@@ -964,36 +1033,33 @@ impl Iterator for RecordIter<'_> {
     }
 }
 
-/// Puts one record into its consume queue (unless PREPARED/ROLLBACK) and the index.
-fn dispatch_one(
-    cqs: &ConsumeQueueTable,
-    d: &mut DispatchState,
-    req: &DispatchRequest<'_>,
-    now_ms: i64,
-) -> Result<()> {
-    if req.goes_to_consume_queue() {
-        let cq = cqs.find_or_create(&req.topic, req.queue_id)?;
-        cq.put_position_info(
-            req.commitlog_offset,
-            req.msg_size,
-            req.tags_code,
-            req.consume_queue_offset,
-        )?;
+/// A message with property `WAIT=false` does not wait for its flush.
+fn wants_wait(props: &str) -> bool {
+    properties::get(props.as_bytes(), properties::WAIT).as_deref() != Some("false")
+}
+
+fn flush_outcome(
+    append: AppendResult,
+    outcome: std::result::Result<(), FlushWaitError>,
+) -> PutMessageResult {
+    let (status, reason) = match outcome {
+        Ok(()) => (PutMessageStatus::PutOk, None),
+        Err(FlushWaitError::Timeout) => (
+            PutMessageStatus::FlushDiskTimeout,
+            Some("not durable within syncFlushTimeout; the message is stored".to_string()),
+        ),
+        Err(FlushWaitError::Failed(e)) => (
+            PutMessageStatus::FlushDiskTimeout,
+            Some(format!(
+                "flush failed ({e}); the message is stored but may not be durable"
+            )),
+        ),
+    };
+    PutMessageResult {
+        status,
+        append: Some(append),
+        reason,
     }
-    if let Some(ix) = d.index.as_mut() {
-        ix.build_index(
-            &IndexRequest {
-                topic: &req.topic,
-                commitlog_offset: req.commitlog_offset,
-                store_timestamp: req.store_timestamp,
-                sys_flag: req.sys_flag,
-                uniq_key: req.uniq_key.as_deref(),
-                keys: req.keys.as_deref(),
-            },
-            now_ms,
-        )?;
-    }
-    Ok(())
 }
 
 /// The 4.6.0 delay rewrite: REAL_TOPIC and REAL_QID added, the properties re-serialized in
@@ -1067,5 +1133,5 @@ pub fn is_locked(root: &Path) -> Result<bool> {
     if rc != 0 {
         return Err(StoreError::io(&path, std::io::Error::last_os_error()));
     }
-    Ok(fl.l_type != libc::F_UNLCK as _)
+    Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
 }

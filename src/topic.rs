@@ -49,7 +49,15 @@ mod tests {
 
     #[test]
     fn rejects_paths_and_accepts_rocketmq_names() {
-        for t in ["TopicTest", "%RETRY%g", "%DLQ%g", "a|b", "T", "SCHEDULE_TOPIC_XXXX", "x-y"] {
+        for t in [
+            "TopicTest",
+            "%RETRY%g",
+            "%DLQ%g",
+            "a|b",
+            "T",
+            "SCHEDULE_TOPIC_XXXX",
+            "x-y",
+        ] {
             validate_topic(t).unwrap();
         }
         for t in ["", "../x", "a/b", "..", ".", "a\\b", "a b", "/abs", "t\0"] {

@@ -13,7 +13,9 @@ use rmqstore::{Message, MessageStore, OpenMode, ReplayMessage, StoreConfig};
 use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/java").join(name)
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/java")
+        .join(name)
 }
 
 fn small_config(root: &Path) -> StoreConfig {
@@ -74,9 +76,12 @@ fn replay_fixture(name: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("store");
     let clock = ManualClock::new(manifest["writeStartMillis"].as_i64().unwrap());
-    let store =
-        MessageStore::open_with(small_config(&root), OpenMode::ReadWrite, Arc::new(clock.clone()))
-            .unwrap();
+    let store = MessageStore::open_with(
+        small_config(&root),
+        OpenMode::ReadWrite,
+        Arc::new(clock.clone()),
+    )
+    .unwrap();
 
     let msgs = manifest["messages"].as_array().unwrap();
     let mut i = 0;
@@ -116,11 +121,22 @@ fn replay_fixture(name: &str) {
             "{name}: seq {} landed at the wrong offset",
             first["seq"]
         );
-        assert_eq!(r.logics_offset, first["queueOffset"].as_i64().unwrap(), "{name}: seq {}", first["seq"]);
-        assert_eq!(r.msg_id.split(',').next().unwrap(), first["msgId"].as_str().unwrap());
+        assert_eq!(
+            r.logics_offset,
+            first["queueOffset"].as_i64().unwrap(),
+            "{name}: seq {}",
+            first["seq"]
+        );
+        assert_eq!(
+            r.msg_id.split(',').next().unwrap(),
+            first["msgId"].as_str().unwrap()
+        );
         i += n;
     }
-    assert_eq!(store.max_phy_offset(), reader["maxPhyOffset"].as_u64().unwrap());
+    assert_eq!(
+        store.max_phy_offset(),
+        reader["maxPhyOffset"].as_u64().unwrap()
+    );
     store.shutdown().unwrap();
 
     // Commitlog: byte-equal up to the end of data. After a blank record's 8-byte header the
@@ -133,7 +149,9 @@ fn replay_fixture(name: &str) {
             None => seg["getCommitLogDataSize"].as_u64().unwrap() as usize,
         };
         let java = &java_segments[&from];
-        let mine = ours.get(&from).unwrap_or_else(|| panic!("{name}: no segment {from}"));
+        let mine = ours
+            .get(&from)
+            .unwrap_or_else(|| panic!("{name}: no segment {from}"));
         if let Some(pos) = (0..meaningful).find(|&p| java[p] != mine[p]) {
             panic!("{name}: commitlog segment {from} differs at byte {pos}");
         }

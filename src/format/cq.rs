@@ -83,7 +83,12 @@ impl DelayLevels {
                 "m" => 60_000,
                 "h" => 3_600_000,
                 "d" => 86_400_000,
-                _ => return Err(format!("delay level {} `{item}` has no unit s, m, h or d", i + 1)),
+                _ => {
+                    return Err(format!(
+                        "delay level {} `{item}` has no unit s, m, h or d",
+                        i + 1
+                    ))
+                }
             };
             let n: i64 = num
                 .parse()

@@ -9,7 +9,9 @@ pub const INDEX_ENTRY_SIZE: usize = 20;
 
 /// The size of an index file with the given geometry.
 pub fn index_file_size(hash_slot_num: u32, index_num: u32) -> usize {
-    INDEX_HEADER_SIZE + hash_slot_num as usize * HASH_SLOT_SIZE + index_num as usize * INDEX_ENTRY_SIZE
+    INDEX_HEADER_SIZE
+        + hash_slot_num as usize * HASH_SLOT_SIZE
+        + index_num as usize * INDEX_ENTRY_SIZE
 }
 
 /// The index file header.
@@ -81,7 +83,12 @@ impl IndexEntry {
     }
 
     pub fn decode(buf: &[u8]) -> Result<IndexEntry, FormatError> {
-        match (get_i32(buf, 0), get_i64(buf, 4), get_i32(buf, 12), get_i32(buf, 16)) {
+        match (
+            get_i32(buf, 0),
+            get_i64(buf, 4),
+            get_i32(buf, 12),
+            get_i32(buf, 16),
+        ) {
             (Some(key_hash), Some(phy_offset), Some(time_diff_secs), Some(prev_index)) => {
                 Ok(IndexEntry {
                     key_hash,

@@ -103,7 +103,10 @@ impl<'a> Reader<'a> {
         Ok(s)
     }
 
-    pub(crate) fn array<const N: usize>(&mut self, what: &'static str) -> Result<[u8; N], FormatError> {
+    pub(crate) fn array<const N: usize>(
+        &mut self,
+        what: &'static str,
+    ) -> Result<[u8; N], FormatError> {
         let s = self.bytes(N, what)?;
         let mut a = [0u8; N];
         a.copy_from_slice(s);

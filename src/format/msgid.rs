@@ -17,7 +17,11 @@ pub fn create_message_id(store_host: &Host, offset: i64) -> String {
         out.push(HEX[(b & 0xF) as usize] as char);
     };
     addr.iter().copied().for_each(&mut push);
-    store_host.port.to_be_bytes().into_iter().for_each(&mut push);
+    store_host
+        .port
+        .to_be_bytes()
+        .into_iter()
+        .for_each(&mut push);
     offset.to_be_bytes().into_iter().for_each(&mut push);
     out
 }
@@ -72,7 +76,10 @@ mod tests {
     fn matches_fixture_ids() {
         // From the 4.6.0 fixture manifest.
         let h = Host::parse("127.0.0.1:10911").unwrap();
-        assert_eq!(create_message_id(&h, 449), "7F00000100002A9F00000000000001C1");
+        assert_eq!(
+            create_message_id(&h, 449),
+            "7F00000100002A9F00000000000001C1"
+        );
         let h6 = Host::parse("[2001:db8:0:0:0:0:0:10]:10911").unwrap();
         assert_eq!(
             create_message_id(&h6, 201),

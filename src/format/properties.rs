@@ -183,14 +183,35 @@ mod tests {
         // The async fixture's record seq 123 was stored with this order; its producer string
         // listed the same names without REAL_TOPIC/REAL_QID, which the store then added.
         let put = |names: &[&str]| {
-            java_hashmap_order(names.iter().map(|n| (n.to_string(), String::new())).collect())
-                .into_iter()
-                .map(|(k, _)| k)
-                .collect::<Vec<_>>()
+            java_hashmap_order(
+                names
+                    .iter()
+                    .map(|n| (n.to_string(), String::new()))
+                    .collect(),
+            )
+            .into_iter()
+            .map(|(k, _)| k)
+            .collect::<Vec<_>>()
         };
         assert_eq!(
-            put(&["UNIQ_KEY", "CLUSTER", "WAIT", "DELAY", "TAGS", "REAL_TOPIC", "REAL_QID"]),
-            vec!["REAL_TOPIC", "UNIQ_KEY", "CLUSTER", "WAIT", "DELAY", "TAGS", "REAL_QID"]
+            put(&[
+                "UNIQ_KEY",
+                "CLUSTER",
+                "WAIT",
+                "DELAY",
+                "TAGS",
+                "REAL_TOPIC",
+                "REAL_QID"
+            ]),
+            vec![
+                "REAL_TOPIC",
+                "UNIQ_KEY",
+                "CLUSTER",
+                "WAIT",
+                "DELAY",
+                "TAGS",
+                "REAL_QID"
+            ]
         );
         // KEYS hashes to bucket 7, before UNIQ_KEY and CLUSTER (bucket 12).
         assert_eq!(

@@ -133,13 +133,31 @@ pub fn record_len(
     topic_len: usize,
     props_len: usize,
 ) -> usize {
-    let born = if sys_flag & sysflag::BORNHOST_V6 != 0 { 20 } else { 8 };
+    let born = if sys_flag & sysflag::BORNHOST_V6 != 0 {
+        20
+    } else {
+        8
+    };
     let store = if sys_flag & sysflag::STOREHOST_V6 != 0 {
         20
     } else {
         8
     };
-    4 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + born + 8 + store + 4 + 8 + 4 + body_len
+    4 + 4
+        + 4
+        + 4
+        + 4
+        + 8
+        + 8
+        + 4
+        + 8
+        + born
+        + 8
+        + store
+        + 4
+        + 8
+        + 4
+        + body_len
         + magic.topic_len_bytes()
         + topic_len
         + 2
@@ -492,7 +510,11 @@ pub fn verify_property_crc(record: &[u8]) -> Result<(), FormatError> {
 mod tests {
     use super::*;
 
-    pub(crate) fn sample<'a>(body: &'a [u8], topic: &'a [u8], props: &'a [u8]) -> MessageRecord<'a> {
+    pub(crate) fn sample<'a>(
+        body: &'a [u8],
+        topic: &'a [u8],
+        props: &'a [u8],
+    ) -> MessageRecord<'a> {
         MessageRecord {
             magic: Magic::V1,
             body_crc: body_crc(body) as i32,
@@ -518,7 +540,13 @@ mod tests {
         assert_eq!(record_len(Magic::V1, 0, 0, 0, 0), 91);
         assert_eq!(record_len(Magic::V2, 0, 0, 0, 0), 92);
         assert_eq!(
-            record_len(Magic::V1, sysflag::BORNHOST_V6 | sysflag::STOREHOST_V6, 0, 0, 0),
+            record_len(
+                Magic::V1,
+                sysflag::BORNHOST_V6 | sysflag::STOREHOST_V6,
+                0,
+                0,
+                0
+            ),
             115
         );
     }
@@ -580,7 +608,11 @@ mod tests {
         let digits: String = format!("{crc:010}").chars().rev().collect();
         bytes[at + 9..at + 19].copy_from_slice(digits.as_bytes());
         verify_property_crc(&bytes).unwrap();
-        bytes[at + 9] = if bytes[at + 9] == b'9' { b'0' } else { bytes[at + 9] + 1 };
+        bytes[at + 9] = if bytes[at + 9] == b'9' {
+            b'0'
+        } else {
+            bytes[at + 9] + 1
+        };
         assert!(verify_property_crc(&bytes).is_err());
         props.clear();
     }
