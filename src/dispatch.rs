@@ -135,6 +135,10 @@ impl Dispatcher {
             self.logics_msg_timestamp
                 .store(req.store_timestamp, Ordering::Release);
         }
+        self.build_index(d, req)
+    }
+
+    fn build_index(&self, d: &mut DispatchInner, req: &DispatchRequest<'_>) -> Result<()> {
         if let Some(ix) = d.index.as_mut() {
             ix.build_index(
                 &IndexRequest {
@@ -158,7 +162,29 @@ impl Dispatcher {
     /// does not decode stops the reput there.
     pub fn reput(&self, commit_log: &CommitLog, to: u64) -> Result<()> {
         let mut d = self.inner.lock();
-        let mut offset = d.reput_from.max(commit_log.min_offset());
+        let from = d.reput_from;
+        d.reput_from = self.walk(&mut d, commit_log, from, to, false)?;
+        Ok(())
+    }
+
+    /// Builds only the index for the records in `[from, to)` (rebuilding index files that
+    /// recovery removed); the consume queues and the reput position are left alone.
+    pub fn reindex(&self, commit_log: &CommitLog, from: u64, to: u64) -> Result<()> {
+        let mut d = self.inner.lock();
+        self.walk(&mut d, commit_log, from, to, true)?;
+        Ok(())
+    }
+
+    /// Walks readable records from `from` to `to`, dispatching each; returns where it stopped.
+    fn walk(
+        &self,
+        d: &mut DispatchInner,
+        commit_log: &CommitLog,
+        from: u64,
+        to: u64,
+        index_only: bool,
+    ) -> Result<u64> {
+        let mut offset = from.max(commit_log.min_offset());
         while offset < to {
             let Some(f) = commit_log.files().find_by_offset(offset) else {
                 break;
@@ -178,7 +204,11 @@ impl Dispatcher {
                     if let Ok(req) =
                         DispatchRequest::from_record(&record, total_size, &self.delay_levels)
                     {
-                        self.dispatch(&mut d, &req)?;
+                        if index_only {
+                            self.build_index(d, &req)?;
+                        } else {
+                            self.dispatch(d, &req)?;
+                        }
                     }
                     offset += total_size as u64;
                 }
@@ -190,8 +220,7 @@ impl Dispatcher {
                 },
             }
         }
-        d.reput_from = offset;
-        Ok(())
+        Ok(offset)
     }
 
     /// Dispatches up to what the commitlog's files hold (the committed end).
@@ -205,6 +234,16 @@ impl Dispatcher {
             Some(ix) => ix.query(topic, key, max_num, begin, end),
             None => vec![],
         }
+    }
+
+    /// `checkpoint.indexMsgTimestamp`: end time of the last index file that filled up and
+    /// was flushed (0 if none this run).
+    pub fn index_msg_timestamp(&self) -> i64 {
+        self.inner
+            .lock()
+            .index
+            .as_ref()
+            .map_or(0, |ix| ix.flushed_index_msg_timestamp())
     }
 
     pub fn flush_index(&self) -> Result<()> {

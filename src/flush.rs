@@ -228,9 +228,11 @@ impl GroupCommit {
 pub struct FlushServices {
     stop: Arc<AtomicBool>,
     threads: Vec<JoinHandle<()>>,
-    /// Wakes the commitlog flusher (ASYNC) or the committer (transient store pool).
-    commitlog_waker: Arc<Waker>,
-    cq_waker: Arc<Waker>,
+    /// Woken by every put: the committer (transient store pool), else the flusher (unless
+    /// `flushCommitLogTimed`).
+    put_waker: Option<Arc<Waker>>,
+    /// Every service's sleep, so `stop` can end them promptly.
+    all_wakers: Vec<Arc<Waker>>,
     group_commit: Option<Arc<GroupCommit>>,
     errors: Arc<Mutex<Option<String>>>,
 }
@@ -256,10 +258,10 @@ impl FlushServices {
     pub fn start(config: &StoreConfig, t: FlushTargets) -> FlushServices {
         let stop = Arc::new(AtomicBool::new(false));
         let errors: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(None));
-        let commitlog_waker = Arc::new(Waker::default());
-        let cq_waker = Arc::new(Waker::default());
         let mut threads = Vec::new();
         let mut group_commit = None;
+        let mut put_waker = None;
+        let mut all_wakers: Vec<Arc<Waker>> = Vec::new();
 
         if config.is_sync_flush() {
             let gc = Arc::new(GroupCommit::new(t.commit_log.clone(), t.checkpoint.clone()));
@@ -272,14 +274,21 @@ impl FlushServices {
                 gc.service_round();
             }));
         } else {
-            let tsp = config.is_transient_store_pool_enable();
-            if tsp {
+            let flush_waker = Arc::new(Waker::default());
+            all_wakers.push(flush_waker.clone());
+            if !config.flush_commit_log_timed {
+                put_waker = Some(flush_waker.clone());
+            }
+            if config.is_transient_store_pool_enable() {
+                let commit_waker = Arc::new(Waker::default());
+                all_wakers.push(commit_waker.clone());
+                put_waker = Some(commit_waker.clone());
                 let (t2, stop2, errs, waker, flush_waker) = (
                     t.clone(),
                     stop.clone(),
                     errors.clone(),
-                    commitlog_waker.clone(),
-                    cq_waker.clone(),
+                    commit_waker,
+                    flush_waker.clone(),
                 );
                 let interval = Duration::from_millis(config.commit_interval_commit_log_ms);
                 let least = config.commit_commit_log_least_pages;
@@ -309,20 +318,10 @@ impl FlushServices {
                     }
                 }));
             }
-            let (t2, stop2, errs, waker) = (
-                t.clone(),
-                stop.clone(),
-                errors.clone(),
-                if tsp {
-                    cq_waker.clone()
-                } else {
-                    commitlog_waker.clone()
-                },
-            );
+            let (t2, stop2, errs, waker) = (t.clone(), stop.clone(), errors.clone(), flush_waker);
             let interval = Duration::from_millis(config.flush_interval_commit_log_ms);
             let least = config.flush_commit_log_least_pages;
             let thorough = Duration::from_millis(config.flush_commit_log_thorough_interval_ms);
-            let timed = config.flush_commit_log_timed;
             threads.push(spawn("FlushRealTimeService", move || {
                 let mut last_thorough = Instant::now();
                 while !stop2.load(Ordering::Acquire) {
@@ -331,11 +330,8 @@ impl FlushServices {
                         last_thorough = Instant::now();
                         pages = 0;
                     }
-                    if timed {
-                        std::thread::sleep(interval);
-                    } else {
-                        waker.wait(interval);
-                    }
+                    // With flushCommitLogTimed puts do not wake this sleep; only stop does.
+                    waker.wait(interval);
                     match t2.commit_log.files().flush_least(pages) {
                         Ok(Some(ts)) => t2.checkpoint.lock().values.physic_msg_timestamp = ts,
                         Ok(None) => {}
@@ -351,8 +347,8 @@ impl FlushServices {
             let interval = Duration::from_millis(config.flush_interval_consume_queue_ms);
             let least = config.flush_consume_queue_least_pages;
             let thorough = Duration::from_millis(config.flush_consume_queue_thorough_interval_ms);
-            let cq_stop_waker = Arc::new(Waker::default());
-            let w = cq_stop_waker.clone();
+            let w = Arc::new(Waker::default());
+            all_wakers.push(w.clone());
             threads.push(spawn("FlushConsumeQueueService", move || {
                 let mut last_thorough = Instant::now();
                 while !stop2.load(Ordering::Acquire) {
@@ -372,8 +368,8 @@ impl FlushServices {
         FlushServices {
             stop,
             threads,
-            commitlog_waker,
-            cq_waker,
+            put_waker,
+            all_wakers,
             group_commit,
             errors,
         }
@@ -381,7 +377,9 @@ impl FlushServices {
 
     /// Called after every put.
     pub fn on_put(&self) {
-        self.commitlog_waker.wake();
+        if let Some(w) = &self.put_waker {
+            w.wake();
+        }
     }
 
     pub fn group_commit(&self) -> Option<&Arc<GroupCommit>> {
@@ -396,8 +394,9 @@ impl FlushServices {
     /// Stops every service, letting each finish its round (the committer commits everything).
     pub fn stop(&mut self) {
         self.stop.store(true, Ordering::Release);
-        self.commitlog_waker.wake();
-        self.cq_waker.wake();
+        for w in &self.all_wakers {
+            w.wake();
+        }
         if let Some(gc) = &self.group_commit {
             gc.wake();
         }
@@ -422,9 +421,13 @@ pub fn flush_logics(t: &FlushTargets, least_pages: usize, thorough: bool) -> Res
     }
     if thorough {
         t.dispatcher.flush_index()?;
+        let index_ts = t.dispatcher.index_msg_timestamp();
         let mut cp = t.checkpoint.lock();
         if logics_ts > 0 {
             cp.values.logics_msg_timestamp = logics_ts;
+        }
+        if index_ts > 0 {
+            cp.values.index_msg_timestamp = index_ts;
         }
         cp.flush()?;
     }

@@ -505,6 +505,12 @@ impl IndexService {
             Err(e) => return Err(StoreError::io(&dir, e)),
         }
         names.sort();
+        if let Some(last) = names.last() {
+            let path = dir.join(last);
+            if crate::mapped_file::drop_interrupted_creation(&path, read_only)? {
+                names.pop();
+            }
+        }
         let mut files = Vec::with_capacity(names.len());
         for name in names {
             files.push(IndexFile::open(
@@ -536,6 +542,34 @@ impl IndexService {
     /// The files, oldest first (each with `header()`, `path()`, `bytes()` for inspection).
     pub fn files(&self) -> &[IndexFile] {
         &self.files
+    }
+
+    /// `IndexService#load(false)` after an unclean stop: removes every file whose end
+    /// timestamp is after the checkpoint's `indexMsgTimestamp` (the file may be torn). Java
+    /// then loses the keys of every message between the removed file's start and the segment
+    /// recovery starts from; we return the commitlog offset from which the index must be
+    /// rebuilt to keep them: the end of the last file kept before the first one removed (0 if
+    /// none). `None` when nothing was removed.
+    pub fn remove_newer_than(&mut self, index_msg_timestamp: i64) -> Result<Option<i64>> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly);
+        }
+        let mut rebuild_from: Option<i64> = None;
+        let mut kept: Vec<IndexFile> = Vec::with_capacity(self.files.len());
+        for f in std::mem::take(&mut self.files) {
+            if f.end_timestamp() > index_msg_timestamp {
+                if rebuild_from.is_none() {
+                    rebuild_from = Some(kept.last().map_or(0, |k| k.end_phy_offset()));
+                }
+                let path = f.path().to_path_buf();
+                drop(f);
+                fs::remove_file(&path).at(&path)?;
+            } else {
+                kept.push(f);
+            }
+        }
+        self.files = kept;
+        Ok(rebuild_from)
     }
 
     /// End physical offset of the last file (0 when there is none).

@@ -29,6 +29,22 @@ pub fn file_name_to_offset(name: &str) -> Option<u64> {
     }
 }
 
+/// A file is created empty and then sized, so a crash in between leaves a zero-length file.
+/// For the last file of a log (the only one that can be in creation) that means nothing was
+/// ever written to it: it is removed when `writable`, skipped otherwise (as RocketMQ 5.x's
+/// `MappedFileQueue#doLoad` removes a zero-length last commitlog file). Returns whether the
+/// file is such a leftover.
+pub fn drop_interrupted_creation(path: &Path, read_only: bool) -> Result<bool> {
+    let len = fs::symlink_metadata(path).at(path)?.len();
+    if len != 0 {
+        return Ok(false);
+    }
+    if !read_only {
+        fs::remove_file(path).at(path)?;
+    }
+    Ok(true)
+}
+
 /// One fixed-size memory-mapped segment.
 pub struct MappedFile {
     path: PathBuf,
@@ -461,6 +477,11 @@ impl MappedFileQueue {
             Err(e) => return Err(StoreError::io(dir, e)),
         }
         found.sort();
+        if let Some((_, last)) = found.last() {
+            if drop_interrupted_creation(last, !writable)? {
+                found.pop();
+            }
+        }
         let mut files = Vec::with_capacity(found.len());
         for (offset, path) in found {
             files.push(Arc::new(MappedFile::open(
@@ -762,6 +783,23 @@ mod tests {
         assert!(!f.has_write_buffer());
         assert_eq!(q.flush_least(0).unwrap(), Some(0));
         assert_eq!(q.flushed_offset(), 8192);
+    }
+
+    #[test]
+    fn zero_length_last_file_is_an_interrupted_creation() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join(offset_to_file_name(0)), vec![0u8; 64]).unwrap();
+        fs::write(d.path().join(offset_to_file_name(64)), b"").unwrap();
+        // Read-only: skipped, left in place.
+        assert_eq!(MappedFileQueue::load(d.path(), 64, false).unwrap().len(), 1);
+        assert!(d.path().join(offset_to_file_name(64)).exists());
+        // Writable: removed.
+        assert_eq!(MappedFileQueue::load(d.path(), 64, true).unwrap().len(), 1);
+        assert!(!d.path().join(offset_to_file_name(64)).exists());
+        // A zero-length file that is not the last is damage, not a creation in progress.
+        fs::write(d.path().join(offset_to_file_name(0)), b"").unwrap();
+        fs::write(d.path().join(offset_to_file_name(64)), vec![0u8; 64]).unwrap();
+        assert!(MappedFileQueue::load(d.path(), 64, false).is_err());
     }
 
     #[test]

@@ -324,6 +324,23 @@ impl MessageStore {
             files.len().saturating_sub(3)
         };
         self.recovery.start_offset = files[start_index].file_from_offset();
+        if abnormal && writable {
+            // Index files written after the last checkpoint may be torn: Java removes them and
+            // re-indexes only from the recovery start segment, losing the keys in between. We
+            // remove them too, then rebuild the index from where the kept files end.
+            let cp_index_ts = self.checkpoint.lock().values.index_msg_timestamp;
+            let rebuild_from = match self.dispatcher.lock().index.as_mut() {
+                Some(ix) => ix.remove_newer_than(cp_index_ts)?,
+                None => None,
+            };
+            if let Some(from) = rebuild_from {
+                self.dispatcher.reindex(
+                    &self.commit_log,
+                    from.max(0) as u64,
+                    self.recovery.start_offset,
+                )?;
+            }
+        }
         let check_crc = self.config.check_crc_on_recover;
         let delay_levels = self.delay_levels.clone();
         let scan = {
@@ -936,8 +953,15 @@ impl MessageStore {
         }
         self.dispatcher.flush_index()?;
         let logics = self.dispatcher.logics_msg_timestamp();
-        if logics > 0 {
-            self.checkpoint.lock().values.logics_msg_timestamp = logics;
+        let index_ts = self.dispatcher.index_msg_timestamp();
+        {
+            let mut cp = self.checkpoint.lock();
+            if logics > 0 {
+                cp.values.logics_msg_timestamp = logics;
+            }
+            if index_ts > 0 {
+                cp.values.index_msg_timestamp = index_ts;
+            }
         }
         let physic = self
             .commit_log

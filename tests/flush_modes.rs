@@ -28,7 +28,9 @@ fn config(root: &std::path::Path, mode: &str) -> StoreConfig {
 }
 
 fn body(t: usize, i: usize) -> Vec<u8> {
-    format!("thread {t} message {i} ").repeat(1 + (i % 7)).into_bytes()
+    format!("thread {t} message {i} ")
+        .repeat(1 + (i % 7))
+        .into_bytes()
 }
 
 /// Writes from 4 threads, shuts down cleanly, reopens read-only and checks every message.
@@ -54,10 +56,16 @@ fn write_and_read_back(mode: &'static str) {
     let store = Arc::try_unwrap(store).unwrap();
     assert!(store.background_error().is_none());
     store.shutdown().unwrap();
-    assert!(!dir.path().join("abort").exists(), "{mode}: clean shutdown removes abort");
+    assert!(
+        !dir.path().join("abort").exists(),
+        "{mode}: clean shutdown removes abort"
+    );
 
     let ro = MessageStore::open_read_only(config(dir.path(), mode)).unwrap();
-    assert!(ro.commit_log().files().len() > 1, "{mode}: segments rolled over");
+    assert!(
+        ro.commit_log().files().len() > 1,
+        "{mode}: segments rolled over"
+    );
     for t in 0..4 {
         assert_eq!(ro.max_offset_in_queue("FlushTopic", t), per_thread as u64);
         let got = ro.get_messages("FlushTopic", t, 0, 10_000);
@@ -65,11 +73,19 @@ fn write_and_read_back(mode: &'static str) {
         assert_eq!(got.messages.len(), per_thread);
         for (i, rec) in got.messages.iter().enumerate() {
             let r = rec.decode().unwrap();
-            assert_eq!(r.body, &body(t as usize, i)[..], "{mode}: queue {t} offset {i}");
+            assert_eq!(
+                r.body,
+                &body(t as usize, i)[..],
+                "{mode}: queue {t} offset {i}"
+            );
             assert_eq!(r.queue_offset, i as i64);
         }
         let k = format!("k-{t}-7");
-        assert_eq!(ro.query_messages_by_key("FlushTopic", &k, 64, 0, i64::MAX).len(), 1);
+        assert_eq!(
+            ro.query_messages_by_key("FlushTopic", &k, 64, 0, i64::MAX)
+                .len(),
+            1
+        );
     }
 }
 
@@ -118,7 +134,10 @@ fn wait_false_does_not_block_and_is_flushed_soon() {
     // The group-commit service flushes within a few rounds of 10 ms.
     let deadline = Instant::now() + Duration::from_secs(5);
     while store.commit_log().files().flushed_offset() < end {
-        assert!(Instant::now() < deadline, "WAIT=false message never flushed");
+        assert!(
+            Instant::now() < deadline,
+            "WAIT=false message never flushed"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
 }
