@@ -4,9 +4,13 @@
 //! The modules follow the data: [`format`] holds the pure byte codecs; [`mapped_file`] the
 //! memory-mapped segments; [`commitlog`], [`consume_queue`], [`index`] and [`checkpoint`] one
 //! on-disk structure each; [`dispatch`] what a record contributes to the queues and the index;
-//! [`store`] the embeddable [`MessageStore`] that ties them together.
+//! [`store`] the embeddable [`MessageStore`] that ties them together; [`inspect`] what can be
+//! learned from a store directory offline (its geometry), and `cli` (feature `cli`) the
+//! `rmqstore` command-line tool.
 
 pub mod checkpoint;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod clock;
 pub mod commitlog;
 pub mod config;
@@ -16,6 +20,7 @@ pub mod error;
 pub mod flush;
 pub mod format;
 pub mod index;
+pub mod inspect;
 pub mod mapped_file;
 pub mod message;
 pub mod store;
