@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod clock;
 pub mod commitlog;
 pub mod config;
+pub mod config_json;
 pub mod consume_queue;
 pub mod dispatch;
 pub mod error;

@@ -1067,5 +1067,5 @@ pub fn is_locked(root: &Path) -> Result<bool> {
     if rc != 0 {
         return Err(StoreError::io(&path, std::io::Error::last_os_error()));
     }
-    Ok(fl.l_type != libc::F_UNLCK as _)
+    Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
 }
