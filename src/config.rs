@@ -3,6 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::error::{Result, StoreError};
 use crate::format::cq::{DelayLevels, CQ_UNIT_SIZE};
 
 /// `flushDiskType`.
@@ -66,6 +67,15 @@ pub struct StoreConfig {
     pub delete_consume_queue_files_interval_ms: u64,
     pub destroy_mapped_file_interval_forcibly_ms: u64,
     pub redelete_hanged_file_interval_ms: u64,
+    /// `haListenPort`. In 4.x `BrokerStartup` always overrides it with `listenPort + 1`, which is
+    /// what [`from_properties`](Self::from_properties) does too.
+    pub ha_listen_port: u16,
+    /// `haMasterAddress` (`host:port`); `None` means the slave learns it from the name server.
+    pub ha_master_address: Option<String>,
+    pub ha_send_heartbeat_interval_ms: u64,
+    pub ha_housekeeping_interval_ms: u64,
+    pub ha_transfer_batch_size: usize,
+    pub ha_slave_fallbehind_max: u64,
 }
 
 impl Default for StoreConfig {
@@ -111,6 +121,12 @@ impl Default for StoreConfig {
             delete_consume_queue_files_interval_ms: 100,
             destroy_mapped_file_interval_forcibly_ms: 120_000,
             redelete_hanged_file_interval_ms: 120_000,
+            ha_listen_port: 10912,
+            ha_master_address: None,
+            ha_send_heartbeat_interval_ms: 5000,
+            ha_housekeeping_interval_ms: 20_000,
+            ha_transfer_batch_size: 32 * 1024,
+            ha_slave_fallbehind_max: 256 * 1024 * 1024,
         }
     }
 }
@@ -180,6 +196,721 @@ impl StoreConfig {
     }
 }
 
+// ---------------------------------------------------------------------------------------------
+// Reading a broker `.properties` file
+// ---------------------------------------------------------------------------------------------
+
+/// One `key=value` pair of a Java properties text, after `java.util.Properties.load` has undone
+/// the escapes and joined continued lines. `line` is the (1-based) line the entry starts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PropertyEntry {
+    pub key: String,
+    pub value: String,
+    pub line: usize,
+}
+
+/// Splits `text` into entries exactly as `java.util.Properties.load` does (Java 8 `LineReader`
+/// and `load0`): lines end at `\n`, `\r` or `\r\n`; leading blanks (space, tab, form feed) are
+/// skipped; a line whose first non-blank is `#` or `!` is a comment (and is never continued);
+/// an odd number of trailing backslashes continues the line on the next one, whose leading
+/// blanks are dropped; the key ends at the first unescaped `=`, `:` or blank, and blanks plus
+/// at most one `=`/`:` after it are skipped; escapes are `\uXXXX`, `\t`, `\n`, `\r`, `\f` and
+/// `\x` = `x`. Trailing blanks of a value are kept. Entries come in file order (a repeated key
+/// appears twice; Java keeps the last).
+///
+/// A malformed `\uXXXX` is an error, as Java's `load` throws on it. Warnings report escapes that
+/// make unpaired UTF-16 surrogates (replaced by U+FFFD).
+pub fn parse_java_properties(text: &str) -> Result<(Vec<PropertyEntry>, Vec<String>)> {
+    let mut warnings = Vec::new();
+    let mut entries = Vec::new();
+    for (line, chars) in logical_lines(text) {
+        let (key, value) = split_key_value(&chars);
+        let key = unescape(key, line, &mut warnings)?;
+        let value = unescape(value, line, &mut warnings)?;
+        entries.push(PropertyEntry { key, value, line });
+    }
+    Ok((entries, warnings))
+}
+
+fn is_blank(c: char) -> bool {
+    c == ' ' || c == '\t' || c == '\u{c}'
+}
+
+/// Java's `Properties.LineReader#readLine`, run to the end: the logical lines with the line number
+/// each starts on.
+fn logical_lines(text: &str) -> Vec<(usize, Vec<char>)> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut buf: Vec<char> = Vec::new();
+    // readLine's locals, reset for every logical line.
+    let mut skip_white_space = true;
+    let mut is_comment_line = false;
+    let mut is_new_line = true;
+    let mut appended_line_begin = false;
+    let mut preceding_backslash = false;
+    let mut skip_lf = false;
+    // Line numbering (ours, for messages): `\r\n` counts once.
+    let mut line_no = 1usize;
+    let mut prev_cr = false;
+    let mut start_line = 1usize;
+
+    for &c in &chars {
+        let this_line = line_no;
+        match c {
+            '\n' if prev_cr => {}
+            '\n' | '\r' => line_no += 1,
+            _ => {}
+        }
+        prev_cr = c == '\r';
+
+        if skip_lf {
+            skip_lf = false;
+            if c == '\n' {
+                continue;
+            }
+        }
+        if skip_white_space {
+            if is_blank(c) {
+                continue;
+            }
+            if !appended_line_begin && (c == '\r' || c == '\n') {
+                continue;
+            }
+            skip_white_space = false;
+            appended_line_begin = false;
+        }
+        if is_new_line {
+            is_new_line = false;
+            start_line = this_line;
+            if c == '#' || c == '!' {
+                is_comment_line = true;
+                continue;
+            }
+        }
+        if c != '\n' && c != '\r' {
+            buf.push(c);
+            preceding_backslash = c == '\\' && !preceding_backslash;
+            continue;
+        }
+        // End of a natural line.
+        if is_comment_line || buf.is_empty() {
+            is_comment_line = false;
+            is_new_line = true;
+            skip_white_space = true;
+            buf.clear();
+            continue;
+        }
+        if preceding_backslash {
+            // Continued: drop the backslash, skip the next line's leading blanks.
+            buf.pop();
+            skip_white_space = true;
+            appended_line_begin = true;
+            preceding_backslash = false;
+            if c == '\r' {
+                skip_lf = true;
+            }
+        } else {
+            out.push((start_line, std::mem::take(&mut buf)));
+            skip_white_space = true;
+            is_comment_line = false;
+            is_new_line = true;
+            appended_line_begin = false;
+            preceding_backslash = false;
+            skip_lf = false;
+        }
+    }
+    if !buf.is_empty() && !is_comment_line {
+        if preceding_backslash {
+            buf.pop();
+        }
+        out.push((start_line, buf));
+    }
+    out
+}
+
+/// Java's `Properties#load0` for one logical line: the raw (still escaped) key and value.
+fn split_key_value(line: &[char]) -> (&[char], &[char]) {
+    let limit = line.len();
+    let mut key_len = 0;
+    let mut value_start = limit;
+    let mut has_sep = false;
+    let mut preceding_backslash = false;
+    while key_len < limit {
+        let c = line[key_len];
+        if (c == '=' || c == ':') && !preceding_backslash {
+            value_start = key_len + 1;
+            has_sep = true;
+            break;
+        } else if is_blank(c) && !preceding_backslash {
+            value_start = key_len + 1;
+            break;
+        }
+        preceding_backslash = c == '\\' && !preceding_backslash;
+        key_len += 1;
+    }
+    while value_start < limit {
+        let c = line[value_start];
+        if !is_blank(c) {
+            if !has_sep && (c == '=' || c == ':') {
+                has_sep = true;
+            } else {
+                break;
+            }
+        }
+        value_start += 1;
+    }
+    (&line[..key_len], &line[value_start..])
+}
+
+/// Java's `Properties#loadConvert`, working in UTF-16 code units as Java does.
+fn unescape(s: &[char], line: usize, warnings: &mut Vec<String>) -> Result<String> {
+    let mut units: Vec<u16> = Vec::with_capacity(s.len());
+    let mut i = 0;
+    let mut buf = [0u16; 2];
+    while i < s.len() {
+        let c = s[i];
+        i += 1;
+        if c != '\\' || i == s.len() {
+            units.extend_from_slice(c.encode_utf16(&mut buf));
+            continue;
+        }
+        let e = s[i];
+        i += 1;
+        match e {
+            'u' => {
+                let hex: String = s[i..(i + 4).min(s.len())].iter().collect();
+                let unit = (hex.len() == 4 && hex.chars().all(|h| h.is_ascii_hexdigit()))
+                    .then(|| u16::from_str_radix(&hex, 16).ok())
+                    .flatten()
+                    .ok_or_else(|| {
+                        StoreError::Config(format!(
+                            "line {line}: malformed \\uxxxx escape `\\u{hex}` (Java's Properties.load \
+                             throws on it and the broker does not start)"
+                        ))
+                    })?;
+                units.push(unit);
+                i += 4;
+            }
+            't' => units.push(u16::from(b'\t')),
+            'r' => units.push(u16::from(b'\r')),
+            'n' => units.push(u16::from(b'\n')),
+            'f' => units.push(0x0c),
+            other => units.extend_from_slice(other.encode_utf16(&mut buf)),
+        }
+    }
+    match String::from_utf16(&units) {
+        Ok(s) => Ok(s),
+        Err(_) => {
+            let s = String::from_utf16_lossy(&units);
+            warnings.push(format!(
+                "line {line}: `{s}` has a \\u escape that is an unpaired UTF-16 surrogate; it was \
+                 replaced by U+FFFD"
+            ));
+            Ok(s)
+        }
+    }
+}
+
+/// The Java keys of the store settings [`StoreConfig::from_properties`] reads.
+pub const STORE_KEYS: &[&str] = &[
+    "storePathRootDir",
+    "storePathCommitLog",
+    "mappedFileSizeCommitLog",
+    "mappedFileSizeConsumeQueue",
+    "maxHashSlotNum",
+    "maxIndexNum",
+    "maxMsgsNumBatch",
+    "messageIndexEnable",
+    "messageIndexSafe",
+    "maxMessageSize",
+    "checkCRCOnRecover",
+    "messageDelayLevel",
+    "flushDiskType",
+    "brokerRole",
+    "syncFlushTimeout",
+    "flushIntervalCommitLog",
+    "flushCommitLogLeastPages",
+    "flushCommitLogThoroughInterval",
+    "flushCommitLogTimed",
+    "flushIntervalConsumeQueue",
+    "flushConsumeQueueLeastPages",
+    "flushConsumeQueueThoroughInterval",
+    "transientStorePoolEnable",
+    "transientStorePoolSize",
+    "commitIntervalCommitLog",
+    "commitCommitLogLeastPages",
+    "commitCommitLogThoroughInterval",
+    "deleteWhen",
+    "fileReservedTime",
+    "diskMaxUsedSpaceRatio",
+    "cleanFileForciblyEnable",
+    "cleanResourceInterval",
+    "deleteCommitLogFilesInterval",
+    "deleteConsumeQueueFilesInterval",
+    "destroyMapedFileIntervalForcibly",
+    "redeleteHangedFileInterval",
+    "autoMessageVersionOnTopicLen",
+    "haListenPort",
+    "haMasterAddress",
+    "haSendHeartbeatInterval",
+    "haHousekeepingInterval",
+    "haTransferBatchSize",
+    "haSlaveFallbehindMax",
+];
+
+/// Keys that are read but are not `MessageStoreConfig` fields of 4.6.0.
+const OTHER_KEYS: &[&str] = &["mapedFileSizeCommitLog", "mapedFileSizeConsumeQueue", "listenPort"];
+
+/// Keys people write that look like store paths but that no RocketMQ version reads.
+const IGNORED_PATH_KEYS: &[&str] = &["storePathConsumeQueue", "storePathIndex", "storeCheckpoint", "abortFile"];
+
+/// The properties, last value of a key winning (as in a `java.util.Properties`).
+struct Props {
+    map: std::collections::HashMap<String, PropertyEntry>,
+}
+
+impl Props {
+    fn get(&self, key: &str) -> Option<&PropertyEntry> {
+        self.map.get(key)
+    }
+}
+
+fn describe(e: &PropertyEntry) -> String {
+    format!("line {}: {} = {:?}", e.line, e.key, e.value)
+}
+
+/// `Integer.parseInt`: an optional sign and ASCII digits, in Java `int` range. On failure, the
+/// reason and what 4.6.0 does instead (`properties2Object` swallows the exception and keeps the
+/// default).
+fn java_int(e: &PropertyEntry, default: impl std::fmt::Display) -> Result<i32> {
+    let v = e.value.as_str();
+    let fail = |why: &str| {
+        StoreError::Config(format!(
+            "{}: {why}; RocketMQ 4.6.0 would silently ignore this line and keep the default \
+             {default}",
+            describe(e)
+        ))
+    };
+    if v.trim() != v {
+        return Err(fail(
+            "is not a number because of the surrounding whitespace (Integer.parseInt does not trim)",
+        ));
+    }
+    let digits = v.strip_prefix(['+', '-']).unwrap_or(v);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(fail("is not an integer"));
+    }
+    v.parse::<i32>()
+        .map_err(|_| fail("is outside the Java int range -2147483648..=2147483647"))
+}
+
+fn non_negative(e: &PropertyEntry, n: i32, default: impl std::fmt::Display) -> Result<u32> {
+    u32::try_from(n).map_err(|_| {
+        StoreError::Config(format!(
+            "{}: must not be negative (the default is {default})",
+            describe(e)
+        ))
+    })
+}
+
+/// `Boolean.parseBoolean`: only `true` in any case is true. Anything but true/false warns.
+fn java_bool(e: &PropertyEntry, warnings: &mut Vec<String>) -> bool {
+    let v = e.value.as_str();
+    let t = v.eq_ignore_ascii_case("true");
+    if !t && !v.eq_ignore_ascii_case("false") {
+        let hint = if v.trim().eq_ignore_ascii_case("true") {
+            " (the surrounding whitespace makes it not `true`)"
+        } else {
+            ""
+        };
+        warnings.push(format!(
+            "{}: is neither true nor false; Java's Boolean.parseBoolean reads it as false{hint}",
+            describe(e)
+        ));
+    }
+    t
+}
+
+/// A string value as 4.6.0 stores it (untrimmed), warning when whitespace surrounds it.
+fn java_string(e: &PropertyEntry, warnings: &mut Vec<String>) -> String {
+    if e.value.trim() != e.value {
+        warnings.push(format!(
+            "{}: has surrounding whitespace, which RocketMQ 4.6.0 keeps (5.2+ trims string \
+             values); it is kept here too",
+            describe(e)
+        ));
+    }
+    e.value.clone()
+}
+
+/// `Enum.valueOf` through the `String` setter: an exact constant name, else an error (Java would
+/// swallow the exception and keep the default).
+fn java_enum<T: Copy>(e: &PropertyEntry, options: &[(&str, T)], default: &str) -> Result<T> {
+    options
+        .iter()
+        .find(|(name, _)| *name == e.value)
+        .map(|(_, v)| *v)
+        .ok_or_else(|| {
+            let names: Vec<&str> = options.iter().map(|(n, _)| *n).collect();
+            StoreError::Config(format!(
+                "{}: is not one of {}; RocketMQ 4.6.0 would silently ignore this line and keep \
+                 the default {default}",
+                describe(e),
+                names.join(", ")
+            ))
+        })
+}
+
+impl StoreConfig {
+    /// Reads the store keys of a broker `.properties` text as RocketMQ 4.6.0 would
+    /// (`Properties.load` + `MixAll.properties2Object` + `BrokerStartup`), on top of the
+    /// defaults. Returns the config and warnings about values Java reads differently from what
+    /// they look like. Unknown keys are ignored.
+    ///
+    /// Where 4.6.0 silently ignores a line it cannot convert (a number with a stray space, an
+    /// unknown `brokerRole`), this is an error naming the key, the value and the line: running
+    /// on the default instead of the configured value is never what the file meant.
+    ///
+    /// Deviations from 4.6.0, each with a warning: the pre-4.5.2 keys `mapedFileSizeCommitLog`
+    /// / `mapedFileSizeConsumeQueue` are honoured (4.5.2+ ignores them; the new spelling wins
+    /// when both are present).
+    ///
+    /// As in 4.6.0: `haListenPort` becomes `listenPort + 1` (default 10912) whatever the file
+    /// says; a `storePathRootDir` without `storePathCommitLog` leaves the commitlog at
+    /// `$HOME/store/commitlog`.
+    ///
+    /// Does not run [`validate`](Self::validate).
+    pub fn from_properties(text: &str) -> Result<(StoreConfig, Vec<String>)> {
+        let (entries, mut warnings) = parse_java_properties(text)?;
+        let mut map = std::collections::HashMap::new();
+        let known = |k: &str| STORE_KEYS.contains(&k) || OTHER_KEYS.contains(&k);
+        for e in entries {
+            if known(&e.key) {
+                if let Some(prev) = map.get(&e.key) {
+                    let prev: &PropertyEntry = prev;
+                    warnings.push(format!(
+                        "{}: repeats the key of line {}; the later line wins",
+                        describe(&e),
+                        prev.line
+                    ));
+                }
+            } else if IGNORED_PATH_KEYS.contains(&e.key.as_str()) {
+                warnings.push(format!(
+                    "{}: RocketMQ has no such setting and ignores it; consumequeue/, index/, \
+                     checkpoint and abort always live under storePathRootDir",
+                    describe(&e)
+                ));
+            } else if let Some(k) = STORE_KEYS.iter().find(|k| k.eq_ignore_ascii_case(&e.key)) {
+                warnings.push(format!(
+                    "{}: ignored; keys are case-sensitive, did you mean {k}?",
+                    describe(&e)
+                ));
+            }
+            map.insert(e.key.clone(), e);
+        }
+        let p = Props { map };
+        let mut c = StoreConfig::default();
+        let w = &mut warnings;
+
+        macro_rules! int_field {
+            ($key:literal, $field:ident, $ty:ty) => {
+                if let Some(e) = p.get($key) {
+                    let n = java_int(e, c.$field)?;
+                    let n = non_negative(e, n, c.$field)?;
+                    c.$field = <$ty>::try_from(n).map_err(|_| {
+                        StoreError::Config(format!("{}: is too large for this setting", describe(e)))
+                    })?;
+                }
+            };
+        }
+        macro_rules! bool_field {
+            ($key:literal, $field:ident) => {
+                if let Some(e) = p.get($key) {
+                    c.$field = java_bool(e, w);
+                }
+            };
+        }
+
+        if let Some(e) = p.get("storePathRootDir") {
+            c.store_path_root_dir = PathBuf::from(java_string(e, w));
+        }
+        if let Some(e) = p.get("storePathCommitLog") {
+            c.store_path_commit_log = Some(PathBuf::from(java_string(e, w)));
+        } else if let Some(e) = p.get("storePathRootDir") {
+            let home = StoreConfig::default().store_path_root_dir.join("commitlog");
+            w.push(format!(
+                "{}: storePathCommitLog is not set, so RocketMQ 4.x keeps the commitlog at {} \
+                 (not under storePathRootDir); set storePathCommitLog explicitly",
+                describe(e),
+                home.display()
+            ));
+            c.store_path_commit_log = Some(home);
+        }
+
+        // The commitlog/consume-queue sizes under their current and pre-4.5.2 names.
+        for (new, old) in [
+            ("mappedFileSizeCommitLog", "mapedFileSizeCommitLog"),
+            ("mappedFileSizeConsumeQueue", "mapedFileSizeConsumeQueue"),
+        ] {
+            let chosen = match (p.get(new), p.get(old)) {
+                (Some(n), Some(o)) => {
+                    w.push(format!(
+                        "{}: pre-4.5.2 spelling ignored because line {} sets {new}",
+                        describe(o),
+                        n.line
+                    ));
+                    Some(n)
+                }
+                (Some(n), None) => Some(n),
+                (None, Some(o)) => {
+                    w.push(format!(
+                        "{}: pre-4.5.2 spelling, honoured here, but RocketMQ 4.5.2+ ignores it and \
+                         uses its default; rename it to {new} before starting a 4.6.0 broker on \
+                         this store",
+                        describe(o)
+                    ));
+                    Some(o)
+                }
+                (None, None) => None,
+            };
+            if let Some(e) = chosen {
+                if new == "mappedFileSizeCommitLog" {
+                    let n = java_int(e, c.mapped_file_size_commit_log)?;
+                    c.mapped_file_size_commit_log =
+                        non_negative(e, n, c.mapped_file_size_commit_log)? as usize;
+                } else {
+                    let n = java_int(e, c.mapped_file_size_consume_queue_raw)?;
+                    c.mapped_file_size_consume_queue_raw =
+                        non_negative(e, n, c.mapped_file_size_consume_queue_raw)? as usize;
+                }
+            }
+        }
+
+        int_field!("maxHashSlotNum", max_hash_slot_num, u32);
+        int_field!("maxIndexNum", max_index_num, u32);
+        int_field!("maxMsgsNumBatch", max_msgs_num_batch, usize);
+        bool_field!("messageIndexEnable", message_index_enable);
+        bool_field!("messageIndexSafe", message_index_safe);
+        int_field!("maxMessageSize", max_message_size, usize);
+        bool_field!("checkCRCOnRecover", check_crc_on_recover);
+        if let Some(e) = p.get("messageDelayLevel") {
+            c.message_delay_level = java_string(e, w);
+        }
+        if let Some(e) = p.get("flushDiskType") {
+            c.flush_disk_type = java_enum(
+                e,
+                &[("ASYNC_FLUSH", FlushDiskType::AsyncFlush), ("SYNC_FLUSH", FlushDiskType::SyncFlush)],
+                "ASYNC_FLUSH",
+            )?;
+        }
+        if let Some(e) = p.get("brokerRole") {
+            c.broker_role = java_enum(
+                e,
+                &[
+                    ("ASYNC_MASTER", BrokerRole::AsyncMaster),
+                    ("SYNC_MASTER", BrokerRole::SyncMaster),
+                    ("SLAVE", BrokerRole::Slave),
+                ],
+                "ASYNC_MASTER",
+            )?;
+        }
+        int_field!("syncFlushTimeout", sync_flush_timeout_ms, u64);
+        int_field!("flushIntervalCommitLog", flush_interval_commit_log_ms, u64);
+        int_field!("flushCommitLogLeastPages", flush_commit_log_least_pages, usize);
+        int_field!("flushCommitLogThoroughInterval", flush_commit_log_thorough_interval_ms, u64);
+        bool_field!("flushCommitLogTimed", flush_commit_log_timed);
+        int_field!("flushIntervalConsumeQueue", flush_interval_consume_queue_ms, u64);
+        int_field!("flushConsumeQueueLeastPages", flush_consume_queue_least_pages, usize);
+        int_field!("flushConsumeQueueThoroughInterval", flush_consume_queue_thorough_interval_ms, u64);
+        bool_field!("transientStorePoolEnable", transient_store_pool_enable);
+        int_field!("transientStorePoolSize", transient_store_pool_size, usize);
+        int_field!("commitIntervalCommitLog", commit_interval_commit_log_ms, u64);
+        int_field!("commitCommitLogLeastPages", commit_commit_log_least_pages, usize);
+        int_field!("commitCommitLogThoroughInterval", commit_commit_log_thorough_interval_ms, u64);
+        if let Some(e) = p.get("deleteWhen") {
+            // Kept verbatim (4.6.0 does not trim); `validate` checks it hour by hour.
+            c.delete_when = e.value.clone();
+        }
+        int_field!("fileReservedTime", file_reserved_time_hours, u64);
+        int_field!("diskMaxUsedSpaceRatio", disk_max_used_space_ratio, u32);
+        bool_field!("cleanFileForciblyEnable", clean_file_forcibly_enable);
+        int_field!("cleanResourceInterval", clean_resource_interval_ms, u64);
+        int_field!("deleteCommitLogFilesInterval", delete_commit_log_files_interval_ms, u64);
+        int_field!("deleteConsumeQueueFilesInterval", delete_consume_queue_files_interval_ms, u64);
+        int_field!("destroyMapedFileIntervalForcibly", destroy_mapped_file_interval_forcibly_ms, u64);
+        int_field!("redeleteHangedFileInterval", redelete_hanged_file_interval_ms, u64);
+        if let Some(e) = p.get("autoMessageVersionOnTopicLen") {
+            c.auto_message_version_on_topic_len = java_bool(e, w);
+            w.push(format!(
+                "{}: a 5.x setting; RocketMQ 4.6.0 has no such key and rejects topics longer \
+                 than 127 characters",
+                describe(e)
+            ));
+        }
+
+        // HA. 4.x `BrokerStartup` sets haListenPort = listenPort + 1 after reading the file.
+        int_field!("haListenPort", ha_listen_port, u16);
+        let listen_port = match p.get("listenPort") {
+            Some(e) => {
+                let n = java_int(e, 10911)?;
+                u16::try_from(n).ok().filter(|&n| n < u16::MAX).ok_or_else(|| {
+                    StoreError::Config(format!("{}: is not a usable TCP port", describe(e)))
+                })?
+            }
+            None => 10911,
+        };
+        if let Some(e) = p.get("haListenPort") {
+            if c.ha_listen_port != listen_port + 1 {
+                w.push(format!(
+                    "{}: RocketMQ 4.x ignores it and listens for slaves on listenPort + 1 = {} \
+                     (5.x honours haListenPort when it is > 0)",
+                    describe(e),
+                    listen_port + 1
+                ));
+            }
+        }
+        c.ha_listen_port = listen_port + 1;
+        if let Some(e) = p.get("haMasterAddress") {
+            c.ha_master_address = Some(java_string(e, w));
+        }
+        int_field!("haSendHeartbeatInterval", ha_send_heartbeat_interval_ms, u64);
+        int_field!("haHousekeepingInterval", ha_housekeeping_interval_ms, u64);
+        int_field!("haTransferBatchSize", ha_transfer_batch_size, usize);
+        int_field!("haSlaveFallbehindMax", ha_slave_fallbehind_max, u64);
+
+        Ok((c, warnings))
+    }
+
+    /// [`from_properties`](Self::from_properties) on a file, decoded as ISO-8859-1 like Java's
+    /// `Properties.load(InputStream)` (which `BrokerStartup` uses): bytes above 0x7F become the
+    /// Latin-1 characters Java sees, with a warning, since a UTF-8 path then names a different
+    /// directory than it seems to. Errors name the file.
+    pub fn from_properties_file(path: impl AsRef<Path>) -> Result<(StoreConfig, Vec<String>)> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|e| StoreError::io(path, e))?;
+        let text: String = bytes.iter().map(|&b| char::from(b)).collect();
+        let at = |m: String| format!("{}: {m}", path.display());
+        let (c, mut warnings) = StoreConfig::from_properties(&text).map_err(|e| match e {
+            StoreError::Config(m) => StoreError::Config(at(m)),
+            other => other,
+        })?;
+        if !bytes.is_ascii() {
+            warnings.insert(
+                0,
+                "the file has non-ASCII bytes; Java reads .properties files as ISO-8859-1, so \
+                 UTF-8 text is seen as Latin-1 characters (use \\uXXXX escapes)"
+                    .to_string(),
+            );
+        }
+        Ok((c, warnings.into_iter().map(at).collect()))
+    }
+
+    /// `getDiskMaxUsedSpaceRatio`: the ratio clamped to 10..=95.
+    pub fn disk_max_used_space_ratio_effective(&self) -> u32 {
+        self.disk_max_used_space_ratio.clamp(10, 95)
+    }
+
+    /// The hours of `deleteWhen` as 4.6.0's `UtilAll#isItTimeToDo` reads them: `String.split(";")`
+    /// (trailing empty entries dropped) then `Integer.parseInt` on each. An entry Java cannot
+    /// parse makes every cleanup run throw, so files are never deleted by time: an error here.
+    pub fn delete_hours(&self) -> Result<Vec<u32>, String> {
+        let mut parts: Vec<&str> = self.delete_when.split(';').collect();
+        if !self.delete_when.is_empty() {
+            while parts.last() == Some(&"") {
+                parts.pop();
+            }
+        }
+        if parts.is_empty() {
+            // Java: ";".split(";") is empty, so isItTimeToDo is never true.
+            return Err(format!(
+                "deleteWhen = {:?} lists no hour, so Java never deletes files by time",
+                self.delete_when
+            ));
+        }
+        let mut hours = Vec::with_capacity(parts.len());
+        for part in parts {
+            let digits = part.strip_prefix(['+', '-']).unwrap_or(part);
+            let n = (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| part.parse::<i32>().ok())
+                .flatten();
+            let n = match n {
+                Some(n) => n,
+                None => {
+                    return Err(format!(
+                        "deleteWhen = {:?}: entry {part:?} is not an integer for Java's \
+                         Integer.parseInt (no spaces allowed around ';'), so every cleanup run \
+                         fails and the commitlog is never deleted by time; write e.g. \"04;16\"",
+                        self.delete_when
+                    ))
+                }
+            };
+            match u32::try_from(n) {
+                Ok(h) if h <= 23 => hours.push(h),
+                _ => {
+                    return Err(format!(
+                        "deleteWhen = {:?}: hour {n} is not in 0..=23, so it never matches the \
+                         clock and Java never deletes files at that time",
+                        self.delete_when
+                    ))
+                }
+            }
+        }
+        Ok(hours)
+    }
+
+    /// Checks the settings the store relies on. Errors (all of them, in one message) for values
+    /// Java would choke on or that break the store; warnings for values Java quietly adjusts.
+    pub fn validate(&self) -> Result<Vec<String>> {
+        let mut errors = Vec::new();
+        let mut warnings = Vec::new();
+        let int_max = i32::MAX as usize;
+        if self.mapped_file_size_commit_log == 0 {
+            errors.push("mappedFileSizeCommitLog must be > 0".to_string());
+        } else if self.mapped_file_size_commit_log > int_max {
+            errors.push(format!(
+                "mappedFileSizeCommitLog = {} exceeds Java's int range",
+                self.mapped_file_size_commit_log
+            ));
+        }
+        if self.mapped_file_size_consume_queue_raw == 0 {
+            errors.push("mappedFileSizeConsumeQueue must be > 0".to_string());
+        } else if self.mapped_file_size_consume_queue() > int_max {
+            errors.push(format!(
+                "mappedFileSizeConsumeQueue = {} exceeds Java's int range",
+                self.mapped_file_size_consume_queue_raw
+            ));
+        } else if self.mapped_file_size_consume_queue() != self.mapped_file_size_consume_queue_raw {
+            warnings.push(format!(
+                "mappedFileSizeConsumeQueue = {} is not a multiple of {CQ_UNIT_SIZE}; Java rounds \
+                 it up to {}",
+                self.mapped_file_size_consume_queue_raw,
+                self.mapped_file_size_consume_queue()
+            ));
+        }
+        if self.max_message_size == 0 {
+            errors.push("maxMessageSize must be > 0".to_string());
+        }
+        if let Err(e) = self.delete_hours() {
+            errors.push(e);
+        }
+        let ratio = self.disk_max_used_space_ratio_effective();
+        if ratio != self.disk_max_used_space_ratio {
+            warnings.push(format!(
+                "diskMaxUsedSpaceRatio = {} is outside 10..=95; Java clamps it to {ratio}",
+                self.disk_max_used_space_ratio
+            ));
+        }
+        if let Err(e) = self.delay_levels() {
+            errors.push(format!("messageDelayLevel = {:?}: {e}", self.message_delay_level));
+        }
+        if errors.is_empty() {
+            Ok(warnings)
+        } else {
+            Err(StoreError::Config(errors.join("; ")))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -193,5 +924,331 @@ mod tests {
         c.mapped_file_size_consume_queue_raw = 4001;
         assert_eq!(c.mapped_file_size_consume_queue(), 4020);
         assert_eq!(c.commit_log_dir(), PathBuf::from("/tmp/x/commitlog"));
+    }
+
+    fn props(text: &str) -> Vec<(String, String, usize)> {
+        let (e, w) = parse_java_properties(text).unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        e.into_iter().map(|e| (e.key, e.value, e.line)).collect()
+    }
+
+    fn kv(k: &str, v: &str, line: usize) -> (String, String, usize) {
+        (k.to_string(), v.to_string(), line)
+    }
+
+    #[test]
+    fn properties_syntax_follows_java() {
+        let text = "# comment\n! also a comment\n\n   a=1\nb:2\nc 3\nd\t=  4  \n\
+                    e = =x\nf\\=g=h\\:i\nmulti=one \\\n     two\\\n\tthree\nuni=\\u0041\\u00e9\\t\\n\\q\n\
+                    # comment ending in a backslash \\\nafter=yes\nempty=\nonlykey\n";
+        assert_eq!(
+            props(text),
+            vec![
+                kv("a", "1", 4),
+                kv("b", "2", 5),
+                kv("c", "3", 6),
+                kv("d", "4  ", 7),
+                kv("e", "=x", 8),
+                kv("f=g", "h:i", 9),
+                kv("multi", "one twothree", 10),
+                kv("uni", "A\u{e9}\t\nq", 13),
+                kv("after", "yes", 15),
+                kv("empty", "", 16),
+                kv("onlykey", "", 17),
+            ]
+        );
+    }
+
+    #[test]
+    fn properties_line_ends_and_continuations() {
+        // CR LF, lone CR, a continued line whose continuation is blank (that ends it), a
+        // backslash at the very end of the text, an escaped backslash (no continuation).
+        let text = "a=1\r\nb=2\rc=x\\\r\n\r\nd=y\\\\\ne=z\\";
+        assert_eq!(
+            props(text),
+            vec![kv("a", "1", 1), kv("b", "2", 2), kv("c", "x", 3), kv("d", "y\\", 5), kv("e", "z", 6)]
+        );
+        // A continuation line starting with '#' is content, not a comment.
+        assert_eq!(props("k=a\\\n  #b"), vec![kv("k", "a#b", 1)]);
+        // Surrogate pairs through \u escapes.
+        assert_eq!(props("k=\\ud83d\\ude00"), vec![kv("k", "\u{1F600}", 1)]);
+    }
+
+    #[test]
+    fn properties_bad_unicode_escape_is_an_error() {
+        let e = parse_java_properties("a=1\nk=\\u12G4\n").unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("\\u12G4"), "{e}");
+        let e = parse_java_properties("k=\\u12").unwrap_err().to_string();
+        assert!(e.contains("malformed"), "{e}");
+        let (_, w) = parse_java_properties("k=\\ud800x").unwrap();
+        assert_eq!(w.len(), 1, "{w:?}");
+    }
+
+    #[test]
+    fn from_properties_reads_every_store_key() {
+        let text = "\
+brokerClusterName=DefaultCluster
+storePathRootDir=/data/rmq/store
+storePathCommitLog=/data/rmq/store/commitlog
+mappedFileSizeCommitLog=1048576
+mappedFileSizeConsumeQueue=4000
+maxHashSlotNum=1000
+maxIndexNum=4000
+maxMsgsNumBatch=32
+messageIndexEnable=false
+messageIndexSafe=true
+maxMessageSize=524288
+checkCRCOnRecover=FALSE
+messageDelayLevel=1s 10s
+flushDiskType=SYNC_FLUSH
+brokerRole=SLAVE
+syncFlushTimeout=3000
+flushIntervalCommitLog=1000
+flushCommitLogLeastPages=8
+flushCommitLogThoroughInterval=20000
+flushCommitLogTimed=true
+flushIntervalConsumeQueue=2000
+flushConsumeQueueLeastPages=3
+flushConsumeQueueThoroughInterval=30000
+transientStorePoolEnable=true
+transientStorePoolSize=7
+commitIntervalCommitLog=300
+commitCommitLogLeastPages=5
+commitCommitLogThoroughInterval=400
+deleteWhen=04;16
+fileReservedTime=48
+diskMaxUsedSpaceRatio=88
+cleanFileForciblyEnable=false
+cleanResourceInterval=11000
+deleteCommitLogFilesInterval=101
+deleteConsumeQueueFilesInterval=102
+destroyMapedFileIntervalForcibly=130000
+redeleteHangedFileInterval=140000
+listenPort=20911
+haMasterAddress=10.0.0.1:10912
+haSendHeartbeatInterval=6000
+haHousekeepingInterval=21000
+haTransferBatchSize=65536
+haSlaveFallbehindMax=1000000
+";
+        let (c, w) = StoreConfig::from_properties(text).unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        assert_eq!(c.store_path_root_dir, PathBuf::from("/data/rmq/store"));
+        assert_eq!(c.commit_log_dir(), PathBuf::from("/data/rmq/store/commitlog"));
+        assert_eq!(c.mapped_file_size_commit_log, 1_048_576);
+        assert_eq!(c.mapped_file_size_consume_queue(), 4000);
+        assert_eq!((c.max_hash_slot_num, c.max_index_num, c.max_msgs_num_batch), (1000, 4000, 32));
+        assert!(!c.message_index_enable && c.message_index_safe && !c.check_crc_on_recover);
+        assert_eq!(c.max_message_size, 524_288);
+        assert_eq!(c.message_delay_level, "1s 10s");
+        assert_eq!(c.flush_disk_type, FlushDiskType::SyncFlush);
+        assert_eq!(c.broker_role, BrokerRole::Slave);
+        assert_eq!(c.sync_flush_timeout_ms, 3000);
+        assert_eq!(
+            (c.flush_interval_commit_log_ms, c.flush_commit_log_least_pages, c.flush_commit_log_thorough_interval_ms),
+            (1000, 8, 20_000)
+        );
+        assert!(c.flush_commit_log_timed && c.transient_store_pool_enable);
+        assert_eq!(
+            (c.flush_interval_consume_queue_ms, c.flush_consume_queue_least_pages, c.flush_consume_queue_thorough_interval_ms),
+            (2000, 3, 30_000)
+        );
+        assert_eq!(c.transient_store_pool_size, 7);
+        assert_eq!(
+            (c.commit_interval_commit_log_ms, c.commit_commit_log_least_pages, c.commit_commit_log_thorough_interval_ms),
+            (300, 5, 400)
+        );
+        assert_eq!(c.delete_hours().unwrap(), vec![4, 16]);
+        assert_eq!((c.file_reserved_time_hours, c.disk_max_used_space_ratio), (48, 88));
+        assert!(!c.clean_file_forcibly_enable);
+        assert_eq!(
+            (c.clean_resource_interval_ms, c.delete_commit_log_files_interval_ms, c.delete_consume_queue_files_interval_ms),
+            (11_000, 101, 102)
+        );
+        assert_eq!((c.destroy_mapped_file_interval_forcibly_ms, c.redelete_hanged_file_interval_ms), (130_000, 140_000));
+        assert_eq!(c.ha_listen_port, 20912);
+        assert_eq!(c.ha_master_address.as_deref(), Some("10.0.0.1:10912"));
+        assert_eq!((c.ha_send_heartbeat_interval_ms, c.ha_housekeeping_interval_ms), (6000, 21_000));
+        assert_eq!((c.ha_transfer_batch_size, c.ha_slave_fallbehind_max), (65_536, 1_000_000));
+        assert_eq!(c.validate().unwrap(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn from_properties_keeps_defaults_and_ignores_unknown_keys() {
+        let (c, w) = StoreConfig::from_properties("brokerName=b\nnamesrvAddr=x:9876\n").unwrap();
+        assert!(w.is_empty(), "{w:?}");
+        let d = StoreConfig::default();
+        assert_eq!(c.store_path_root_dir, d.store_path_root_dir);
+        assert_eq!(c.store_path_commit_log, None);
+        assert_eq!(c.mapped_file_size_commit_log, 1 << 30);
+        assert_eq!(c.delete_when, "04");
+        assert_eq!(c.ha_listen_port, 10912);
+        assert!(c.validate().unwrap().is_empty());
+    }
+
+    /// The 3.2.6 fixture's run set the sizes under their pre-4.5.2 names.
+    #[test]
+    fn old_maped_keys_of_the_326_fixture_are_honoured_with_a_warning() {
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/java/rocketmq-3.2.6/async/manifest.json");
+        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
+        let changed = &m["storeConfigChanged"];
+        let cl = changed["mapedFileSizeCommitLog"].as_u64().expect("3.2.6 uses mapedFileSizeCommitLog");
+        let cq = changed["mapedFileSizeConsumeQueue"].as_u64().unwrap();
+        assert!(changed.get("mappedFileSizeCommitLog").is_none());
+
+        let text = format!(
+            "storePathRootDir=/s\nstorePathCommitLog=/s/commitlog\nmapedFileSizeCommitLog={cl}\n\
+             mapedFileSizeConsumeQueue={cq}\nbrokerRole={}\nflushDiskType={}\n",
+            changed["brokerRole"].as_str().unwrap(),
+            changed["flushDiskType"].as_str().unwrap()
+        );
+        let (c, w) = StoreConfig::from_properties(&text).unwrap();
+        assert_eq!(c.mapped_file_size_commit_log as u64, cl);
+        assert_eq!(c.mapped_file_size_consume_queue_raw as u64, cq);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("mapedFileSizeCommitLog") && w[0].contains("4.5.2") && w[0].contains("line 3"), "{w:?}");
+        assert!(w[1].contains("mapedFileSizeConsumeQueue") && w[1].contains("mappedFileSizeConsumeQueue"), "{w:?}");
+
+        // Both spellings: the new one wins, with a warning.
+        let (c, w) = StoreConfig::from_properties(
+            "mappedFileSizeCommitLog=2097152\nmapedFileSizeCommitLog=1048576\n",
+        )
+        .unwrap();
+        assert_eq!(c.mapped_file_size_commit_log, 2_097_152);
+        assert_eq!(w.len(), 1);
+        assert!(w[0].contains("ignored because line 1 sets mappedFileSizeCommitLog"), "{w:?}");
+    }
+
+    #[test]
+    fn malformed_numbers_name_key_value_and_line() {
+        let e = StoreConfig::from_properties("deleteWhen=04\nfileReservedTime=48 \n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("line 2") && e.contains("fileReservedTime") && e.contains("\"48 \""), "{e}");
+        assert!(e.contains("whitespace") && e.contains("default 72"), "{e}");
+
+        for (text, what) in [
+            ("maxMessageSize=4M", "not an integer"),
+            ("maxMessageSize=", "not an integer"),
+            ("mappedFileSizeCommitLog=4294967296", "int range"),
+            ("fileReservedTime=-1", "negative"),
+            ("haListenPort=70000", "too large"),
+        ] {
+            let e = StoreConfig::from_properties(text).unwrap_err().to_string();
+            let key = text.split('=').next().unwrap();
+            assert!(e.contains(key) && e.contains("line 1") && e.contains(what), "{text}: {e}");
+        }
+        // Java's Integer.parseInt takes a sign.
+        let (c, _) = StoreConfig::from_properties("fileReservedTime=+48").unwrap();
+        assert_eq!(c.file_reserved_time_hours, 48);
+    }
+
+    #[test]
+    fn booleans_follow_parse_boolean_and_warn() {
+        let (c, w) = StoreConfig::from_properties("messageIndexEnable=TRUE\ncheckCRCOnRecover=False").unwrap();
+        assert!(c.message_index_enable && !c.check_crc_on_recover);
+        assert!(w.is_empty(), "{w:?}");
+        let (c, w) = StoreConfig::from_properties("messageIndexEnable=yes\ncleanFileForciblyEnable=true ").unwrap();
+        assert!(!c.message_index_enable && !c.clean_file_forcibly_enable);
+        assert_eq!(w.len(), 2, "{w:?}");
+        assert!(w[0].contains("messageIndexEnable") && w[0].contains("false"), "{w:?}");
+        assert!(w[1].contains("whitespace"), "{w:?}");
+    }
+
+    #[test]
+    fn enums_must_match_exactly() {
+        let (c, _) = StoreConfig::from_properties("brokerRole=SYNC_MASTER\nflushDiskType=ASYNC_FLUSH").unwrap();
+        assert_eq!(c.broker_role, BrokerRole::SyncMaster);
+        for text in ["brokerRole=slave", "brokerRole=SLAVE ", "flushDiskType=SYNC"] {
+            let e = StoreConfig::from_properties(text).unwrap_err().to_string();
+            assert!(e.contains(text.split('=').next().unwrap()) && e.contains("silently ignore"), "{e}");
+        }
+    }
+
+    #[test]
+    fn delete_when_is_checked_like_integer_parse_int() {
+        let check = |v: &str| {
+            let (c, _) = StoreConfig::from_properties(&format!("deleteWhen={v}")).unwrap();
+            c.validate()
+        };
+        assert!(check("04").is_ok());
+        assert!(check("04;16").is_ok());
+        assert!(check("4;").is_ok());
+        let e = check("04; 16").unwrap_err().to_string();
+        assert!(e.contains("deleteWhen") && e.contains("\" 16\"") && e.contains("never deleted"), "{e}");
+        let e = check("04 ").unwrap_err().to_string();
+        assert!(e.contains("deleteWhen") && e.contains("\"04 \""), "{e}");
+        assert!(check("24").unwrap_err().to_string().contains("0..=23"));
+        assert!(check("").unwrap_err().to_string().contains("deleteWhen"));
+        assert!(check(";").unwrap_err().to_string().contains("no hour"));
+        assert!(check(";04").unwrap_err().to_string().contains("deleteWhen"));
+    }
+
+    #[test]
+    fn validate_checks_sizes_and_clamps_the_ratio() {
+        let mut c = StoreConfig::with_root("/tmp/x");
+        c.disk_max_used_space_ratio = 99;
+        let w = c.validate().unwrap();
+        assert_eq!(c.disk_max_used_space_ratio_effective(), 95);
+        assert!(w.len() == 1 && w[0].contains("95"), "{w:?}");
+        c.disk_max_used_space_ratio = 5;
+        assert_eq!(c.disk_max_used_space_ratio_effective(), 10);
+        c.disk_max_used_space_ratio = 75;
+        c.mapped_file_size_consume_queue_raw = 4001;
+        assert!(c.validate().unwrap()[0].contains("4020"));
+        c.mapped_file_size_commit_log = 0;
+        c.delete_when = "4 ".into();
+        let e = c.validate().unwrap_err().to_string();
+        assert!(e.contains("mappedFileSizeCommitLog must be > 0") && e.contains("deleteWhen"), "{e}");
+        let mut c = StoreConfig::with_root("/tmp/x");
+        c.message_delay_level = "1x".into();
+        assert!(c.validate().unwrap_err().to_string().contains("messageDelayLevel"));
+    }
+
+    #[test]
+    fn broker_startup_rules_for_paths_and_ha_port() {
+        // 4.x: the commitlog stays under $HOME when only the root moves.
+        let (c, w) = StoreConfig::from_properties("storePathRootDir=/data/store").unwrap();
+        assert_eq!(c.commit_log_dir(), StoreConfig::default().root().join("commitlog"));
+        assert!(w.len() == 1 && w[0].contains("storePathCommitLog"), "{w:?}");
+        // 4.x: haListenPort = listenPort + 1 whatever the file says.
+        let (c, w) = StoreConfig::from_properties("haListenPort=30000").unwrap();
+        assert_eq!(c.ha_listen_port, 10912);
+        assert!(w.len() == 1 && w[0].contains("listenPort + 1"), "{w:?}");
+        let (c, w) = StoreConfig::from_properties("listenPort=20911\nhaListenPort=20912").unwrap();
+        assert_eq!(c.ha_listen_port, 20912);
+        assert!(w.is_empty(), "{w:?}");
+    }
+
+    #[test]
+    fn other_warnings() {
+        let (c, w) = StoreConfig::from_properties(
+            "storePathIndex=/x\ndeletewhen=05\nfileReservedTime=48\nfileReservedTime=24\nstorePathCommitLog=/c \n",
+        )
+        .unwrap();
+        assert_eq!(c.file_reserved_time_hours, 24);
+        assert_eq!(c.delete_when, "04");
+        assert_eq!(c.store_path_commit_log, Some(PathBuf::from("/c ")));
+        assert_eq!(w.len(), 4, "{w:?}");
+        assert!(w[0].contains("storePathIndex") && w[0].contains("ignores"));
+        assert!(w[1].contains("did you mean deleteWhen"));
+        assert!(w[2].contains("line 4") && w[2].contains("line 3"));
+        assert!(w[3].contains("whitespace"));
+    }
+
+    #[test]
+    fn from_properties_file_reads_latin1_and_names_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("broker.conf");
+        std::fs::write(&p, b"storePathRootDir=/data/st\xe9\nstorePathCommitLog=/c\n").unwrap();
+        let (c, w) = StoreConfig::from_properties_file(&p).unwrap();
+        assert_eq!(c.store_path_root_dir, PathBuf::from("/data/st\u{e9}"));
+        assert!(w.len() == 1 && w[0].contains("ISO-8859-1") && w[0].contains("broker.conf"), "{w:?}");
+        std::fs::write(&p, b"# x\nmaxIndexNum=lots\n").unwrap();
+        let e = StoreConfig::from_properties_file(&p).unwrap_err().to_string();
+        assert!(e.contains("broker.conf") && e.contains("line 2") && e.contains("maxIndexNum"), "{e}");
+        let e = StoreConfig::from_properties_file(dir.path().join("missing.conf")).unwrap_err();
+        assert!(matches!(e, StoreError::Io { .. }));
     }
 }

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod clock;
 pub mod commitlog;
 pub mod config;
+pub mod config_json;
 pub mod consume_queue;
 pub mod dispatch;
 pub mod error;

@@ -1,0 +1,511 @@
+//! Reading the broker's `config/*.json` files (`topics.json`, `consumerOffset.json`,
+//! `delayOffset.json`) as RocketMQ writes them with fastjson.
+//!
+//! fastjson writes integer map keys without quotes (`{0:123,1:456}`), which strict JSON rejects,
+//! so the text goes through [`quote_unquoted_numeric_keys`] before `serde_json`. Unknown fields
+//! are ignored (5.x adds some). Nothing here writes.
+//!
+//! Loading follows `ConfigManager#load`: read `<f>`; when it is missing, empty or does not parse,
+//! read `<f>.bak` instead.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::error::{Result, StoreError};
+
+/// Puts quotes around object keys that are bare numbers (`{0:1,-1:2}` → `{"0":1,"-1":2}`),
+/// leaving strings, array elements and values alone. Whitespace is kept as it is.
+pub fn quote_unquoted_numeric_keys(text: &str) -> String {
+    #[derive(PartialEq)]
+    enum Container {
+        Object,
+        Array,
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::with_capacity(text.len() + 16);
+    let mut stack: Vec<Container> = Vec::new();
+    let mut expecting_key = false;
+    let mut in_string = false;
+    let mut escaped = false;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if in_string {
+            out.push(c);
+            if escaped {
+                escaped = false;
+            } else if c == '\\' {
+                escaped = true;
+            } else if c == '"' {
+                in_string = false;
+            }
+            i += 1;
+            continue;
+        }
+        match c {
+            '"' => {
+                in_string = true;
+                expecting_key = false;
+            }
+            '{' => {
+                stack.push(Container::Object);
+                expecting_key = true;
+            }
+            '[' => {
+                stack.push(Container::Array);
+                expecting_key = false;
+            }
+            '}' | ']' => {
+                stack.pop();
+                expecting_key = false;
+            }
+            ',' => expecting_key = stack.last() == Some(&Container::Object),
+            c if c.is_whitespace() => {}
+            c if expecting_key && (c.is_ascii_digit() || c == '-') => {
+                let start = i;
+                let mut end = i + 1;
+                while end < chars.len()
+                    && (chars[end].is_ascii_digit()
+                        || matches!(chars[end], '.' | 'e' | 'E' | '+' | '-'))
+                {
+                    end += 1;
+                }
+                let mut next = end;
+                while next < chars.len() && chars[next].is_whitespace() {
+                    next += 1;
+                }
+                let token: String = chars[start..end].iter().collect();
+                if chars.get(next) == Some(&':') {
+                    out.push('"');
+                    out.push_str(&token);
+                    out.push('"');
+                } else {
+                    out.push_str(&token);
+                }
+                expecting_key = false;
+                i = end;
+                continue;
+            }
+            _ => expecting_key = false,
+        }
+        out.push(c);
+        i += 1;
+    }
+    out
+}
+
+/// Parses fastjson text into `T`.
+pub fn parse_fastjson<T: DeserializeOwned>(
+    text: &str,
+) -> std::result::Result<T, serde_json::Error> {
+    serde_json::from_str(&quote_unquoted_numeric_keys(text))
+}
+
+/// `DataVersion`: when and how often a table changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DataVersion {
+    pub timestamp: i64,
+    pub counter: i64,
+}
+
+/// One `TopicConfig`; missing fields take Java's defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TopicConfigJson {
+    pub topic_name: String,
+    pub read_queue_nums: i32,
+    pub write_queue_nums: i32,
+    /// `PermName` bits: 2 = write, 4 = read, 1 = inherit.
+    pub perm: i32,
+    /// `SINGLE_TAG` or `MULTI_TAG`.
+    pub topic_filter_type: String,
+    pub topic_sys_flag: i32,
+    pub order: bool,
+}
+
+impl Default for TopicConfigJson {
+    fn default() -> Self {
+        TopicConfigJson {
+            topic_name: String::new(),
+            read_queue_nums: 16,
+            write_queue_nums: 16,
+            perm: 6,
+            topic_filter_type: "SINGLE_TAG".into(),
+            topic_sys_flag: 0,
+            order: false,
+        }
+    }
+}
+
+/// `topics.json` (`TopicConfigSerializeWrapper`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct TopicsJson {
+    pub topic_config_table: BTreeMap<String, TopicConfigJson>,
+    pub data_version: Option<DataVersion>,
+}
+
+/// `ConsumerOffsetManager.TOPIC_GROUP_SEPARATOR`.
+pub const TOPIC_GROUP_SEPARATOR: char = '@';
+
+/// Splits an offset-table key `topic@group` at its last `@`. `None` without an `@`.
+///
+/// Java builds the key as `topic + "@" + group`; where it takes a key apart it uses
+/// `split("@")` and skips keys that do not give exactly two parts. Valid topic and group names
+/// never contain `@`, so both agree on keys the broker wrote.
+pub fn split_topic_group(key: &str) -> Option<(&str, &str)> {
+    key.rsplit_once(TOPIC_GROUP_SEPARATOR)
+}
+
+/// `consumerOffset.json`: `"topic@group"` → queue id → next offset to consume.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ConsumerOffsetJson {
+    pub offset_table: BTreeMap<String, BTreeMap<i32, i64>>,
+}
+
+impl ConsumerOffsetJson {
+    /// The committed offsets of `group` on `topic`.
+    pub fn offsets(&self, topic: &str, group: &str) -> Option<&BTreeMap<i32, i64>> {
+        self.offset_table
+            .get(&format!("{topic}{TOPIC_GROUP_SEPARATOR}{group}"))
+    }
+
+    /// Every entry as (topic, group, offsets); keys without `@` are skipped.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str, &BTreeMap<i32, i64>)> {
+        self.offset_table
+            .iter()
+            .filter_map(|(k, v)| split_topic_group(k).map(|(t, g)| (t, g, v)))
+    }
+}
+
+/// `delayOffset.json`: delay level → consume-queue offset reached in `SCHEDULE_TOPIC_XXXX`
+/// (queue id = level − 1).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct DelayOffsetJson {
+    pub offset_table: BTreeMap<i32, i64>,
+}
+
+/// A file under the store's `config/` directory.
+pub trait ConfigJsonFile: DeserializeOwned {
+    const FILE_NAME: &'static str;
+
+    /// Reads `dir/FILE_NAME` the way `ConfigManager#load` does. `dir` is the store's `config/`
+    /// directory ([`StoreConfig::config_dir`](crate::StoreConfig::config_dir)).
+    ///
+    /// * `<f>` parses: it.
+    /// * `<f>` missing, empty (or only whitespace) or unparsable: `<f>.bak` if it exists and
+    ///   is not empty.
+    /// * both missing or empty: `Ok(None)` (Java starts with empty tables).
+    /// * `<f>` unparsable and no usable `.bak`: an error naming `<f>` (Java would log it and
+    ///   start with empty tables, forgetting e.g. every consumer offset).
+    /// * `.bak` needed and unparsable: an error naming both files (Java refuses to start).
+    fn load(dir: &Path) -> Result<Option<Self>> {
+        load_with_bak(&dir.join(Self::FILE_NAME))
+    }
+}
+
+impl ConfigJsonFile for TopicsJson {
+    const FILE_NAME: &'static str = "topics.json";
+}
+impl ConfigJsonFile for ConsumerOffsetJson {
+    const FILE_NAME: &'static str = "consumerOffset.json";
+}
+impl ConfigJsonFile for DelayOffsetJson {
+    const FILE_NAME: &'static str = "delayOffset.json";
+}
+
+impl TopicsJson {
+    /// `dir/topics.json`, see [`ConfigJsonFile::load`].
+    pub fn load(dir: &Path) -> Result<Option<Self>> {
+        <Self as ConfigJsonFile>::load(dir)
+    }
+}
+impl ConsumerOffsetJson {
+    /// `dir/consumerOffset.json`, see [`ConfigJsonFile::load`].
+    pub fn load(dir: &Path) -> Result<Option<Self>> {
+        <Self as ConfigJsonFile>::load(dir)
+    }
+}
+impl DelayOffsetJson {
+    /// `dir/delayOffset.json`, see [`ConfigJsonFile::load`].
+    pub fn load(dir: &Path) -> Result<Option<Self>> {
+        <Self as ConfigJsonFile>::load(dir)
+    }
+}
+
+/// What reading one file gave.
+enum Read<T> {
+    Missing,
+    Empty,
+    Parsed(T),
+    Failed(StoreError),
+}
+
+fn read_one<T: DeserializeOwned>(path: &Path) -> Read<T> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Read::Missing,
+        Err(e) => return Read::Failed(StoreError::io(path, e)),
+    };
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(t) => t,
+        Err(e) => return Read::Failed(StoreError::bad_file(path, format!("not UTF-8: {e}"))),
+    };
+    if text.trim().is_empty() {
+        return Read::Empty;
+    }
+    match parse_fastjson(text) {
+        Ok(v) => Read::Parsed(v),
+        Err(e) => Read::Failed(StoreError::bad_file(
+            path,
+            format!("does not parse as JSON: {e}"),
+        )),
+    }
+}
+
+/// `ConfigManager#load` on `path` with `path.bak` as the fallback.
+pub fn load_with_bak<T: DeserializeOwned>(path: &Path) -> Result<Option<T>> {
+    let main_failure = match read_one::<T>(path) {
+        Read::Parsed(v) => return Ok(Some(v)),
+        Read::Missing | Read::Empty => None,
+        Read::Failed(e) => Some(e),
+    };
+    let mut bak = path.as_os_str().to_owned();
+    bak.push(".bak");
+    let bak = PathBuf::from(bak);
+    match (read_one::<T>(&bak), main_failure) {
+        (Read::Parsed(v), _) => Ok(Some(v)),
+        (Read::Missing | Read::Empty, None) => Ok(None),
+        (Read::Missing | Read::Empty, Some(e)) => Err(StoreError::bad_file(
+            path,
+            format!(
+                "{e}; and there is no usable {} to fall back to",
+                bak.display()
+            ),
+        )),
+        (Read::Failed(b), None) => Err(StoreError::bad_file(
+            &bak,
+            format!(
+                "{} is missing or empty, and the fallback failed: {b}",
+                path.display()
+            ),
+        )),
+        (Read::Failed(b), Some(e)) => {
+            Err(StoreError::bad_file(path, format!("{e}; fallback: {b}")))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quotes_numeric_keys_only() {
+        let q = quote_unquoted_numeric_keys;
+        assert_eq!(q("{0:123,1:456}"), r#"{"0":123,"1":456}"#);
+        assert_eq!(
+            q("{ -1 : 5 ,\n\t 22\t:\t-3 }"),
+            "{ \"-1\" : 5 ,\n\t \"22\"\t:\t-3 }"
+        );
+        // Values, array elements and strings are left alone.
+        assert_eq!(
+            q(r#"{"a":[1,-2,{3:4}],"b":-5}"#),
+            r#"{"a":[1,-2,{"3":4}],"b":-5}"#
+        );
+        assert_eq!(
+            q(r#"{"s":"{0:1,2:3}","t\"{4:5":6}"#),
+            r#"{"s":"{0:1,2:3}","t\"{4:5":6}"#
+        );
+        assert_eq!(q(r#"{"x\\":{7:8}}"#), r#"{"x\\":{"7":8}}"#);
+        assert_eq!(q(r#"{"already":{"9":1}}"#), r#"{"already":{"9":1}}"#);
+        assert_eq!(q("[0,1]"), "[0,1]");
+        assert_eq!(q("{}"), "{}");
+    }
+
+    fn fixtures_root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/java")
+    }
+
+    /// Every `config/*.json` (and `.bak`) the Java runs left parses with its typed reader.
+    #[test]
+    fn every_fixture_config_file_parses() {
+        let mut seen = 0;
+        for version in std::fs::read_dir(fixtures_root()).unwrap() {
+            let version = version.unwrap().path();
+            if !version.is_dir() {
+                continue;
+            }
+            for variant in std::fs::read_dir(&version).unwrap() {
+                let config = variant.unwrap().path().join("store/config");
+                let Ok(files) = std::fs::read_dir(&config) else {
+                    continue;
+                };
+                for f in files {
+                    let f = f.unwrap().path();
+                    let name = f.file_name().unwrap().to_str().unwrap().to_string();
+                    let text = std::fs::read_to_string(&f).unwrap();
+                    let base = name.trim_end_matches(".bak");
+                    let ok = match base {
+                        "delayOffset.json" => parse_fastjson::<DelayOffsetJson>(&text).map(|_| ()),
+                        "topics.json" => parse_fastjson::<TopicsJson>(&text).map(|_| ()),
+                        "consumerOffset.json" => {
+                            parse_fastjson::<ConsumerOffsetJson>(&text).map(|_| ())
+                        }
+                        _ => parse_fastjson::<serde_json::Value>(&text).map(|_| ()),
+                    };
+                    ok.unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+                    seen += 1;
+                }
+                if config.is_dir() {
+                    // And through `load`, which must not need the .bak for these.
+                    DelayOffsetJson::load(&config)
+                        .unwrap()
+                        .expect("delayOffset.json");
+                }
+            }
+        }
+        assert!(seen >= 6, "only {seen} fixture config files");
+
+        let sync = fixtures_root().join("rocketmq-4.6.0/sync/store/config");
+        let d = DelayOffsetJson::load(&sync).unwrap().unwrap();
+        assert_eq!(d.offset_table, (6..=18).map(|l| (l, 0)).collect());
+        // The crashed run's main file is good, so its (older, empty) .bak is not used.
+        let crashed = fixtures_root().join("rocketmq-4.6.0/crashed/store/config");
+        assert_eq!(
+            DelayOffsetJson::load(&crashed)
+                .unwrap()
+                .unwrap()
+                .offset_table
+                .len(),
+            13
+        );
+        let empty = fixtures_root().join("rocketmq-4.6.0/async/store/config");
+        assert!(DelayOffsetJson::load(&empty)
+            .unwrap()
+            .unwrap()
+            .offset_table
+            .is_empty());
+        assert!(TopicsJson::load(&empty).unwrap().is_none());
+    }
+
+    const TOPICS: &str = r#"{
+	"dataVersion":{
+		"counter":3,
+		"timestamp":1574130000000
+	},
+	"topicConfigTable":{
+		"TopicTest":{
+			"order":false,
+			"perm":6,
+			"readQueueNums":4,
+			"topicFilterType":"SINGLE_TAG",
+			"topicName":"TopicTest",
+			"topicSysFlag":0,
+			"writeQueueNums":4,
+			"attributes":{"queue.type":"SimpleCQ"}
+		},
+		"%RETRY%g":{"topicName":"%RETRY%g","readQueueNums":1,"writeQueueNums":1,"perm":6}
+	}
+}"#;
+
+    #[test]
+    fn topics_json() {
+        let t: TopicsJson = parse_fastjson(TOPICS).unwrap();
+        assert_eq!(
+            t.data_version,
+            Some(DataVersion {
+                timestamp: 1_574_130_000_000,
+                counter: 3
+            })
+        );
+        let tt = &t.topic_config_table["TopicTest"];
+        assert_eq!(
+            (tt.read_queue_nums, tt.write_queue_nums, tt.perm),
+            (4, 4, 6)
+        );
+        assert_eq!(tt.topic_filter_type, "SINGLE_TAG");
+        let r = &t.topic_config_table["%RETRY%g"];
+        assert_eq!(
+            (r.read_queue_nums, r.topic_sys_flag, r.order),
+            (1, 0, false)
+        );
+        assert_eq!(r.topic_filter_type, "SINGLE_TAG");
+    }
+
+    #[test]
+    fn consumer_offset_json() {
+        let text = "{\n\t\"offsetTable\":{\n\t\t\"TopicTest@please_rename_unique_group_name_4\":{0:250,1:248,2:251,3:249\n\t\t},\
+                    \n\t\t\"%RETRY%g@g\":{0:0}\n\t}\n}";
+        let c: ConsumerOffsetJson = parse_fastjson(text).unwrap();
+        let o = c
+            .offsets("TopicTest", "please_rename_unique_group_name_4")
+            .unwrap();
+        assert_eq!(o[&2], 251);
+        let entries: Vec<_> = c.entries().map(|(t, g, m)| (t, g, m.len())).collect();
+        assert_eq!(
+            entries,
+            vec![
+                ("%RETRY%g", "g", 1),
+                ("TopicTest", "please_rename_unique_group_name_4", 4)
+            ]
+        );
+        assert_eq!(split_topic_group("a@b@c"), Some(("a@b", "c")));
+        assert_eq!(split_topic_group("nosep"), None);
+        let d: DelayOffsetJson =
+            parse_fastjson("{\"offsetTable\":{1:5,18:0},\"extra\":true}").unwrap();
+        assert_eq!(d.offset_table[&1], 5);
+    }
+
+    #[test]
+    fn load_falls_back_to_bak_like_config_manager() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let main = d.join("consumerOffset.json");
+        let bak = d.join("consumerOffset.json.bak");
+        let good = "{\"offsetTable\":{\"t@g\":{0:7}}}";
+        let older = "{\"offsetTable\":{\"t@g\":{0:5}}}";
+        let get =
+            || ConsumerOffsetJson::load(d).map(|o| o.map(|c| c.offsets("t", "g").unwrap()[&0]));
+
+        assert_eq!(get().unwrap(), None);
+        std::fs::write(&bak, older).unwrap();
+        assert_eq!(get().unwrap(), Some(5)); // main missing
+        std::fs::write(&main, "").unwrap();
+        assert_eq!(get().unwrap(), Some(5)); // main empty
+        std::fs::write(&main, "{\"offsetTable\":{\"t@g\":{0:").unwrap();
+        assert_eq!(get().unwrap(), Some(5)); // main truncated
+        std::fs::write(&main, good).unwrap();
+        assert_eq!(get().unwrap(), Some(7));
+
+        // Unparsable main without a usable .bak: an error naming the main file.
+        std::fs::remove_file(&bak).unwrap();
+        std::fs::write(&main, "garbage").unwrap();
+        let e = get().unwrap_err().to_string();
+        assert!(
+            e.contains("consumerOffset.json:") && e.contains("no usable"),
+            "{e}"
+        );
+        // Both unparsable: both named.
+        std::fs::write(&bak, "{").unwrap();
+        let e = get().unwrap_err().to_string();
+        assert!(
+            e.contains("consumerOffset.json") && e.contains("consumerOffset.json.bak"),
+            "{e}"
+        );
+        // Missing main, bad .bak: the .bak is named.
+        std::fs::remove_file(&main).unwrap();
+        let e = get().unwrap_err();
+        assert!(
+            matches!(&e, StoreError::BadFile { path, .. } if path == &bak),
+            "{e}"
+        );
+    }
+}
