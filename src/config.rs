@@ -459,10 +459,19 @@ pub const STORE_KEYS: &[&str] = &[
 ];
 
 /// Keys that are read but are not `MessageStoreConfig` fields of 4.6.0.
-const OTHER_KEYS: &[&str] = &["mapedFileSizeCommitLog", "mapedFileSizeConsumeQueue", "listenPort"];
+const OTHER_KEYS: &[&str] = &[
+    "mapedFileSizeCommitLog",
+    "mapedFileSizeConsumeQueue",
+    "listenPort",
+];
 
 /// Keys people write that look like store paths but that no RocketMQ version reads.
-const IGNORED_PATH_KEYS: &[&str] = &["storePathConsumeQueue", "storePathIndex", "storeCheckpoint", "abortFile"];
+const IGNORED_PATH_KEYS: &[&str] = &[
+    "storePathConsumeQueue",
+    "storePathIndex",
+    "storeCheckpoint",
+    "abortFile",
+];
 
 /// The properties, last value of a key winning (as in a `java.util.Properties`).
 struct Props {
@@ -618,7 +627,10 @@ impl StoreConfig {
                     let n = java_int(e, c.$field)?;
                     let n = non_negative(e, n, c.$field)?;
                     c.$field = <$ty>::try_from(n).map_err(|_| {
-                        StoreError::Config(format!("{}: is too large for this setting", describe(e)))
+                        StoreError::Config(format!(
+                            "{}: is too large for this setting",
+                            describe(e)
+                        ))
                     })?;
                 }
             };
@@ -699,7 +711,10 @@ impl StoreConfig {
         if let Some(e) = p.get("flushDiskType") {
             c.flush_disk_type = java_enum(
                 e,
-                &[("ASYNC_FLUSH", FlushDiskType::AsyncFlush), ("SYNC_FLUSH", FlushDiskType::SyncFlush)],
+                &[
+                    ("ASYNC_FLUSH", FlushDiskType::AsyncFlush),
+                    ("SYNC_FLUSH", FlushDiskType::SyncFlush),
+                ],
                 "ASYNC_FLUSH",
             )?;
         }
@@ -716,17 +731,49 @@ impl StoreConfig {
         }
         int_field!("syncFlushTimeout", sync_flush_timeout_ms, u64);
         int_field!("flushIntervalCommitLog", flush_interval_commit_log_ms, u64);
-        int_field!("flushCommitLogLeastPages", flush_commit_log_least_pages, usize);
-        int_field!("flushCommitLogThoroughInterval", flush_commit_log_thorough_interval_ms, u64);
+        int_field!(
+            "flushCommitLogLeastPages",
+            flush_commit_log_least_pages,
+            usize
+        );
+        int_field!(
+            "flushCommitLogThoroughInterval",
+            flush_commit_log_thorough_interval_ms,
+            u64
+        );
         bool_field!("flushCommitLogTimed", flush_commit_log_timed);
-        int_field!("flushIntervalConsumeQueue", flush_interval_consume_queue_ms, u64);
-        int_field!("flushConsumeQueueLeastPages", flush_consume_queue_least_pages, usize);
-        int_field!("flushConsumeQueueThoroughInterval", flush_consume_queue_thorough_interval_ms, u64);
+        int_field!(
+            "flushIntervalConsumeQueue",
+            flush_interval_consume_queue_ms,
+            u64
+        );
+        int_field!(
+            "flushConsumeQueueLeastPages",
+            flush_consume_queue_least_pages,
+            usize
+        );
+        int_field!(
+            "flushConsumeQueueThoroughInterval",
+            flush_consume_queue_thorough_interval_ms,
+            u64
+        );
         bool_field!("transientStorePoolEnable", transient_store_pool_enable);
         int_field!("transientStorePoolSize", transient_store_pool_size, usize);
-        int_field!("commitIntervalCommitLog", commit_interval_commit_log_ms, u64);
-        int_field!("commitCommitLogLeastPages", commit_commit_log_least_pages, usize);
-        int_field!("commitCommitLogThoroughInterval", commit_commit_log_thorough_interval_ms, u64);
+        int_field!(
+            "commitIntervalCommitLog",
+            commit_interval_commit_log_ms,
+            u64
+        );
+        int_field!(
+            "commitCommitLogLeastPages",
+            commit_commit_log_least_pages,
+            usize
+        );
+        int_field!(
+            "commitCommitLogThoroughInterval",
+            commit_commit_log_thorough_interval_ms,
+            u64
+        );
         if let Some(e) = p.get("deleteWhen") {
             // Kept verbatim (4.6.0 does not trim); `validate` checks it hour by hour.
             c.delete_when = e.value.clone();
@@ -735,10 +782,26 @@ impl StoreConfig {
         int_field!("diskMaxUsedSpaceRatio", disk_max_used_space_ratio, u32);
         bool_field!("cleanFileForciblyEnable", clean_file_forcibly_enable);
         int_field!("cleanResourceInterval", clean_resource_interval_ms, u64);
-        int_field!("deleteCommitLogFilesInterval", delete_commit_log_files_interval_ms, u64);
-        int_field!("deleteConsumeQueueFilesInterval", delete_consume_queue_files_interval_ms, u64);
-        int_field!("destroyMapedFileIntervalForcibly", destroy_mapped_file_interval_forcibly_ms, u64);
-        int_field!("redeleteHangedFileInterval", redelete_hanged_file_interval_ms, u64);
+        int_field!(
+            "deleteCommitLogFilesInterval",
+            delete_commit_log_files_interval_ms,
+            u64
+        );
+        int_field!(
+            "deleteConsumeQueueFilesInterval",
+            delete_consume_queue_files_interval_ms,
+            u64
+        );
+        int_field!(
+            "destroyMapedFileIntervalForcibly",
+            destroy_mapped_file_interval_forcibly_ms,
+            u64
+        );
+        int_field!(
+            "redeleteHangedFileInterval",
+            redelete_hanged_file_interval_ms,
+            u64
+        );
         if let Some(e) = p.get("autoMessageVersionOnTopicLen") {
             c.auto_message_version_on_topic_len = java_bool(e, w);
             w.push(format!(
@@ -753,9 +816,12 @@ impl StoreConfig {
         let listen_port = match p.get("listenPort") {
             Some(e) => {
                 let n = java_int(e, 10911)?;
-                u16::try_from(n).ok().filter(|&n| n < u16::MAX).ok_or_else(|| {
-                    StoreError::Config(format!("{}: is not a usable TCP port", describe(e)))
-                })?
+                u16::try_from(n)
+                    .ok()
+                    .filter(|&n| n < u16::MAX)
+                    .ok_or_else(|| {
+                        StoreError::Config(format!("{}: is not a usable TCP port", describe(e)))
+                    })?
             }
             None => 10911,
         };
@@ -773,7 +839,11 @@ impl StoreConfig {
         if let Some(e) = p.get("haMasterAddress") {
             c.ha_master_address = Some(java_string(e, w));
         }
-        int_field!("haSendHeartbeatInterval", ha_send_heartbeat_interval_ms, u64);
+        int_field!(
+            "haSendHeartbeatInterval",
+            ha_send_heartbeat_interval_ms,
+            u64
+        );
         int_field!("haHousekeepingInterval", ha_housekeeping_interval_ms, u64);
         int_field!("haTransferBatchSize", ha_transfer_batch_size, usize);
         int_field!("haSlaveFallbehindMax", ha_slave_fallbehind_max, u64);
@@ -901,7 +971,10 @@ impl StoreConfig {
             ));
         }
         if let Err(e) = self.delay_levels() {
-            errors.push(format!("messageDelayLevel = {:?}: {e}", self.message_delay_level));
+            errors.push(format!(
+                "messageDelayLevel = {:?}: {e}",
+                self.message_delay_level
+            ));
         }
         if errors.is_empty() {
             Ok(warnings)
@@ -966,7 +1039,13 @@ mod tests {
         let text = "a=1\r\nb=2\rc=x\\\r\n\r\nd=y\\\\\ne=z\\";
         assert_eq!(
             props(text),
-            vec![kv("a", "1", 1), kv("b", "2", 2), kv("c", "x", 3), kv("d", "y\\", 5), kv("e", "z", 6)]
+            vec![
+                kv("a", "1", 1),
+                kv("b", "2", 2),
+                kv("c", "x", 3),
+                kv("d", "y\\", 5),
+                kv("e", "z", 6)
+            ]
         );
         // A continuation line starting with '#' is content, not a comment.
         assert_eq!(props("k=a\\\n  #b"), vec![kv("k", "a#b", 1)]);
@@ -976,7 +1055,9 @@ mod tests {
 
     #[test]
     fn properties_bad_unicode_escape_is_an_error() {
-        let e = parse_java_properties("a=1\nk=\\u12G4\n").unwrap_err().to_string();
+        let e = parse_java_properties("a=1\nk=\\u12G4\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("line 2") && e.contains("\\u12G4"), "{e}");
         let e = parse_java_properties("k=\\u12").unwrap_err().to_string();
         assert!(e.contains("malformed"), "{e}");
@@ -1034,10 +1115,16 @@ haSlaveFallbehindMax=1000000
         let (c, w) = StoreConfig::from_properties(text).unwrap();
         assert!(w.is_empty(), "{w:?}");
         assert_eq!(c.store_path_root_dir, PathBuf::from("/data/rmq/store"));
-        assert_eq!(c.commit_log_dir(), PathBuf::from("/data/rmq/store/commitlog"));
+        assert_eq!(
+            c.commit_log_dir(),
+            PathBuf::from("/data/rmq/store/commitlog")
+        );
         assert_eq!(c.mapped_file_size_commit_log, 1_048_576);
         assert_eq!(c.mapped_file_size_consume_queue(), 4000);
-        assert_eq!((c.max_hash_slot_num, c.max_index_num, c.max_msgs_num_batch), (1000, 4000, 32));
+        assert_eq!(
+            (c.max_hash_slot_num, c.max_index_num, c.max_msgs_num_batch),
+            (1000, 4000, 32)
+        );
         assert!(!c.message_index_enable && c.message_index_safe && !c.check_crc_on_recover);
         assert_eq!(c.max_message_size, 524_288);
         assert_eq!(c.message_delay_level, "1s 10s");
@@ -1045,31 +1132,65 @@ haSlaveFallbehindMax=1000000
         assert_eq!(c.broker_role, BrokerRole::Slave);
         assert_eq!(c.sync_flush_timeout_ms, 3000);
         assert_eq!(
-            (c.flush_interval_commit_log_ms, c.flush_commit_log_least_pages, c.flush_commit_log_thorough_interval_ms),
+            (
+                c.flush_interval_commit_log_ms,
+                c.flush_commit_log_least_pages,
+                c.flush_commit_log_thorough_interval_ms
+            ),
             (1000, 8, 20_000)
         );
         assert!(c.flush_commit_log_timed && c.transient_store_pool_enable);
         assert_eq!(
-            (c.flush_interval_consume_queue_ms, c.flush_consume_queue_least_pages, c.flush_consume_queue_thorough_interval_ms),
+            (
+                c.flush_interval_consume_queue_ms,
+                c.flush_consume_queue_least_pages,
+                c.flush_consume_queue_thorough_interval_ms
+            ),
             (2000, 3, 30_000)
         );
         assert_eq!(c.transient_store_pool_size, 7);
         assert_eq!(
-            (c.commit_interval_commit_log_ms, c.commit_commit_log_least_pages, c.commit_commit_log_thorough_interval_ms),
+            (
+                c.commit_interval_commit_log_ms,
+                c.commit_commit_log_least_pages,
+                c.commit_commit_log_thorough_interval_ms
+            ),
             (300, 5, 400)
         );
         assert_eq!(c.delete_hours().unwrap(), vec![4, 16]);
-        assert_eq!((c.file_reserved_time_hours, c.disk_max_used_space_ratio), (48, 88));
+        assert_eq!(
+            (c.file_reserved_time_hours, c.disk_max_used_space_ratio),
+            (48, 88)
+        );
         assert!(!c.clean_file_forcibly_enable);
         assert_eq!(
-            (c.clean_resource_interval_ms, c.delete_commit_log_files_interval_ms, c.delete_consume_queue_files_interval_ms),
+            (
+                c.clean_resource_interval_ms,
+                c.delete_commit_log_files_interval_ms,
+                c.delete_consume_queue_files_interval_ms
+            ),
             (11_000, 101, 102)
         );
-        assert_eq!((c.destroy_mapped_file_interval_forcibly_ms, c.redelete_hanged_file_interval_ms), (130_000, 140_000));
+        assert_eq!(
+            (
+                c.destroy_mapped_file_interval_forcibly_ms,
+                c.redelete_hanged_file_interval_ms
+            ),
+            (130_000, 140_000)
+        );
         assert_eq!(c.ha_listen_port, 20912);
         assert_eq!(c.ha_master_address.as_deref(), Some("10.0.0.1:10912"));
-        assert_eq!((c.ha_send_heartbeat_interval_ms, c.ha_housekeeping_interval_ms), (6000, 21_000));
-        assert_eq!((c.ha_transfer_batch_size, c.ha_slave_fallbehind_max), (65_536, 1_000_000));
+        assert_eq!(
+            (
+                c.ha_send_heartbeat_interval_ms,
+                c.ha_housekeeping_interval_ms
+            ),
+            (6000, 21_000)
+        );
+        assert_eq!(
+            (c.ha_transfer_batch_size, c.ha_slave_fallbehind_max),
+            (65_536, 1_000_000)
+        );
         assert_eq!(c.validate().unwrap(), Vec::<String>::new());
     }
 
@@ -1091,9 +1212,12 @@ haSlaveFallbehindMax=1000000
     fn old_maped_keys_of_the_326_fixture_are_honoured_with_a_warning() {
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("tests/fixtures/java/rocketmq-3.2.6/async/manifest.json");
-        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
+        let m: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
         let changed = &m["storeConfigChanged"];
-        let cl = changed["mapedFileSizeCommitLog"].as_u64().expect("3.2.6 uses mapedFileSizeCommitLog");
+        let cl = changed["mapedFileSizeCommitLog"]
+            .as_u64()
+            .expect("3.2.6 uses mapedFileSizeCommitLog");
         let cq = changed["mapedFileSizeConsumeQueue"].as_u64().unwrap();
         assert!(changed.get("mappedFileSizeCommitLog").is_none());
 
@@ -1107,8 +1231,17 @@ haSlaveFallbehindMax=1000000
         assert_eq!(c.mapped_file_size_commit_log as u64, cl);
         assert_eq!(c.mapped_file_size_consume_queue_raw as u64, cq);
         assert_eq!(w.len(), 2, "{w:?}");
-        assert!(w[0].contains("mapedFileSizeCommitLog") && w[0].contains("4.5.2") && w[0].contains("line 3"), "{w:?}");
-        assert!(w[1].contains("mapedFileSizeConsumeQueue") && w[1].contains("mappedFileSizeConsumeQueue"), "{w:?}");
+        assert!(
+            w[0].contains("mapedFileSizeCommitLog")
+                && w[0].contains("4.5.2")
+                && w[0].contains("line 3"),
+            "{w:?}"
+        );
+        assert!(
+            w[1].contains("mapedFileSizeConsumeQueue")
+                && w[1].contains("mappedFileSizeConsumeQueue"),
+            "{w:?}"
+        );
 
         // Both spellings: the new one wins, with a warning.
         let (c, w) = StoreConfig::from_properties(
@@ -1117,7 +1250,10 @@ haSlaveFallbehindMax=1000000
         .unwrap();
         assert_eq!(c.mapped_file_size_commit_log, 2_097_152);
         assert_eq!(w.len(), 1);
-        assert!(w[0].contains("ignored because line 1 sets mappedFileSizeCommitLog"), "{w:?}");
+        assert!(
+            w[0].contains("ignored because line 1 sets mappedFileSizeCommitLog"),
+            "{w:?}"
+        );
     }
 
     #[test]
@@ -1125,7 +1261,10 @@ haSlaveFallbehindMax=1000000
         let e = StoreConfig::from_properties("deleteWhen=04\nfileReservedTime=48 \n")
             .unwrap_err()
             .to_string();
-        assert!(e.contains("line 2") && e.contains("fileReservedTime") && e.contains("\"48 \""), "{e}");
+        assert!(
+            e.contains("line 2") && e.contains("fileReservedTime") && e.contains("\"48 \""),
+            "{e}"
+        );
         assert!(e.contains("whitespace") && e.contains("default 72"), "{e}");
 
         for (text, what) in [
@@ -1137,7 +1276,10 @@ haSlaveFallbehindMax=1000000
         ] {
             let e = StoreConfig::from_properties(text).unwrap_err().to_string();
             let key = text.split('=').next().unwrap();
-            assert!(e.contains(key) && e.contains("line 1") && e.contains(what), "{text}: {e}");
+            assert!(
+                e.contains(key) && e.contains("line 1") && e.contains(what),
+                "{text}: {e}"
+            );
         }
         // Java's Integer.parseInt takes a sign.
         let (c, _) = StoreConfig::from_properties("fileReservedTime=+48").unwrap();
@@ -1146,23 +1288,39 @@ haSlaveFallbehindMax=1000000
 
     #[test]
     fn booleans_follow_parse_boolean_and_warn() {
-        let (c, w) = StoreConfig::from_properties("messageIndexEnable=TRUE\ncheckCRCOnRecover=False").unwrap();
+        let (c, w) =
+            StoreConfig::from_properties("messageIndexEnable=TRUE\ncheckCRCOnRecover=False")
+                .unwrap();
         assert!(c.message_index_enable && !c.check_crc_on_recover);
         assert!(w.is_empty(), "{w:?}");
-        let (c, w) = StoreConfig::from_properties("messageIndexEnable=yes\ncleanFileForciblyEnable=true ").unwrap();
+        let (c, w) =
+            StoreConfig::from_properties("messageIndexEnable=yes\ncleanFileForciblyEnable=true ")
+                .unwrap();
         assert!(!c.message_index_enable && !c.clean_file_forcibly_enable);
         assert_eq!(w.len(), 2, "{w:?}");
-        assert!(w[0].contains("messageIndexEnable") && w[0].contains("false"), "{w:?}");
+        assert!(
+            w[0].contains("messageIndexEnable") && w[0].contains("false"),
+            "{w:?}"
+        );
         assert!(w[1].contains("whitespace"), "{w:?}");
     }
 
     #[test]
     fn enums_must_match_exactly() {
-        let (c, _) = StoreConfig::from_properties("brokerRole=SYNC_MASTER\nflushDiskType=ASYNC_FLUSH").unwrap();
+        let (c, _) =
+            StoreConfig::from_properties("brokerRole=SYNC_MASTER\nflushDiskType=ASYNC_FLUSH")
+                .unwrap();
         assert_eq!(c.broker_role, BrokerRole::SyncMaster);
-        for text in ["brokerRole=slave", "brokerRole=SLAVE ", "flushDiskType=SYNC"] {
+        for text in [
+            "brokerRole=slave",
+            "brokerRole=SLAVE ",
+            "flushDiskType=SYNC",
+        ] {
             let e = StoreConfig::from_properties(text).unwrap_err().to_string();
-            assert!(e.contains(text.split('=').next().unwrap()) && e.contains("silently ignore"), "{e}");
+            assert!(
+                e.contains(text.split('=').next().unwrap()) && e.contains("silently ignore"),
+                "{e}"
+            );
         }
     }
 
@@ -1176,7 +1334,10 @@ haSlaveFallbehindMax=1000000
         assert!(check("04;16").is_ok());
         assert!(check("4;").is_ok());
         let e = check("04; 16").unwrap_err().to_string();
-        assert!(e.contains("deleteWhen") && e.contains("\" 16\"") && e.contains("never deleted"), "{e}");
+        assert!(
+            e.contains("deleteWhen") && e.contains("\" 16\"") && e.contains("never deleted"),
+            "{e}"
+        );
         let e = check("04 ").unwrap_err().to_string();
         assert!(e.contains("deleteWhen") && e.contains("\"04 \""), "{e}");
         assert!(check("24").unwrap_err().to_string().contains("0..=23"));
@@ -1200,17 +1361,27 @@ haSlaveFallbehindMax=1000000
         c.mapped_file_size_commit_log = 0;
         c.delete_when = "4 ".into();
         let e = c.validate().unwrap_err().to_string();
-        assert!(e.contains("mappedFileSizeCommitLog must be > 0") && e.contains("deleteWhen"), "{e}");
+        assert!(
+            e.contains("mappedFileSizeCommitLog must be > 0") && e.contains("deleteWhen"),
+            "{e}"
+        );
         let mut c = StoreConfig::with_root("/tmp/x");
         c.message_delay_level = "1x".into();
-        assert!(c.validate().unwrap_err().to_string().contains("messageDelayLevel"));
+        assert!(c
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("messageDelayLevel"));
     }
 
     #[test]
     fn broker_startup_rules_for_paths_and_ha_port() {
         // 4.x: the commitlog stays under $HOME when only the root moves.
         let (c, w) = StoreConfig::from_properties("storePathRootDir=/data/store").unwrap();
-        assert_eq!(c.commit_log_dir(), StoreConfig::default().root().join("commitlog"));
+        assert_eq!(
+            c.commit_log_dir(),
+            StoreConfig::default().root().join("commitlog")
+        );
         assert!(w.len() == 1 && w[0].contains("storePathCommitLog"), "{w:?}");
         // 4.x: haListenPort = listenPort + 1 whatever the file says.
         let (c, w) = StoreConfig::from_properties("haListenPort=30000").unwrap();
@@ -1241,13 +1412,25 @@ haSlaveFallbehindMax=1000000
     fn from_properties_file_reads_latin1_and_names_the_file() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("broker.conf");
-        std::fs::write(&p, b"storePathRootDir=/data/st\xe9\nstorePathCommitLog=/c\n").unwrap();
+        std::fs::write(
+            &p,
+            b"storePathRootDir=/data/st\xe9\nstorePathCommitLog=/c\n",
+        )
+        .unwrap();
         let (c, w) = StoreConfig::from_properties_file(&p).unwrap();
         assert_eq!(c.store_path_root_dir, PathBuf::from("/data/st\u{e9}"));
-        assert!(w.len() == 1 && w[0].contains("ISO-8859-1") && w[0].contains("broker.conf"), "{w:?}");
+        assert!(
+            w.len() == 1 && w[0].contains("ISO-8859-1") && w[0].contains("broker.conf"),
+            "{w:?}"
+        );
         std::fs::write(&p, b"# x\nmaxIndexNum=lots\n").unwrap();
-        let e = StoreConfig::from_properties_file(&p).unwrap_err().to_string();
-        assert!(e.contains("broker.conf") && e.contains("line 2") && e.contains("maxIndexNum"), "{e}");
+        let e = StoreConfig::from_properties_file(&p)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("broker.conf") && e.contains("line 2") && e.contains("maxIndexNum"),
+            "{e}"
+        );
         let e = StoreConfig::from_properties_file(dir.path().join("missing.conf")).unwrap_err();
         assert!(matches!(e, StoreError::Io { .. }));
     }

