@@ -160,19 +160,30 @@ pub struct RecoveryReport {
 
 /// The message store.
 pub struct MessageStore {
-    config: StoreConfig,
-    mode: OpenMode,
-    clock: Arc<dyn Clock>,
-    delay_levels: DelayLevels,
-    commit_log: Arc<CommitLog>,
-    dispatcher: Arc<Dispatcher>,
-    checkpoint: Arc<Mutex<StoreCheckpoint>>,
-    services: Option<FlushServices>,
+    pub(crate) config: StoreConfig,
+    pub(crate) mode: OpenMode,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) delay_levels: DelayLevels,
+    pub(crate) commit_log: Arc<CommitLog>,
+    pub(crate) dispatcher: Arc<Dispatcher>,
+    pub(crate) checkpoint: Arc<Mutex<StoreCheckpoint>>,
+    pub(crate) services: Option<FlushServices>,
     /// With the transient store pool, records are dispatched when committed, not when put.
-    dispatch_on_commit: bool,
-    lock_file: Option<File>,
-    recovery: RecoveryReport,
-    shut_down: bool,
+    pub(crate) dispatch_on_commit: bool,
+    pub(crate) lock_file: Option<File>,
+    pub(crate) recovery: RecoveryReport,
+    pub(crate) shut_down: bool,
+    /// Background services beyond flushing (cleanup, replication), stopped in reverse order
+    /// before the flush services at shutdown.
+    pub(crate) extra_services: Mutex<Vec<Box<dyn StoreService>>>,
+}
+
+/// A background service the store owns and stops at shutdown.
+pub trait StoreService: Send {
+    /// A short name for logs and errors.
+    fn name(&self) -> &str;
+    /// Stops the service and waits for its threads.
+    fn stop(&mut self);
 }
 
 impl std::fmt::Debug for MessageStore {
@@ -265,6 +276,7 @@ impl MessageStore {
             services: None,
             dispatch_on_commit,
             lock_file,
+            extra_services: Mutex::new(Vec::new()),
             recovery: RecoveryReport {
                 abnormal,
                 start_offset: 0,
@@ -391,6 +403,11 @@ impl MessageStore {
                 .set(cq.topic(), cq.queue_id(), cq.max_offset_in_queue() as i64);
             cq.correct_min_offset(min_phy);
         }
+    }
+
+    /// Hands a background service to the store, which stops it at shutdown.
+    pub fn add_service(&self, service: Box<dyn StoreService>) {
+        self.extra_services.lock().push(service);
     }
 
     /// The last error a background flush or commit service met, if any.
@@ -985,6 +1002,10 @@ impl MessageStore {
         if self.shut_down || self.mode != OpenMode::ReadWrite {
             self.shut_down = true;
             return Ok(());
+        }
+        let mut extra = std::mem::take(&mut *self.extra_services.lock());
+        while let Some(mut s) = extra.pop() {
+            s.stop();
         }
         if let Some(mut s) = self.services.take() {
             s.stop();
