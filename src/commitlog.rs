@@ -4,24 +4,25 @@
 //! does not fit in what is left of a segment, a blank record fills the rest and the record goes
 //! to the next segment.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
 use crate::error::{Result, StoreError};
+use crate::format::host::Host;
 use crate::format::msgid::create_message_id;
 use crate::format::record::{
     decode_record, encode_blank, sysflag, Decoded, MessageRecord, MIN_BLANK_LEN,
     STORE_TIMESTAMP_POS_V4,
 };
 use crate::format::{get_i32, get_i64, MAGIC_V1};
+use crate::fxhash::FxHashMap;
 use crate::mapped_file::{MappedFile, MappedFileQueue};
 
 /// Queue offsets per topic and queue id (`topicQueueTable`).
 #[derive(Debug, Default)]
-pub struct TopicQueueTable(HashMap<String, HashMap<i32, i64>>);
+pub struct TopicQueueTable(FxHashMap<String, FxHashMap<i32, i64>>);
 
 impl TopicQueueTable {
     pub fn get(&self, topic: &str, queue_id: i32) -> i64 {
@@ -31,6 +32,17 @@ impl TopicQueueTable {
             .copied()
             .unwrap_or(0)
     }
+    /// The next queue offset of a queue, for updating in place (one lookup per level).
+    pub fn slot(&mut self, topic: &str, queue_id: i32) -> &mut i64 {
+        if !self.0.contains_key(topic) {
+            self.0.insert(topic.to_string(), FxHashMap::default());
+        }
+        self.0
+            .get_mut(topic)
+            .map(|m| m.entry(queue_id).or_insert(0))
+            .expect("inserted above")
+    }
+
     pub fn set(&mut self, topic: &str, queue_id: i32, v: i64) {
         match self.0.get_mut(topic) {
             Some(m) => {
@@ -56,18 +68,39 @@ pub struct AppendResult {
     pub wrote_offset: i64,
     /// Bytes of all records written (not counting a blank that preceded them).
     pub wrote_bytes: i32,
-    /// Offset msgIds, comma-joined for a batch as Java returns them.
-    pub msg_id: String,
     pub store_timestamp: i64,
     /// Queue offset of the first record.
     pub logics_offset: i64,
     pub msg_num: i32,
+    /// The store host the records name, for their msgIds.
+    pub store_host: Host,
+    /// Physical offset of every record after the first (batches only; empty for one record).
+    pub more_offsets: Vec<i64>,
+}
+
+impl AppendResult {
+    /// Offset msgIds, comma-joined for a batch as Java returns them. Built on demand: the put
+    /// path does not pay for the hex strings.
+    pub fn msg_id(&self) -> String {
+        self.msg_ids().join(",")
+    }
+
+    /// The offset msgId of each record.
+    pub fn msg_ids(&self) -> Vec<String> {
+        std::iter::once(self.wrote_offset)
+            .chain(self.more_offsets.iter().copied())
+            .map(|o| create_message_id(&self.store_host, o))
+            .collect()
+    }
 }
 
 /// The mutable state of the put path, guarded by the put lock.
 #[derive(Debug, Default)]
 pub struct PutState {
     pub topic_queue_table: TopicQueueTable,
+    /// The segment appends go to (only the put path changes the last segment, so caching it
+    /// here saves a lookup in the segment list per put). Cleared by truncation.
+    pub(crate) active: Option<Arc<MappedFile>>,
 }
 
 /// A record that a recovery scan found, with where it is.
@@ -90,6 +123,8 @@ pub struct ScanEnd {
 pub struct CommitLog {
     files: MappedFileQueue,
     put: Mutex<PutState>,
+    /// Writable commitlogs prefault ahead of the write position.
+    prefaulter: Option<crate::mapped_file::Prefaulter>,
 }
 
 impl std::fmt::Debug for CommitLog {
@@ -105,6 +140,7 @@ impl CommitLog {
         Ok(CommitLog {
             files: MappedFileQueue::load(dir, file_size, writable)?,
             put: Mutex::new(PutState::default()),
+            prefaulter: writable.then(crate::mapped_file::Prefaulter::start),
         })
     }
 
@@ -137,7 +173,7 @@ impl CommitLog {
     /// group went; `on_record` is called for each written record with its segment and position.
     pub fn append_group(
         &self,
-        _state: &mut PutState,
+        state: &mut PutState,
         records: &mut [MessageRecord<'_>],
     ) -> Result<(Arc<MappedFile>, usize, usize)> {
         let total: usize = records.iter().map(|r| r.encoded_len()).sum();
@@ -147,13 +183,24 @@ impl CommitLog {
                 "{total} bytes of records cannot fit a {file_size}-byte segment"
             )));
         }
-        let start = self.files.max_offset();
-        let (mut file, _) = self.files.last_or_create(start)?;
+        let mut file = match &state.active {
+            Some(f) if !f.is_full() => f.clone(),
+            _ => {
+                let f = self.files.last_or_create(self.files.max_offset())?.0;
+                state.active = Some(f.clone());
+                f
+            }
+        };
         if total + MIN_BLANK_LEN > file.remaining() {
-            // Fill the rest with a blank record; only its 8-byte header is meaningful.
+            // Fill the rest with a blank record; only its 8-byte header is meaningful (the rest
+            // is zeroed, so a write buffer never carries stale bytes into the file).
             let rest = file.remaining();
-            file.append_with(rest, |_, buf| encode_blank(buf, rest as u32))?;
-            file = self.files.create_next(start)?.0;
+            file.append_with(rest, |_, buf| {
+                encode_blank(buf, rest as u32);
+                buf[MIN_BLANK_LEN..].fill(0);
+            })?;
+            file = self.files.create_next(self.files.max_offset())?.0;
+            state.active = Some(file.clone());
         }
         let from = file.file_from_offset();
         let written = file.append_with(total, |pos, buf| -> Result<()> {
@@ -172,6 +219,9 @@ impl CommitLog {
                 if let Some(last) = records.last() {
                     file.set_last_store_timestamp(last.store_timestamp);
                 }
+                if let Some(p) = &self.prefaulter {
+                    p.after_append(&file, pos, total);
+                }
                 Ok((file, pos, total))
             }
             None => Err(StoreError::Invalid(
@@ -184,15 +234,15 @@ impl CommitLog {
     /// (PREPARED and ROLLBACK records get 0 and do not advance the queue) and advances it.
     pub fn assign_queue_offsets(state: &mut PutState, records: &mut [MessageRecord<'_>]) {
         for r in records.iter_mut() {
-            let topic = String::from_utf8_lossy(r.topic);
-            let cur = state.topic_queue_table.get(&topic, r.queue_id);
             match sysflag::tran_type(r.sys_flag) {
                 sysflag::TRANSACTION_PREPARED_TYPE | sysflag::TRANSACTION_ROLLBACK_TYPE => {
                     r.queue_offset = 0;
                 }
                 _ => {
-                    r.queue_offset = cur;
-                    state.topic_queue_table.set(&topic, r.queue_id, cur + 1);
+                    let topic = crate::format::record::utf8_lossy(r.topic);
+                    let slot = state.topic_queue_table.slot(&topic, r.queue_id);
+                    r.queue_offset = *slot;
+                    *slot += 1;
                 }
             }
         }
@@ -201,18 +251,14 @@ impl CommitLog {
     /// Builds the result Java's put returns for the records just written.
     pub fn append_result(records: &[MessageRecord<'_>], total: usize) -> AppendResult {
         let first = &records[0];
-        let msg_id = records
-            .iter()
-            .map(|r| create_message_id(&r.store_host, r.physical_offset))
-            .collect::<Vec<_>>()
-            .join(",");
         AppendResult {
             wrote_offset: first.physical_offset,
             wrote_bytes: total as i32,
-            msg_id,
             store_timestamp: first.store_timestamp,
             logics_offset: first.queue_offset,
             msg_num: records.len() as i32,
+            store_host: first.store_host,
+            more_offsets: records[1..].iter().map(|r| r.physical_offset).collect(),
         }
     }
 
@@ -314,6 +360,7 @@ impl CommitLog {
 
     /// Ends the log at `offset` (`truncateDirtyFiles`); later segments are deleted.
     pub fn truncate_dirty(&self, offset: u64) -> Result<()> {
+        self.put.lock().active = None;
         self.files.truncate_dirty(offset)
     }
 

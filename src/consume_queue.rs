@@ -1,7 +1,6 @@
 //! Consume queues: per topic and queue id, a log of 20-byte units pointing into the commitlog,
 //! in files named by logical byte offset (`consumequeue/<topic>/<queueId>/<20 digits>`).
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
@@ -11,7 +10,8 @@ use parking_lot::RwLock;
 
 use crate::error::{IoContext, Result, StoreError};
 use crate::format::cq::{CqUnit, CQ_UNIT_SIZE};
-use crate::mapped_file::MappedFileQueue;
+use crate::fxhash::FxHashMap;
+use crate::mapped_file::{MappedFile, MappedFileQueue};
 use crate::topic::validate_topic;
 
 /// One consume queue.
@@ -24,6 +24,9 @@ pub struct ConsumeQueue {
     max_physic_offset: AtomicI64,
     /// Logical byte offset of the first unit whose message is still in the commitlog.
     min_logic_offset: AtomicU64,
+    /// The file units are appended to; saves a lookup in the file list per unit. Cleared
+    /// whenever files are dropped.
+    active: parking_lot::Mutex<Option<Arc<MappedFile>>>,
 }
 
 /// What `put_position_info` did with a unit.
@@ -51,6 +54,7 @@ impl ConsumeQueue {
             files,
             max_physic_offset: AtomicI64::new(-1),
             min_logic_offset: AtomicU64::new(min),
+            active: parking_lot::Mutex::new(None),
         })
     }
 
@@ -73,6 +77,7 @@ impl ConsumeQueue {
     /// `offset >= 0 && size > 0`; move to the next file only when a file was read to its end;
     /// the queue ends there and later files are dropped (deleted when writable).
     pub fn recover(&self) -> Result<()> {
+        *self.active.lock() = None;
         let files = self.files.files();
         if files.is_empty() {
             return Ok(());
@@ -124,7 +129,12 @@ impl ConsumeQueue {
             return Ok(PutUnit::Duplicate);
         }
         let expect_logic_offset = (cq_offset as u64).saturating_mul(CQ_UNIT_SIZE as u64);
-        let (mut file, first_in_queue) = self.files.last_or_create(expect_logic_offset)?;
+        let mut active = self.active.lock();
+        let (mut file, first_in_queue) = match active.as_ref() {
+            Some(f) if !f.is_full() => (f.clone(), false),
+            _ => self.files.last_or_create(expect_logic_offset)?,
+        };
+        *active = Some(file.clone());
         if first_in_queue && cq_offset != 0 && file.wrote_position() == 0 {
             self.min_logic_offset
                 .store(expect_logic_offset, Ordering::Release);
@@ -154,6 +164,7 @@ impl ConsumeQueue {
             // The file filled up between the lookup and the append (pre-blank padding ends
             // exactly at its end): continue in the next file.
             file = self.files.create_next(expect_logic_offset)?.0;
+            *active = Some(file.clone());
             if !file.append(&unit)? {
                 return Err(StoreError::bad_file(
                     file.path(),
@@ -206,6 +217,7 @@ impl ConsumeQueue {
     /// `truncateDirtyLogicFiles`: drop every unit whose message starts at or beyond
     /// `phy_offset`, deleting files that hold only such units.
     pub fn truncate_dirty_logic_files(&self, phy_offset: i64) -> Result<()> {
+        *self.active.lock() = None;
         while let Some(f) = self.files.last() {
             let data = f.readable();
             let mut keep = 0usize;
@@ -251,7 +263,7 @@ pub struct ConsumeQueueTable {
     root: PathBuf,
     file_size: usize,
     writable: bool,
-    queues: RwLock<BTreeMap<String, BTreeMap<i32, Arc<ConsumeQueue>>>>,
+    queues: RwLock<FxHashMap<String, FxHashMap<i32, Arc<ConsumeQueue>>>>,
 }
 
 impl ConsumeQueueTable {
@@ -259,7 +271,7 @@ impl ConsumeQueueTable {
     /// and queue directories numeric names; anything else is an error naming it (Java skips
     /// non-numeric queue directories silently; we refuse, since they are not ours to ignore).
     pub fn load(root: &Path, file_size: usize, writable: bool) -> Result<ConsumeQueueTable> {
-        let mut queues: BTreeMap<String, BTreeMap<i32, Arc<ConsumeQueue>>> = BTreeMap::new();
+        let mut queues: FxHashMap<String, FxHashMap<i32, Arc<ConsumeQueue>>> = FxHashMap::default();
         match fs::read_dir(root) {
             Ok(rd) => {
                 for topic_entry in rd {
@@ -333,11 +345,14 @@ impl ConsumeQueueTable {
 
     /// All queues, ordered by topic then queue id.
     pub fn all(&self) -> Vec<Arc<ConsumeQueue>> {
-        self.queues
+        let mut v: Vec<Arc<ConsumeQueue>> = self
+            .queues
             .read()
             .values()
             .flat_map(|m| m.values().cloned())
-            .collect()
+            .collect();
+        v.sort_by(|a, b| (a.topic(), a.queue_id()).cmp(&(b.topic(), b.queue_id())));
+        v
     }
 
     pub fn root(&self) -> &Path {

@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use crate::format::cq::{is_dispatched_to_cq, record_tags_code, DelayLevels};
+use crate::format::properties::StoreProperties;
 use crate::format::record::MessageRecord;
 use crate::format::Problem;
 
@@ -31,7 +32,16 @@ impl<'a> DispatchRequest<'a> {
         total_size: u32,
         delay_levels: &DelayLevels,
     ) -> Result<DispatchRequest<'a>, Problem> {
-        let props = rec.store_properties();
+        Self::from_parts(rec, total_size, rec.store_properties(), delay_levels)
+    }
+
+    /// The same, with the record's properties already parsed (the put path parses them once).
+    pub fn from_parts(
+        rec: &MessageRecord<'a>,
+        total_size: u32,
+        props: StoreProperties<'a>,
+        delay_levels: &DelayLevels,
+    ) -> Result<DispatchRequest<'a>, Problem> {
         let tags_code = record_tags_code(rec, &props, delay_levels)?;
         Ok(DispatchRequest {
             topic: rec.topic_str(),
@@ -140,7 +150,7 @@ impl Dispatcher {
 
     fn build_index(&self, d: &mut DispatchInner, req: &DispatchRequest<'_>) -> Result<()> {
         if let Some(ix) = d.index.as_mut() {
-            ix.build_index(
+            ix.build_index_with(
                 &IndexRequest {
                     topic: &req.topic,
                     commitlog_offset: req.commitlog_offset,
@@ -149,7 +159,7 @@ impl Dispatcher {
                     uniq_key: req.uniq_key.as_deref(),
                     keys: req.keys.as_deref(),
                 },
-                self.clock.now_millis(),
+                &|| self.clock.now_millis(),
             )?;
         }
         Ok(())

@@ -31,10 +31,16 @@ use crate::error::Result;
 pub struct Waker {
     flag: Mutex<bool>,
     cond: Condvar,
+    /// Set by `wake`, cleared by `wait`: lets a wake that finds the sleeper already woken skip
+    /// the lock (every put wakes the flusher, as Java's `wakeup` with its CAS does).
+    notified: AtomicBool,
 }
 
 impl Waker {
     pub fn wake(&self) {
+        if self.notified.swap(true, Ordering::AcqRel) {
+            return;
+        }
         let mut f = self.flag.lock();
         if !*f {
             *f = true;
@@ -49,6 +55,7 @@ impl Waker {
             self.cond.wait_for(&mut f, d);
         }
         *f = false;
+        self.notified.store(false, Ordering::Release);
     }
 }
 

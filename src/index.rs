@@ -14,6 +14,7 @@
 //! - Every header field is written through to the mapping when it changes, field by field, as
 //!   `IndexHeader`'s setters do; nothing else writes the header.
 
+use std::fs::File;
 use std::fs::{self, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -22,7 +23,7 @@ use memmap2::{Mmap, MmapMut};
 
 use crate::clock::time_millis_to_human_string;
 use crate::error::{IoContext, Result, StoreError};
-use crate::format::hash::index_key_hash;
+use crate::format::hash::{index_hash_of, index_key_hash, java_hash_extend, java_string_hash};
 use crate::format::index::{
     entry_pos, index_file_size, slot_pos, time_diff_secs, IndexEntry, IndexHeader, INDEX_ENTRY_SIZE,
 };
@@ -85,6 +86,26 @@ fn check_geometry(hash_slot_num: u32, index_num: u32) -> Result<usize> {
     Ok(size)
 }
 
+/// Fills the page cache for a new index file's hash-slot table and first entries on a
+/// short-lived thread, through a read-only mapping of its own: `MADV_POPULATE_READ` allocates
+/// the (zero) pages without dirtying them, so the put path's random slot writes take minor
+/// faults instead of zero-filling pages. Best effort; failures only mean no prefault.
+fn prefault_in_background(file: &File, size: usize, hash_slot_num: u32) {
+    let Ok(file) = file.try_clone() else {
+        return;
+    };
+    let len = (crate::format::index::slot_pos(hash_slot_num) + 16 * 1024 * 1024).min(size);
+    let _ = std::thread::Builder::new()
+        .name("IndexPrefault".into())
+        .spawn(move || {
+            // SAFETY: a read-only, shared mapping of a file the store owns; nothing truncates an
+            // index file while the store runs, and this mapping is only advised, never read.
+            if let Ok(map) = unsafe { memmap2::MmapOptions::new().len(len).map(&file) } {
+                let _ = map.advise_range(memmap2::Advice::PopulateRead, 0, len);
+            }
+        });
+}
+
 /// One index file, mapped writable (`MmapMut`) or read-only (`Mmap`).
 pub struct IndexFile {
     path: PathBuf,
@@ -130,6 +151,7 @@ impl IndexFile {
             .at(&path)?;
         let made = (|| -> Result<IndexFile> {
             file.set_len(size as u64).at(&path)?;
+            prefault_in_background(&file, size, hash_slot_num);
             // SAFETY: the file was just created by us with its final length; the store owns the
             // index directory, and nothing truncates an index file while it is mapped.
             let map = unsafe { MmapMut::map_mut(&file) }.at(&path)?;
@@ -446,8 +468,6 @@ pub struct IndexService {
     files: Vec<IndexFile>,
     /// End timestamp of the last file that became full and was flushed (0 if none yet).
     flushed_index_msg_timestamp: i64,
-    /// Reused buffer for `topic#key`.
-    key_buf: String,
 }
 
 /// Is `name` an index file name (17 ASCII digits)?
@@ -527,7 +547,6 @@ impl IndexService {
             read_only,
             files,
             flushed_index_msg_timestamp: 0,
-            key_buf: String::new(),
         })
     }
 
@@ -591,6 +610,16 @@ impl IndexService {
     /// `IndexService#buildIndex` of 4.6.0 for one dispatched record. `now_ms` names a file that
     /// has to be created (`UtilAll.timeMillisToHumanString`).
     pub fn build_index(&mut self, req: &IndexRequest<'_>, now_ms: i64) -> Result<()> {
+        self.build_index_with(req, &|| now_ms)
+    }
+
+    /// [`build_index`](Self::build_index) asking for the time only when a file is created,
+    /// which keeps a clock read off the hot path.
+    pub fn build_index_with(
+        &mut self,
+        req: &IndexRequest<'_>,
+        now_ms: &dyn Fn() -> i64,
+    ) -> Result<()> {
         if self.read_only {
             return Err(StoreError::ReadOnly);
         }
@@ -602,34 +631,27 @@ impl IndexService {
         if req.sys_flag & TRANSACTION_MASK == TRANSACTION_ROLLBACK_TYPE {
             return Ok(());
         }
-        let mut buf = std::mem::take(&mut self.key_buf);
-        let r = (|| {
-            if let Some(uniq) = req.uniq_key {
-                self.put_topic_key(&mut buf, req, uniq, now_ms)?;
+        // The key is `topic#key`; only its hash is stored, and the hash of `topic#` is shared.
+        let prefix = java_hash_extend(java_string_hash(req.topic), "#");
+        if let Some(uniq) = req.uniq_key {
+            self.put_topic_key(prefix, req, uniq, now_ms)?;
+        }
+        if let Some(keys) = req.keys {
+            for key in keys.split(' ').filter(|k| !k.is_empty()) {
+                self.put_topic_key(prefix, req, key, now_ms)?;
             }
-            if let Some(keys) = req.keys {
-                for key in keys.split(' ').filter(|k| !k.is_empty()) {
-                    self.put_topic_key(&mut buf, req, key, now_ms)?;
-                }
-            }
-            Ok(())
-        })();
-        self.key_buf = buf;
-        r
+        }
+        Ok(())
     }
 
     fn put_topic_key(
         &mut self,
-        buf: &mut String,
+        topic_prefix_hash: i32,
         req: &IndexRequest<'_>,
         key: &str,
-        now_ms: i64,
+        now_ms: &dyn Fn() -> i64,
     ) -> Result<()> {
-        buf.clear();
-        buf.push_str(req.topic);
-        buf.push('#');
-        buf.push_str(key);
-        let hash = index_key_hash(buf);
+        let hash = index_hash_of(java_hash_extend(topic_prefix_hash, key));
         let last = self.last_file_for_write(now_ms)?;
         if self.files[last].put_hash(hash, req.commitlog_offset, req.store_timestamp) {
             return Ok(());
@@ -648,13 +670,13 @@ impl IndexService {
     /// `getAndCreateLastIndexFile`: the last file if it is not full, else a new file that
     /// inherits the previous one's end offset and timestamp. The full file is flushed (Java does
     /// this on a background thread and then records its end timestamp in the checkpoint).
-    fn last_file_for_write(&mut self, now_ms: i64) -> Result<usize> {
+    fn last_file_for_write(&mut self, now_ms: &dyn Fn() -> i64) -> Result<usize> {
         let (end_phy, end_ts) = match self.files.last() {
             Some(f) if !f.is_write_full() => return Ok(self.files.len() - 1),
             Some(f) => (f.end_phy_offset(), f.end_timestamp()),
             None => (0, 0),
         };
-        let mut name = time_millis_to_human_string(now_ms);
+        let mut name = time_millis_to_human_string(now_ms());
         let mut tries = 0u32;
         let file = loop {
             // Keep the new file last in name order, and never reuse an existing name.

@@ -265,6 +265,25 @@ impl MappedFile {
         Ok(None)
     }
 
+    /// Asks the kernel to fault in `[pos, pos+len)` of the mapping for writing now
+    /// (`MADV_POPULATE_WRITE`), so appends there do not stop for page faults. Contents are not
+    /// changed. Best effort: an older kernel without the advice, or a read-only segment, is
+    /// simply not prefaulted.
+    pub fn populate(&self, pos: usize, len: usize) {
+        if !self.writable || pos >= self.file_size {
+            return;
+        }
+        let start = pos & !4095;
+        let end = (pos + len).min(self.file_size);
+        if end <= start {
+            return;
+        }
+        // Contents are unchanged by the advice; failure only means no prefault.
+        let _ = self
+            .map
+            .advise_range(memmap2::Advice::PopulateWrite, start, end - start);
+    }
+
     /// Whether appends still go to a write buffer.
     pub fn has_write_buffer(&self) -> bool {
         self.append_lock.lock().is_some()
@@ -388,6 +407,65 @@ impl MappedFile {
     /// Number of whole 4 KiB pages in the file but not yet flushed.
     pub fn dirty_pages(&self) -> usize {
         (self.committed_position() / 4096).saturating_sub(self.flushed_position() / 4096)
+    }
+}
+
+/// Prefaults commitlog pages ahead of the write position on its own thread, so the put path
+/// does not pay for first-touch page faults (Java warms files in `AllocateMappedFileService`).
+#[derive(Debug)]
+pub struct Prefaulter {
+    tx: Option<crossbeam::channel::Sender<(Arc<MappedFile>, usize, usize)>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+/// How far apart prefault requests are, and how much each populates.
+pub const PREFAULT_WINDOW: usize = 4 * 1024 * 1024;
+
+impl Prefaulter {
+    pub fn start() -> Prefaulter {
+        let (tx, rx) = crossbeam::channel::unbounded::<(Arc<MappedFile>, usize, usize)>();
+        let thread = std::thread::Builder::new()
+            .name("Prefaulter".into())
+            .spawn(move || {
+                for (f, pos, len) in rx {
+                    f.populate(pos, len);
+                }
+            })
+            .expect("spawning the prefault thread");
+        Prefaulter {
+            tx: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Called after appending `[pos, pos+len)` to `f`: when the append entered a new window,
+    /// the window after the next one is prefaulted (the next was asked for at the last
+    /// crossing, or when the segment was new).
+    pub fn after_append(&self, f: &Arc<MappedFile>, pos: usize, len: usize) {
+        let (before, after) = (pos / PREFAULT_WINDOW, (pos + len) / PREFAULT_WINDOW);
+        if pos == 0 {
+            self.request(f, 0, 2 * PREFAULT_WINDOW);
+        }
+        if after != before {
+            self.request(f, (after + 1) * PREFAULT_WINDOW, PREFAULT_WINDOW);
+        }
+    }
+
+    fn request(&self, f: &Arc<MappedFile>, pos: usize, len: usize) {
+        if pos < f.file_size() {
+            if let Some(tx) = &self.tx {
+                let _ = tx.send((f.clone(), pos, len));
+            }
+        }
+    }
+}
+
+impl Drop for Prefaulter {
+    fn drop(&mut self) {
+        self.tx.take();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
     }
 }
 

@@ -443,26 +443,35 @@ impl MessageStore {
     /// to `SCHEDULE_TOPIC_XXXX` with REAL_TOPIC/REAL_QID, and the store timestamp is taken
     /// inside the put lock.
     pub fn put_message(&self, msg: &Message) -> Result<PutMessageResult> {
-        let r = self.put_message_inner(msg)?;
+        let props = StoreProperties::parse_str(&msg.properties);
+        let r = self.put_message_inner(msg, &props)?;
         match r.append {
-            Some(append) => Ok(self.handle_disk_flush(append, wants_wait(&msg.properties))),
+            Some(append) => Ok(self.handle_disk_flush(append, props.wants_wait())),
             None => Ok(r),
         }
     }
 
-    /// Validates, rewrites a delayed message, and appends; no durability wait.
-    fn put_message_inner(&self, msg: &Message) -> Result<PutMessageResult> {
+    /// Validates, rewrites a delayed message, and appends; no durability wait. `props` is
+    /// `msg.properties` parsed.
+    fn put_message_inner(
+        &self,
+        msg: &Message,
+        props: &StoreProperties<'_>,
+    ) -> Result<PutMessageResult> {
         self.check_writable()?;
         if let Some(refused) = self.validate(&msg.topic, msg.queue_id, msg.properties.len()) {
             return Ok(refused);
         }
         let mut topic: &str = &msg.topic;
         let mut queue_id = msg.queue_id;
-        let mut props: &str = &msg.properties;
+        let mut props_str: &str = &msg.properties;
         let rewritten;
+        let mut rewrote = false;
         let tran = sysflag::tran_type(msg.sys_flag);
         if tran == sysflag::TRANSACTION_NOT_TYPE || tran == sysflag::TRANSACTION_COMMIT_TYPE {
-            if let Some(level) = properties::get(msg.properties.as_bytes(), properties::DELAY)
+            if let Some(level) = props
+                .delay
+                .as_deref()
                 .and_then(|d| d.parse::<i32>().ok())
                 .filter(|&l| l > 0)
             {
@@ -470,11 +479,12 @@ impl MessageStore {
                 rewritten = delay_rewrite(msg, level);
                 topic = SCHEDULE_TOPIC;
                 queue_id = level - 1;
-                props = &rewritten;
-                if props.len() > i16::MAX as usize {
+                props_str = &rewritten;
+                rewrote = true;
+                if props_str.len() > i16::MAX as usize {
                     return Ok(PutMessageResult::refused(
                         PutMessageStatus::PropertiesSizeExceeded,
-                        format!("properties of {} bytes exceed 32767", props.len()),
+                        format!("properties of {} bytes exceed 32767", props_str.len()),
                     ));
                 }
             }
@@ -484,7 +494,7 @@ impl MessageStore {
             queue_id,
             msg.flag,
             &msg.body,
-            props,
+            props_str,
             msg.sys_flag,
             msg.born_timestamp,
             &msg.born_host,
@@ -497,7 +507,9 @@ impl MessageStore {
             return Ok(refused);
         }
         let now = || self.clock.now_millis();
-        let append = self.append(&mut rec, Some(&now))?;
+        // The parsed properties describe the record unless the delay rewrite replaced them.
+        let parsed = (!rewrote).then_some(props);
+        let append = self.append(&mut rec, Some(&now), parsed)?;
         Ok(PutMessageResult {
             status: PutMessageStatus::PutOk,
             append: Some(append),
@@ -513,7 +525,8 @@ impl MessageStore {
         msg: &Message,
         done: impl FnOnce(PutMessageResult) + Send + 'static,
     ) -> Result<()> {
-        let gc = match (&self.services, wants_wait(&msg.properties)) {
+        let props = StoreProperties::parse_str(&msg.properties);
+        let gc = match (&self.services, props.wants_wait()) {
             (Some(s), true) => s.group_commit().cloned(),
             _ => None,
         };
@@ -522,7 +535,7 @@ impl MessageStore {
             return Ok(());
         };
         // Put without waiting, then hand the wait to the group-commit service.
-        let r = self.put_message_inner(msg)?;
+        let r = self.put_message_inner(msg, &props)?;
         let Some(append) = r.append.clone() else {
             done(r);
             return Ok(());
@@ -623,7 +636,7 @@ impl MessageStore {
         if let Some(refused) = self.check_size(&recs) {
             return Ok(refused);
         }
-        let append = self.append(&mut recs, None)?;
+        let append = self.append(&mut recs, None, None)?;
         Ok(self.handle_disk_flush(append, true))
     }
 
@@ -660,7 +673,7 @@ impl MessageStore {
                 .map_err(|e| StoreError::Invalid(e.to_string()))?;
             recs.push(rec);
         }
-        self.append(&mut recs, None)
+        self.append(&mut recs, None, None)
     }
 
     fn validate(&self, topic: &str, queue_id: i32, props_len: usize) -> Option<PutMessageResult> {
@@ -759,6 +772,7 @@ impl MessageStore {
         &self,
         recs: &mut [MessageRecord<'_>],
         stamp: Option<&dyn Fn() -> i64>,
+        parsed: Option<&StoreProperties<'_>>,
     ) -> Result<AppendResult> {
         let mut st: parking_lot::MutexGuard<'_, PutState> = self.commit_log.lock();
         if let Some(now) = stamp {
@@ -784,7 +798,13 @@ impl MessageStore {
             let mut at = pos;
             for r in recs.iter() {
                 let len = r.encoded_len();
-                match DispatchRequest::from_record(r, len as u32, &self.delay_levels) {
+                let req = match parsed {
+                    Some(p) => {
+                        DispatchRequest::from_parts(r, len as u32, p.clone(), &self.delay_levels)
+                    }
+                    None => DispatchRequest::from_record(r, len as u32, &self.delay_levels),
+                };
+                match req {
                     Ok(req) => self.dispatcher.dispatch(&mut d, &req)?,
                     Err(p) => {
                         return Err(StoreError::Corrupt {
@@ -1076,11 +1096,6 @@ impl Iterator for RecordIter<'_> {
             }
         }
     }
-}
-
-/// A message with property `WAIT=false` does not wait for its flush.
-fn wants_wait(props: &str) -> bool {
-    properties::get(props.as_bytes(), properties::WAIT).as_deref() != Some("false")
 }
 
 fn flush_outcome(

@@ -8,6 +8,18 @@ pub const MAX_TOPIC_LEN_V1: usize = 127;
 /// Longest topic 5.x accepts (retry topics, written as V2 records).
 pub const MAX_TOPIC_LEN: usize = 255;
 
+/// The bytes a topic may contain: `[%|a-zA-Z0-9_-]`.
+static ALLOWED: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric() || c == b'%' || c == b'|' || c == b'_' || c == b'-';
+        b += 1;
+    }
+    t
+};
+
 /// Checks a topic name as RocketMQ's `Validators.checkTopic` does, with the 5.x length limit.
 pub fn validate_topic(topic: &str) -> Result<()> {
     let bad = |why: &str| {
@@ -22,10 +34,12 @@ pub fn validate_topic(topic: &str) -> Result<()> {
     if topic.len() > MAX_TOPIC_LEN {
         return bad("longer than 255 characters");
     }
-    if let Some(c) = topic
-        .chars()
-        .find(|&c| !(c.is_ascii_alphanumeric() || c == '%' || c == '|' || c == '_' || c == '-'))
-    {
+    let allowed = |b: u8| ALLOWED[b as usize];
+    if !topic.bytes().all(allowed) {
+        let c = topic
+            .chars()
+            .find(|&c| !(c.is_ascii() && allowed(c as u8)))
+            .unwrap_or('?');
         return bad(&format!(
             "character {c:?} is not allowed (only letters, digits, %, |, _ and -)"
         ));

@@ -128,7 +128,7 @@ fn replay_fixture(name: &str) {
             first["seq"]
         );
         assert_eq!(
-            r.msg_id.split(',').next().unwrap(),
+            r.msg_id().split(',').next().unwrap(),
             first["msgId"].as_str().unwrap()
         );
         i += n;

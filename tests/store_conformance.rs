@@ -558,7 +558,7 @@ fn writable_conformance(fx: &Fixture) {
                 queue_offset: a.logics_offset,
                 wrote_offset: a.wrote_offset,
                 size: a.wrote_bytes as i64,
-                msg_id: a.msg_id.clone(),
+                msg_id: a.msg_id().clone(),
             });
         }
         // A batch of three to an existing queue.
@@ -589,7 +589,7 @@ fn writable_conformance(fx: &Fixture) {
             let want_q = next_q.get_mut(&(bt.clone(), bq)).unwrap();
             f.eq("new batch", "queue offset", &a.logics_offset, want_q);
             f.eq("new batch", "msgNum", &a.msg_num, &3);
-            let ids: Vec<&str> = a.msg_id.split(',').collect();
+            let ids: Vec<String> = a.msg_ids();
             f.eq("new batch", "msgIds", &ids.len(), &3);
             let mut off = a.wrote_offset;
             for (j, it) in items.iter().enumerate() {
@@ -606,7 +606,7 @@ fn writable_conformance(fx: &Fixture) {
                     queue_offset: *want_q + j as i64,
                     wrote_offset: off,
                     size: rec.size() as i64,
-                    msg_id: ids.get(j).unwrap_or(&"").to_string(),
+                    msg_id: ids.get(j).cloned().unwrap_or_default(),
                 });
                 off += rec.size() as i64;
             }
@@ -839,7 +839,7 @@ fn expect_put(store: &MessageStore, m: &Message) -> Put {
         queue_id: m.queue_id,
         queue_offset: a.logics_offset,
         store_ts: a.store_timestamp,
-        msg_id: a.msg_id,
+        msg_id: a.msg_id(),
     }
 }
 
@@ -928,7 +928,7 @@ fn empty_store_singles_batch_delay_transactions_reopen() {
     let ab = rb.append.unwrap();
     assert_eq!(ab.msg_num, 4);
     assert_eq!(ab.logics_offset, 0);
-    assert_eq!(ab.msg_id.split(',').count(), 4);
+    assert_eq!(ab.msg_id().split(',').count(), 4);
 
     // Delayed: DELAY=3 goes to SCHEDULE_TOPIC_XXXX queue 2, tagsCode = store time + 10 s.
     clock.set(T0 + 7);

@@ -321,7 +321,7 @@ fn run_mode(mode: Mode, root: &Path, n: usize) -> CliResult<Summary> {
                 queue_id,
                 queue_offset: a.logics_offset,
                 phy_offset: a.wrote_offset,
-                msg_id: a.msg_id,
+                msg_id: a.msg_id(),
                 sent: m.clone(),
                 unique_key,
             });
@@ -392,7 +392,7 @@ fn put_batch(
             )))
         }
     };
-    let ids: Vec<&str> = a.msg_id.split(',').collect();
+    let ids: Vec<String> = a.msg_ids();
     for (k, item) in batch.items.iter().enumerate() {
         // Each item's offset msgId carries its physical offset (reading the record back here
         // would not work with the transient store pool, where it is not committed yet).
@@ -413,7 +413,7 @@ fn put_batch(
             queue_id: batch.queue_id,
             queue_offset: a.logics_offset + k as i64,
             phy_offset: phy,
-            msg_id: ids.get(k).copied().unwrap_or_default().to_string(),
+            msg_id: ids.get(k).cloned().unwrap_or_default(),
             sent,
             unique_key,
         });

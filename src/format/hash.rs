@@ -6,22 +6,50 @@
 /// A character outside the Basic Multilingual Plane counts as its two surrogate code units, as
 /// in Java, so hashing the UTF-8 bytes would give a different (wrong) answer.
 pub fn java_string_hash(s: &str) -> i32 {
-    let mut h: i32 = 0;
+    java_hash_extend(0, s)
+}
+
+/// Continues a Java string hash: `java_hash_extend(java_string_hash(a), b)` is the hash of
+/// `a + b` (the hash is a polynomial over code units, so a shared prefix is hashed once).
+pub fn java_hash_extend(mut h: i32, s: &str) -> i32 {
+    let bytes = s.as_bytes();
+    if bytes.is_ascii() {
+        // One UTF-16 code unit per byte; four at a time so the multiplies overlap:
+        // h*31^4 + b0*31^3 + b1*31^2 + b2*31 + b3.
+        let mut chunks = bytes.chunks_exact(4);
+        for c in &mut chunks {
+            h = h
+                .wrapping_mul(923_521)
+                .wrapping_add((c[0] as i32).wrapping_mul(29_791))
+                .wrapping_add((c[1] as i32).wrapping_mul(961))
+                .wrapping_add((c[2] as i32).wrapping_mul(31))
+                .wrapping_add(c[3] as i32);
+        }
+        for &b in chunks.remainder() {
+            h = h.wrapping_mul(31).wrapping_add(b as i32);
+        }
+        return h;
+    }
     for unit in s.encode_utf16() {
         h = h.wrapping_mul(31).wrapping_add(unit as i32);
     }
     h
 }
 
-/// The index key hash of `IndexFile#indexKeyHashMethod`: `abs(hashCode)`, and 0 for the one
-/// value (`Integer.MIN_VALUE`) whose absolute value is still negative.
-pub fn index_key_hash(key: &str) -> i32 {
-    let h = java_string_hash(key).wrapping_abs();
+/// `abs` of a Java hash as `IndexFile#indexKeyHashMethod` takes it (`Integer.MIN_VALUE` → 0).
+pub fn index_hash_of(h: i32) -> i32 {
+    let h = h.wrapping_abs();
     if h < 0 {
         0
     } else {
         h
     }
+}
+
+/// The index key hash of `IndexFile#indexKeyHashMethod`: `abs(hashCode)`, and 0 for the one
+/// value (`Integer.MIN_VALUE`) whose absolute value is still negative.
+pub fn index_key_hash(key: &str) -> i32 {
+    index_hash_of(java_string_hash(key))
 }
 
 /// `UtilAll.crc32(body) & 0x7FFFFFFF`: the standard IEEE CRC-32 with the sign bit cleared.
@@ -52,6 +80,27 @@ mod tests {
         assert_eq!(java_string_hash("polygenelubricants"), i32::MIN);
         // A supplementary character hashes as two UTF-16 surrogates: 0xD83D, 0xDE00.
         assert_eq!(java_string_hash("😀"), 0xD83D * 31 + 0xDE00);
+    }
+
+    #[test]
+    fn extend_is_hash_of_concatenation() {
+        for (a, b) in [
+            ("TopicTest#", "order-1"),
+            ("", "x"),
+            ("T#", "标签😀"),
+            ("abcdefg", "hijklmnop"),
+        ] {
+            assert_eq!(
+                java_hash_extend(java_string_hash(a), b),
+                java_string_hash(&format!("{a}{b}"))
+            );
+        }
+        // The four-at-a-time loop against the plain definition.
+        let s = "polygenelubricants-0123456789";
+        let plain = s
+            .bytes()
+            .fold(0i32, |h, b| h.wrapping_mul(31).wrapping_add(b as i32));
+        assert_eq!(java_string_hash(s), plain);
     }
 
     #[test]

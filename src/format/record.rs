@@ -316,12 +316,12 @@ impl<'a> MessageRecord<'a> {
 
     /// The topic, decoded as UTF-8 (with replacement, as Java decodes it).
     pub fn topic_str(&self) -> Cow<'a, str> {
-        String::from_utf8_lossy(self.topic)
+        utf8_lossy(self.topic)
     }
 
     /// The properties string, decoded as UTF-8 (with replacement).
     pub fn properties_str(&self) -> Cow<'a, str> {
-        String::from_utf8_lossy(self.properties)
+        utf8_lossy(self.properties)
     }
 
     /// The transaction type bits of the sysFlag.
@@ -419,6 +419,15 @@ impl<'a> MessageRecord<'a> {
         let mut v = vec![0u8; self.encoded_len()];
         self.encode_into(&mut v)?;
         Ok(v)
+    }
+}
+
+/// `String::from_utf8_lossy` with the strict check first: valid text (the normal case) takes
+/// the fast validation path and is borrowed.
+pub fn utf8_lossy(b: &[u8]) -> Cow<'_, str> {
+    match std::str::from_utf8(b) {
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(b),
     }
 }
 
