@@ -508,7 +508,8 @@ impl Ctx {
             for i in 0..candidates {
                 let Some(f) = q.get(i) else { break };
                 let mtime = file_mtime_ms(f.path())?;
-                if !(t.clean_at_once || is_expired(mtime, now, self.config.file_reserved_time_hours))
+                if !(t.clean_at_once
+                    || is_expired(mtime, now, self.config.file_reserved_time_hours))
                 {
                     report.commitlog_stopped = Some(format!(
                         "{} is younger than fileReservedTime ({} h)",
@@ -1032,11 +1033,10 @@ impl MessageStore {
             .map(|f| f.file_from_offset())
             .unwrap_or(min_before)
             .max(min_before);
-        if runs.len() > 1 {
+        let deleting_runs = runs.iter().filter(|r| r.commitlog_deleted > 0).count();
+        if deleting_runs > 1 {
             notes.push(format!(
-                "{} runs, one every cleanResourceInterval ({} ms), as long as each deletes \
-                 something",
-                runs.len(),
+                "{deleting_runs} runs delete segments, one every cleanResourceInterval ({} ms)",
                 config.clean_resource_interval_ms
             ));
         }
@@ -1116,8 +1116,7 @@ impl MessageStore {
                     };
                     let min_now = cq.min_offset_in_queue();
                     let max = cq.max_offset_in_queue();
-                    let first_alive =
-                        first_unit_at_or_above(&cq, min_now, max, min_before);
+                    let first_alive = first_unit_at_or_above(&cq, min_now, max, min_before);
                     let (survivor, corrected) = cq_after
                         .get(&(topic.to_string(), qid))
                         .copied()
@@ -1215,17 +1214,41 @@ mod tests {
     #[test]
     fn ratio_tiers_follow_java() {
         // (space, clean immediately, disk full) at 74/76/86/91 % on both partitions.
-        assert_eq!(space_check(Some(0.74), Some(0.74), 0.75, false), (false, false, false));
-        assert_eq!(space_check(Some(0.76), Some(0.76), 0.75, false), (true, false, false));
-        assert_eq!(space_check(Some(0.86), Some(0.86), 0.75, false), (true, true, false));
-        assert_eq!(space_check(Some(0.91), Some(0.91), 0.75, false), (true, true, true));
+        assert_eq!(
+            space_check(Some(0.74), Some(0.74), 0.75, false),
+            (false, false, false)
+        );
+        assert_eq!(
+            space_check(Some(0.76), Some(0.76), 0.75, false),
+            (true, false, false)
+        );
+        assert_eq!(
+            space_check(Some(0.86), Some(0.86), 0.75, false),
+            (true, true, false)
+        );
+        assert_eq!(
+            space_check(Some(0.91), Some(0.91), 0.75, false),
+            (true, true, true)
+        );
         // DISK_FULL stays while above 85 % and clears at or below.
-        assert_eq!(space_check(Some(0.86), Some(0.86), 0.75, true), (true, true, true));
-        assert_eq!(space_check(Some(0.85), Some(0.50), 0.95, true), (false, false, false));
+        assert_eq!(
+            space_check(Some(0.86), Some(0.86), 0.75, true),
+            (true, true, true)
+        );
+        assert_eq!(
+            space_check(Some(0.85), Some(0.50), 0.95, true),
+            (false, false, false)
+        );
         // Unreadable usage asks for space (Java's -1 < 0) and marks the disk OK.
-        assert_eq!(space_check(None, Some(0.99), 0.75, true), (true, false, false));
+        assert_eq!(
+            space_check(None, Some(0.99), 0.75, true),
+            (true, false, false)
+        );
         // The consume-queue partition counts when the commitlog one is fine.
-        assert_eq!(space_check(Some(0.10), Some(0.91), 0.75, false), (true, true, true));
+        assert_eq!(
+            space_check(Some(0.10), Some(0.91), 0.75, false),
+            (true, true, true)
+        );
     }
 
     #[test]

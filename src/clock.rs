@@ -158,7 +158,10 @@ mod tests {
     fn local_to_millis_round_trips() {
         let ms = local_to_millis(2026, 3, 14, 4, 0).unwrap();
         let t = local_time(ms);
-        assert_eq!((t.year, t.month, t.day, t.hour, t.minute), (2026, 3, 14, 4, 0));
+        assert_eq!(
+            (t.year, t.month, t.day, t.hour, t.minute),
+            (2026, 3, 14, 4, 0)
+        );
         assert!(local_to_millis(2026, 2, 30, 4, 0).is_none());
         assert!(local_to_millis(2026, 1, 1, 24, 0).is_none());
     }

@@ -722,7 +722,12 @@ impl MappedFileQueue {
     /// started. A forced delete is safe: the mapping stays valid for the remaining holders and
     /// is unmapped when the last one lets go. Returns whether the file is gone; the segment
     /// stays in the queue until [`remove_destroyed`](Self::remove_destroyed).
-    pub fn destroy(&self, f: &Arc<MappedFile>, now_ms: i64, interval_forcibly_ms: u64) -> Result<bool> {
+    pub fn destroy(
+        &self,
+        f: &Arc<MappedFile>,
+        now_ms: i64,
+        interval_forcibly_ms: u64,
+    ) -> Result<bool> {
         if f.is_destroyed() {
             return Ok(true);
         }

@@ -249,7 +249,10 @@ fn disk_ratio_tiers() {
     env.probe.set(91.0);
     let r = run(&store);
     assert!(r.triggers.unwrap().disk_full);
-    assert!(r.commitlog_deleted.is_empty(), "only the active segment is left");
+    assert!(
+        r.commitlog_deleted.is_empty(),
+        "only the active segment is left"
+    );
     assert!(store.is_disk_full());
     let refused = store
         .put_message(&Message::new("T", 0, b"refused".to_vec()))
@@ -310,12 +313,14 @@ fn forced_cleanup_can_be_disabled_and_the_queue_partition_counts() {
     let r = run(&store);
     let t = r.triggers.unwrap();
     assert!(t.space && t.clean_immediately && !t.clean_at_once && t.disk_full);
-    assert!(r.commitlog_deleted.is_empty(), "young files, forcing disabled");
+    assert!(
+        r.commitlog_deleted.is_empty(),
+        "young files, forcing disabled"
+    );
     assert_eq!(segments(&store), segs);
     // Unreadable usage asks for space (Java's -1).
     env.probe.set_unreadable();
-    env.probe
-        .set_for(env.root().join("consumequeue"), None);
+    env.probe.set_for(env.root().join("consumequeue"), None);
     set_all_mtimes(&store, now - 49 * H);
     let r = run(&store);
     assert!(r.triggers.unwrap().space);
@@ -460,9 +465,10 @@ fn a_hanged_first_segment_is_deleted_again_by_the_redelete_interval() {
 }
 
 fn cq_files(root: &Path, topic: &str, q: i32) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(root.join("consumequeue").join(topic).join(q.to_string()))
-        .map(|rd| rd.map(|e| e.unwrap().path()).collect())
-        .unwrap_or_default();
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(root.join("consumequeue").join(topic).join(q.to_string()))
+            .map(|rd| rd.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
     v.sort();
     v
 }
@@ -512,7 +518,10 @@ fn consume_queues_and_index_follow_the_commitlog_minimum() {
 
     // Consume queue: deleted files all ended below the minimum; the first one left does not.
     let cq_after = cq_files(env.root(), "T", 0);
-    assert_eq!(names(&r.consume_queue_deleted), names(&cq_before[..cq_before.len() - cq_after.len()]));
+    assert_eq!(
+        names(&r.consume_queue_deleted),
+        names(&cq_before[..cq_before.len() - cq_after.len()])
+    );
     assert!(!r.consume_queue_deleted.is_empty());
     for p in &cq_before[..cq_before.len() - cq_after.len()] {
         assert!(!p.exists());
@@ -522,10 +531,18 @@ fn consume_queues_and_index_follow_the_commitlog_minimum() {
 
     // Index: deleted files ended below the minimum; never the last.
     let ix_after = index_files(env.root());
-    assert_eq!(names(&r.index_deleted), names(&ix_before[..ix_before.len() - ix_after.len()]));
+    assert_eq!(
+        names(&r.index_deleted),
+        names(&ix_before[..ix_before.len() - ix_after.len()])
+    );
     assert!(!r.index_deleted.is_empty());
     for (i, p) in ix_before.iter().enumerate() {
-        assert_eq!(!p.exists(), ix_ends[i] < min as i64 && i + 1 < ix_before.len(), "{}", p.display());
+        assert_eq!(
+            !p.exists(),
+            ix_ends[i] < min as i64 && i + 1 < ix_before.len(),
+            "{}",
+            p.display()
+        );
     }
     assert!(ix_after.len() == 1 || index_end_phy(&ix_after[0]) >= min as i64);
 
@@ -544,21 +561,37 @@ fn consume_queues_and_index_follow_the_commitlog_minimum() {
     let last = store.get_messages("T", 0, (n - 1) as u64, 1);
     assert_eq!(last.messages[0].decode().unwrap().body, &body(n - 1)[..]);
     // Keys of deleted messages are gone with their index files; kept ones still resolve.
-    assert!(store.query_messages_by_key("T", &format!("k{}", n - 1), 8, 0, i64::MAX).len() == 1);
-    let before_reopen = (store.min_phy_offset(), qmin, store.min_offset_in_queue("U", 3));
+    assert!(
+        store
+            .query_messages_by_key("T", &format!("k{}", n - 1), 8, 0, i64::MAX)
+            .len()
+            == 1
+    );
+    let before_reopen = (
+        store.min_phy_offset(),
+        qmin,
+        store.min_offset_in_queue("U", 3),
+    );
 
     // Reopen: the same minimums.
     store.shutdown().unwrap();
     let store = env.open(env.config());
     assert_eq!(
-        (store.min_phy_offset(), store.min_offset_in_queue("T", 0), store.min_offset_in_queue("U", 3)),
+        (
+            store.min_phy_offset(),
+            store.min_offset_in_queue("T", 0),
+            store.min_offset_in_queue("U", 3)
+        ),
         before_reopen
     );
     assert_eq!(
         store.get_messages("T", 0, qmin - 1, 1).status,
         GetMessageStatus::OffsetTooSmall
     );
-    assert_eq!(store.get_messages("T", 0, qmin, 1).status, GetMessageStatus::Found);
+    assert_eq!(
+        store.get_messages("T", 0, qmin, 1).status,
+        GetMessageStatus::Found
+    );
 }
 
 #[test]
@@ -611,7 +644,10 @@ fn readers_racing_with_cleanup_never_see_torn_data() {
             std::thread::yield_now();
         }
         stop.store(true, Ordering::Release);
-        let checked: u64 = readers.into_iter().map(|h| h.join().expect("reader panicked")).sum();
+        let checked: u64 = readers
+            .into_iter()
+            .map(|h| h.join().expect("reader panicked"))
+            .sum();
         assert!(checked > 0);
         if forcibly_ms == 0 {
             assert_eq!(deleted, 23, "forced deletion ignores readers");
@@ -658,8 +694,12 @@ fn read_only_stores_never_clean() {
     let store = env.open(env.config());
     fill(&store, &env.clock, 3);
     store.shutdown().unwrap();
-    let ro = MessageStore::open_with(env.config(), OpenMode::ReadOnly, Arc::new(env.clock.clone()))
-        .unwrap();
+    let ro = MessageStore::open_with(
+        env.config(),
+        OpenMode::ReadOnly,
+        Arc::new(env.clock.clone()),
+    )
+    .unwrap();
     assert!(matches!(ro.run_cleanup_once(), Err(StoreError::ReadOnly)));
 }
 
@@ -685,27 +725,49 @@ fn dry_run_predicts_the_run_and_the_consumer_losses() {
     let digest = common::tree_digest(env.root());
 
     // Read-only: nothing changes.
-    let ro = MessageStore::open_with(env.config(), OpenMode::ReadOnly, Arc::new(env.clock.clone()))
-        .unwrap();
+    let ro = MessageStore::open_with(
+        env.config(),
+        OpenMode::ReadOnly,
+        Arc::new(env.clock.clone()),
+    )
+    .unwrap();
     let quiet = ro.cleanup_plan(at(10, 3, 59), &env.probe).unwrap();
     assert_eq!(quiet.commitlog_deleted().count(), 0);
     assert!(quiet.consumers.is_empty());
-    assert!(quiet.runs[0].stopped.contains("no trigger"), "{:?}", quiet.runs);
+    assert!(
+        quiet.runs[0].stopped.contains("no trigger"),
+        "{:?}",
+        quiet.runs
+    );
 
     let plan = ro.cleanup_plan(at(10, 4, 0), &env.probe).unwrap();
     let planned: Vec<PathBuf> = plan.commitlog_deleted().map(|f| f.path.clone()).collect();
     assert_eq!(planned, segs[..4].to_vec());
-    assert!(plan.commitlog_deleted().all(|f| f.rule == "expired" && f.run == Some(1)));
-    assert!(plan.commitlog[4].reason.contains("less than fileReservedTime"), "{:?}", plan.commitlog[4]);
+    assert!(plan
+        .commitlog_deleted()
+        .all(|f| f.rule == "expired" && f.run == Some(1)));
+    assert!(
+        plan.commitlog[4]
+            .reason
+            .contains("less than fileReservedTime"),
+        "{:?}",
+        plan.commitlog[4]
+    );
     assert!(plan.commitlog[5].reason.contains("active"));
     assert_eq!(plan.min_phy_offset_after, 4 * SEG as u64);
     assert!(plan.consumer_offsets_found);
     // 86 %: forced, the young one too.
-    let forced = ro.cleanup_plan(at(10, 12, 0), &FakeDiskProbe::new(86.0)).unwrap();
+    let forced = ro
+        .cleanup_plan(at(10, 12, 0), &FakeDiskProbe::new(86.0))
+        .unwrap();
     assert_eq!(forced.commitlog_deleted().count(), 5);
     assert_eq!(forced.commitlog[4].rule, "forced");
     drop(ro);
-    assert_eq!(common::tree_digest(env.root()), digest, "the dry run changed the store");
+    assert_eq!(
+        common::tree_digest(env.root()),
+        digest,
+        "the dry run changed the store"
+    );
 
     // The real run does what the plan said.
     let store = env.open(env.config());
@@ -722,11 +784,17 @@ fn dry_run_predicts_the_run_and_the_consumer_losses() {
     let qmin = store.min_offset_in_queue("T", 0);
     assert_eq!(plan.consumers.len(), 1, "{:?}", plan.consumers);
     let c = &plan.consumers[0];
-    assert_eq!((c.topic.as_str(), c.queue_id, c.group.as_str()), ("T", 0, "slow"));
+    assert_eq!(
+        (c.topic.as_str(), c.queue_id, c.group.as_str()),
+        ("T", 0, "slow")
+    );
     assert_eq!(c.lost, qmin - 3);
     assert_eq!(c.min_offset_after, qmin);
     // Every lost message really is unreadable now.
-    assert_eq!(store.get_messages("T", 0, 3, 1).status, GetMessageStatus::OffsetTooSmall);
+    assert_eq!(
+        store.get_messages("T", 0, 3, 1).status,
+        GetMessageStatus::OffsetTooSmall
+    );
 }
 
 #[test]
@@ -740,10 +808,15 @@ fn dry_run_follows_runs_until_the_disk_is_below_the_tiers() {
     store.shutdown().unwrap();
     let ro = MessageStore::open_with(c, OpenMode::ReadOnly, Arc::new(env.clock.clone())).unwrap();
     // 76 %: space trigger; 12 expired segments go in two runs (10 + 2).
-    let plan = ro.cleanup_plan(at(10, 4, 0), &FakeDiskProbe::new(76.0)).unwrap();
+    let plan = ro
+        .cleanup_plan(at(10, 4, 0), &FakeDiskProbe::new(76.0))
+        .unwrap();
     assert_eq!(plan.commitlog_deleted().count(), 12);
     assert_eq!(
-        plan.runs.iter().map(|r| r.commitlog_deleted).collect::<Vec<_>>(),
+        plan.runs
+            .iter()
+            .map(|r| r.commitlog_deleted)
+            .collect::<Vec<_>>(),
         vec![10, 2, 0]
     );
     assert_eq!(plan.commitlog[10].run, Some(2));
