@@ -90,6 +90,35 @@ pub fn local_time(millis: i64) -> LocalTime {
     }
 }
 
+/// Epoch milliseconds of a local wall-clock time (`TZ`, as [`local_time`] reads it), via
+/// `mktime`; `None` for an out-of-range field or a time `mktime` cannot represent. A time in a
+/// daylight-saving gap or overlap resolves as `mktime` resolves it.
+pub fn local_to_millis(year: i32, month: u32, day: u32, hour: u32, minute: u32) -> Option<i64> {
+    if !(1..=12).contains(&month) || !(1..=31).contains(&day) || hour > 23 || minute > 59 {
+        return None;
+    }
+    // SAFETY: all-zero bytes are a valid `tm`; mktime reads and normalizes only the struct we
+    // own for the duration of the call.
+    let secs = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        tm.tm_year = year - 1900;
+        tm.tm_mon = month as i32 - 1;
+        tm.tm_mday = day as i32;
+        tm.tm_hour = hour as i32;
+        tm.tm_min = minute as i32;
+        tm.tm_isdst = -1;
+        let t = libc::mktime(&mut tm);
+        if t == -1 && !(tm.tm_year == 69 && tm.tm_mon == 11 && tm.tm_mday == 31) {
+            return None;
+        }
+        if tm.tm_mday != day as i32 || tm.tm_mon != month as i32 - 1 {
+            return None; // e.g. February 30th was normalized into March
+        }
+        t
+    };
+    Some(secs as i64 * 1000)
+}
+
 /// `UtilAll.timeMillisToHumanString`: `yyyyMMddHHmmssSSS` in local time, the name Java gives
 /// an index file when it creates it.
 pub fn time_millis_to_human_string(millis: i64) -> String {
@@ -123,6 +152,18 @@ mod tests {
         c.set(1);
         assert_eq!(c2.now_millis(), 1);
         assert!(SystemClock.now_millis() > 1_600_000_000_000);
+    }
+
+    #[test]
+    fn local_to_millis_round_trips() {
+        let ms = local_to_millis(2026, 3, 14, 4, 0).unwrap();
+        let t = local_time(ms);
+        assert_eq!(
+            (t.year, t.month, t.day, t.hour, t.minute),
+            (2026, 3, 14, 4, 0)
+        );
+        assert!(local_to_millis(2026, 2, 30, 4, 0).is_none());
+        assert!(local_to_millis(2026, 1, 1, 24, 0).is_none());
     }
 
     #[test]

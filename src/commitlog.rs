@@ -155,8 +155,14 @@ impl CommitLog {
     pub fn file_size(&self) -> usize {
         self.files.file_size()
     }
+    /// `CommitLog#getMinOffset`: the first segment's offset, or the next segment's while the
+    /// first is being deleted.
     pub fn min_offset(&self) -> u64 {
-        self.files.min_offset()
+        match self.files.first() {
+            Some(f) if !f.is_available() => f.file_from_offset() + self.files.file_size() as u64,
+            Some(f) => f.file_from_offset(),
+            None => 0,
+        }
     }
     pub fn max_offset(&self) -> u64 {
         self.files.max_offset()

@@ -591,6 +591,33 @@ impl IndexService {
         Ok(rebuild_from)
     }
 
+    /// `IndexService#deleteExpiredFile(offset)`: deletes the oldest files whose end physical
+    /// offset is below `offset` (the commitlog minimum), oldest first, stopping at the first
+    /// one that is not, and never the last file. Returns the deleted paths.
+    pub fn delete_expired(&mut self, offset: i64) -> Result<Vec<PathBuf>> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly);
+        }
+        let n = self
+            .files
+            .iter()
+            .take(self.files.len().saturating_sub(1))
+            .take_while(|f| f.end_phy_offset() < offset)
+            .count();
+        let mut deleted = Vec::with_capacity(n);
+        for f in self.files.drain(..n) {
+            let path = f.path().to_path_buf();
+            drop(f);
+            match fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io(&path, e)),
+            }
+            deleted.push(path);
+        }
+        Ok(deleted)
+    }
+
     /// End physical offset of the last file (0 when there is none).
     pub fn end_phy_offset(&self) -> i64 {
         self.files.last().map_or(0, |f| f.end_phy_offset())

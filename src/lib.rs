@@ -9,6 +9,7 @@
 //! `rmqstore` command-line tool.
 
 pub mod checkpoint;
+pub mod cleanup;
 #[cfg(feature = "cli")]
 pub mod cli;
 pub mod clock;

@@ -7,7 +7,7 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use memmap2::{MmapOptions, MmapRaw};
@@ -65,6 +65,13 @@ pub struct MappedFile {
     /// Serializes every write and every change of the positions. Holds the transient-store-pool
     /// write buffer while the segment has one (appends go there until committed).
     append_lock: Mutex<Option<Vec<u8>>>,
+    /// Java's `ReferenceResource#available`: cleared when deletion of the segment starts; an
+    /// unavailable segment is no longer handed to new readers.
+    available: AtomicBool,
+    /// When deletion first started (store clock), for `destroyMapedFileIntervalForcibly`.
+    first_shutdown_ms: AtomicI64,
+    /// The file has been deleted from disk (the mapping lives on for whoever holds it).
+    destroyed: AtomicBool,
 }
 
 impl std::fmt::Debug for MappedFile {
@@ -163,6 +170,9 @@ impl MappedFile {
             flushed_position: AtomicUsize::new(wrote),
             last_store_timestamp: AtomicI64::new(0),
             append_lock: Mutex::new(None),
+            available: AtomicBool::new(true),
+            first_shutdown_ms: AtomicI64::new(0),
+            destroyed: AtomicBool::new(false),
         })
     }
 
@@ -402,6 +412,27 @@ impl MappedFile {
             self.map.flush().at(&self.path)?;
         }
         Ok(())
+    }
+
+    /// Whether the segment is still handed to readers (deletion has not started).
+    pub fn is_available(&self) -> bool {
+        self.available.load(Ordering::Acquire)
+    }
+
+    /// Whether the segment's file has been deleted from disk.
+    pub fn is_destroyed(&self) -> bool {
+        self.destroyed.load(Ordering::Acquire)
+    }
+
+    /// `ReferenceResource#shutdown`'s first step: no new readers from now on; remembers when
+    /// (only the first call counts). Returns the time deletion first started.
+    pub fn shutdown(&self, now_ms: i64) -> i64 {
+        if self.available.swap(false, Ordering::AcqRel) {
+            self.first_shutdown_ms.store(now_ms, Ordering::Release);
+            now_ms
+        } else {
+            self.first_shutdown_ms.load(Ordering::Acquire)
+        }
     }
 
     /// Number of whole 4 KiB pages in the file but not yet flushed.
@@ -683,7 +714,8 @@ impl MappedFileQueue {
             return None;
         }
         let f = &files[idx - 1];
-        (offset < f.file_from_offset() + f.file_size() as u64).then(|| f.clone())
+        (offset < f.file_from_offset() + f.file_size() as u64 && f.is_available())
+            .then(|| f.clone())
     }
 
     /// The last segment, or a new one if there is none or the last is full. A new segment
@@ -754,6 +786,59 @@ impl MappedFileQueue {
             fs::remove_file(f.path()).at(f.path())?;
         }
         Ok(Some(f))
+    }
+
+    /// The segment at position `i` (0 = oldest).
+    pub fn get(&self, i: usize) -> Option<Arc<MappedFile>> {
+        self.files.read().get(i).cloned()
+    }
+
+    /// `MappedFile#destroy(intervalForcibly)` for a segment of this queue, with `Arc` counts as
+    /// the reference count: the segment stops being handed to readers, and its file is deleted
+    /// once nobody but the queue and the caller (who must hold exactly one `Arc` of it) refers
+    /// to it, or regardless once `interval_forcibly_ms` have passed since deletion first
+    /// started. A forced delete is safe: the mapping stays valid for the remaining holders and
+    /// is unmapped when the last one lets go. Returns whether the file is gone; the segment
+    /// stays in the queue until [`remove_destroyed`](Self::remove_destroyed).
+    pub fn destroy(
+        &self,
+        f: &Arc<MappedFile>,
+        now_ms: i64,
+        interval_forcibly_ms: u64,
+    ) -> Result<bool> {
+        if f.is_destroyed() {
+            return Ok(true);
+        }
+        let first = f.shutdown(now_ms);
+        {
+            // Under the write lock nobody is between reading `available` and cloning the Arc
+            // (`find_by_offset` clones under the read lock), so the count is settled.
+            let files = self.files.write();
+            let in_queue = files.iter().any(|g| Arc::ptr_eq(g, f)) as usize;
+            let holders = Arc::strong_count(f).saturating_sub(1 + in_queue);
+            let forced = now_ms.saturating_sub(first) >= interval_forcibly_ms as i64;
+            if holders > 0 && !forced {
+                return Ok(false);
+            }
+        }
+        if self.writable {
+            match fs::remove_file(f.path()) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io(f.path(), e)),
+            }
+        }
+        f.destroyed.store(true, Ordering::Release);
+        Ok(true)
+    }
+
+    /// Drops destroyed segments from the queue (Java's `deleteExpiredFile(files)`). Returns how
+    /// many were dropped.
+    pub fn remove_destroyed(&self) -> usize {
+        let mut files = self.files.write();
+        let before = files.len();
+        files.retain(|f| !f.is_destroyed());
+        before - files.len()
     }
 
     /// Removes the last segment from the queue and deletes its file (when writable).

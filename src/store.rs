@@ -54,7 +54,7 @@ pub struct PutMessageResult {
 }
 
 impl PutMessageResult {
-    fn refused(status: PutMessageStatus, reason: String) -> Self {
+    pub(crate) fn refused(status: PutMessageStatus, reason: String) -> Self {
         PutMessageResult {
             status,
             append: None,
@@ -176,6 +176,8 @@ pub struct MessageStore {
     /// Background services beyond flushing (cleanup, replication), stopped in reverse order
     /// before the flush services at shutdown.
     pub(crate) extra_services: Mutex<Vec<Box<dyn StoreService>>>,
+    /// Cleanup state (DISK_FULL, manual deletion, options); see [`crate::cleanup`].
+    pub(crate) retention: Arc<crate::cleanup::Retention>,
 }
 
 /// A background service the store owns and stops at shutdown.
@@ -214,6 +216,10 @@ impl MessageStore {
     ) -> Result<MessageStore> {
         let writable = mode == OpenMode::ReadWrite;
         let delay_levels = config.delay_levels().map_err(StoreError::Config)?;
+        if writable {
+            // A deleteWhen Java cannot parse stops every cleanup run: refuse it up front.
+            config.delete_hours().map_err(StoreError::Config)?;
+        }
         if config.mapped_file_size_commit_log < 4096 {
             return Err(StoreError::Config(format!(
                 "mappedFileSizeCommitLog {} is too small",
@@ -277,6 +283,7 @@ impl MessageStore {
             dispatch_on_commit,
             lock_file,
             extra_services: Mutex::new(Vec::new()),
+            retention: Arc::new(crate::cleanup::Retention::default()),
             recovery: RecoveryReport {
                 abnormal,
                 start_offset: 0,
@@ -298,6 +305,7 @@ impl MessageStore {
             ));
             let abort = store.config.abort_path();
             File::create(&abort).at(&abort)?;
+            store.start_cleanup_service()?;
         }
         Ok(store)
     }
@@ -459,6 +467,9 @@ impl MessageStore {
         props: &StoreProperties<'_>,
     ) -> Result<PutMessageResult> {
         self.check_writable()?;
+        if let Some(refused) = self.disk_full_refusal() {
+            return Ok(refused);
+        }
         if let Some(refused) = self.validate(&msg.topic, msg.queue_id, msg.properties.len()) {
             return Ok(refused);
         }
@@ -581,6 +592,9 @@ impl MessageStore {
     /// batch lands in one segment.
     pub fn put_messages(&self, batch: &MessageBatch) -> Result<PutMessageResult> {
         self.check_writable()?;
+        if let Some(refused) = self.disk_full_refusal() {
+            return Ok(refused);
+        }
         if batch.items.is_empty() {
             return Ok(PutMessageResult::refused(
                 PutMessageStatus::MessageIllegal,

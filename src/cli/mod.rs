@@ -6,6 +6,7 @@
 //! byte offset; 70 an internal error (a bug), also one line, never a backtrace.
 
 mod cat;
+mod cleanup;
 mod demo;
 
 use std::io::{self, Write};
@@ -29,6 +30,8 @@ pub struct Cli {
 pub enum Command {
     /// Print every commitlog record of a store, in physical order (opens it read-only).
     Cat(cat::CatArgs),
+    /// Show what RocketMQ's retention cleanup would delete (--dry-run; never deletes).
+    Cleanup(cleanup::CleanupArgs),
     /// Write a demo store with the library, read it back and check every message.
     Demo(demo::DemoArgs),
 }
@@ -117,6 +120,7 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Cat(args) => cat::run(&args),
+        Command::Cleanup(args) => cleanup::run(&args),
         Command::Demo(args) => demo::run(&args),
     };
     match result {
