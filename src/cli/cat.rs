@@ -1,110 +1,306 @@
-//! `rmqstore cat STORE [--json]`: every commitlog record, in physical order.
+//! `rmqstore cat STORE [filters] [--json]`: commitlog records, in physical order.
+//!
+//! Without `--topic`, the commitlog is walked physically (from the segment holding `--from`),
+//! and every record is a candidate, including PREPARED/ROLLBACK records that are in no consume
+//! queue. With `--topic`, the topic's consume queues say where its messages are, and
+//! `--from/--to` are queue offsets.
 
 use std::io::Write;
-use std::path::PathBuf;
 
-use base64::Engine as _;
 use clap::Args;
 use serde::Serialize;
 
-use super::{CliResult, GeometryArgs};
+use super::args::{parse_time, BodyFormat, StoreArgs};
+use super::{CliError, CliResult};
 use crate::clock::human_time;
 use crate::format::msgid::create_message_id;
 use crate::format::MessageRecord;
-use crate::inspect::discover_config;
+use crate::store::StoredRecord;
 use crate::MessageStore;
 
 #[derive(Debug, Args)]
 pub struct CatArgs {
-    /// The store root (the folder holding commitlog/, consumequeue/, index/).
-    #[arg(value_name = "STORE")]
-    pub store: PathBuf,
-    /// One JSON object per record and line, with the field names of Java's reader.
-    #[arg(long)]
-    pub json: bool,
     #[command(flatten)]
-    pub geometry: GeometryArgs,
+    pub common: StoreArgs,
+    /// Only this topic (read through its consume queues).
+    #[arg(long, value_name = "TOPIC")]
+    pub topic: Option<String>,
+    /// Only this queue id.
+    #[arg(long, value_name = "QUEUE_ID")]
+    pub queue: Option<i32>,
+    /// First offset (inclusive): a queue offset with --topic/--queue, else a physical
+    /// commitlog offset.
+    #[arg(long, value_name = "OFFSET")]
+    pub from: Option<u64>,
+    /// End offset (exclusive), same kind as --from.
+    #[arg(long, value_name = "OFFSET")]
+    pub to: Option<u64>,
+    /// Only records stored at or after this time: `YYYY-MM-DD HH:MM[:SS]` (local) or epoch ms.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only records stored before this time (same forms as --since).
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    /// How to print bodies. Default: text (lossy UTF-8, cut at 200 characters per line);
+    /// base64 in JSON.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub body: Option<BodyFormat>,
+    /// Print at most N records.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
 }
 
 /// A record as Java's `MessageExt` shows it, in `reader.json`'s field names, plus the body.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct JsonRecord<'a> {
-    topic: &'a str,
-    queue_id: i32,
-    queue_offset: i64,
-    commit_log_offset: i64,
-    store_size: usize,
-    msg_id: String,
-    sys_flag: i32,
-    flag: i32,
-    born_timestamp: i64,
-    born_host: String,
-    store_timestamp: i64,
-    store_host: String,
-    reconsume_times: i32,
-    prepared_transaction_offset: i64,
-    body_crc: i32,
-    body_length: usize,
-    properties_string: &'a str,
-    /// Standard base64.
-    body: String,
+pub(super) struct JsonRecord<'a> {
+    pub topic: &'a str,
+    pub queue_id: i32,
+    pub queue_offset: i64,
+    pub commit_log_offset: i64,
+    pub store_size: usize,
+    pub msg_id: String,
+    pub sys_flag: i32,
+    pub flag: i32,
+    pub born_timestamp: i64,
+    pub born_host: String,
+    pub store_timestamp: i64,
+    pub store_host: String,
+    pub reconsume_times: i32,
+    pub prepared_transaction_offset: i64,
+    pub body_crc: i32,
+    pub body_length: usize,
+    pub properties_string: &'a str,
+    /// Standard base64 unless `--body` says otherwise; absent with `--body none`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+}
+
+impl<'a> JsonRecord<'a> {
+    pub fn new(
+        m: &MessageRecord<'_>,
+        size: usize,
+        topic: &'a str,
+        props: &'a str,
+        body: BodyFormat,
+    ) -> Self {
+        JsonRecord {
+            topic,
+            queue_id: m.queue_id,
+            queue_offset: m.queue_offset,
+            commit_log_offset: m.physical_offset,
+            store_size: size,
+            msg_id: msg_id(m),
+            sys_flag: m.sys_flag,
+            flag: m.flag,
+            born_timestamp: m.born_timestamp,
+            born_host: m.born_host.to_string(),
+            store_timestamp: m.store_timestamp,
+            store_host: m.store_host.to_string(),
+            reconsume_times: m.reconsume_times,
+            prepared_transaction_offset: m.prepared_transaction_offset,
+            body_crc: m.body_crc,
+            body_length: m.body.len(),
+            properties_string: props,
+            body: body.render(m.body),
+        }
+    }
+}
+
+/// The filters, resolved.
+struct Filter {
+    topic: Option<String>,
+    queue: Option<i32>,
+    from: Option<u64>,
+    to: Option<u64>,
+    since: Option<i64>,
+    until: Option<i64>,
+    /// `from/to` are queue offsets.
+    queue_offsets: bool,
+}
+
+impl Filter {
+    fn keeps(&self, m: &MessageRecord<'_>) -> bool {
+        if let Some(t) = &self.topic {
+            if m.topic != t.as_bytes() {
+                return false;
+            }
+        }
+        if let Some(q) = self.queue {
+            if m.queue_id != q {
+                return false;
+            }
+        }
+        if self.queue_offsets {
+            let qo = m.queue_offset.max(0) as u64;
+            if self.from.is_some_and(|f| qo < f) || self.to.is_some_and(|t| qo >= t) {
+                return false;
+            }
+        }
+        if self.since.is_some_and(|s| m.store_timestamp < s)
+            || self.until.is_some_and(|u| m.store_timestamp >= u)
+        {
+            return false;
+        }
+        true
+    }
 }
 
 pub fn run(args: &CatArgs) -> CliResult {
-    let config = discover_config(&args.store, &args.geometry.overrides())?;
-    let store = MessageStore::open_read_only(config)?;
+    let since = args
+        .since
+        .as_deref()
+        .map(|s| parse_time("--since", s))
+        .transpose()?;
+    let until = args
+        .until
+        .as_deref()
+        .map(|s| parse_time("--until", s))
+        .transpose()?;
+    let filter = Filter {
+        topic: args.topic.clone(),
+        queue: args.queue,
+        from: args.from,
+        to: args.to,
+        since,
+        until,
+        queue_offsets: args.topic.is_some() || args.queue.is_some(),
+    };
+    let (store, _) = args.common.open()?;
+    let json = args.common.json;
+    let body = args.body.unwrap_or(if json {
+        BodyFormat::Base64
+    } else {
+        BodyFormat::Text
+    });
+    let limit = args.limit.unwrap_or(usize::MAX);
     let mut out = super::stdout();
     let mut line = Vec::with_capacity(4096);
-    for rec in store.records() {
-        let rec = rec?;
-        let size = rec.size();
+    let mut printed = 0usize;
+    let mut emit = |rec: &StoredRecord, out: &mut dyn Write| -> CliResult<bool> {
         let m = rec.decode()?;
+        if !filter.keeps(&m) {
+            return Ok(true);
+        }
         line.clear();
-        if args.json {
-            write_json(&mut line, &m, size);
+        if json {
+            let topic = String::from_utf8_lossy(m.topic);
+            let props = String::from_utf8_lossy(m.properties);
+            let j = JsonRecord::new(&m, rec.size(), &topic, &props, body);
+            serde_json::to_writer(&mut line, &j).expect("serializing to memory cannot fail");
         } else {
-            write_text(&mut line, &m, size);
+            write_text(&mut line, &m, rec.size(), body);
         }
         line.push(b'\n');
         out.write_all(&line)?;
+        printed += 1;
+        Ok(printed < limit)
+    };
+    if limit == 0 {
+        return Ok(());
+    }
+    match &args.topic {
+        Some(topic) => {
+            let records = topic_records(&store, topic, &filter)?;
+            let pb = args.common.progress(records.len() as u64, "reading", false);
+            for rec in &records {
+                pb.inc(1);
+                if !emit(rec, &mut out)? {
+                    break;
+                }
+            }
+            pb.finish_and_clear();
+        }
+        None => {
+            let (from, to) = if filter.queue_offsets {
+                (0, u64::MAX)
+            } else {
+                (args.from.unwrap_or(0), args.to.unwrap_or(u64::MAX))
+            };
+            let start = from.max(store.min_phy_offset());
+            let end = to.min(store.max_phy_offset());
+            let pb = args
+                .common
+                .progress(end.saturating_sub(start), "scanning", true);
+            let mut it = store.records_in(from, to);
+            let mut last = 0u64;
+            while let Some(rec) = it.next() {
+                let rec = rec?;
+                let done = it.position().saturating_sub(start);
+                if done - last >= 1 << 20 {
+                    pb.set_position(done);
+                    last = done;
+                }
+                if !emit(&rec, &mut out)? {
+                    break;
+                }
+            }
+            pb.finish_and_clear();
+        }
     }
     out.flush()?;
     Ok(())
 }
 
+/// The records of `topic` (queue `filter.queue` or all its queues) in the queue-offset range,
+/// through the consume queues, in physical order.
+fn topic_records(
+    store: &MessageStore,
+    topic: &str,
+    filter: &Filter,
+) -> CliResult<Vec<StoredRecord>> {
+    let queues: Vec<_> = store
+        .consume_queues()
+        .all()
+        .into_iter()
+        .filter(|q| q.topic() == topic && filter.queue.is_none_or(|id| q.queue_id() == id))
+        .collect();
+    if queues.is_empty() {
+        return Err(CliError::Input(format!(
+            "{}: no consume queue for topic {topic}{}",
+            store.config().consume_queue_dir().display(),
+            filter
+                .queue
+                .map(|q| format!(" queue {q}"))
+                .unwrap_or_default()
+        )));
+    }
+    let mut out = Vec::new();
+    for q in queues {
+        let start = filter.from.unwrap_or(0).max(q.min_offset_in_queue());
+        let end = filter.to.unwrap_or(u64::MAX).min(q.max_offset_in_queue());
+        let mut i = start;
+        while i < end {
+            let got = store.get_messages(topic, q.queue_id(), i, 1024);
+            if got.messages.is_empty() && got.next_begin_offset <= i {
+                break;
+            }
+            for r in got.messages {
+                let keep = r
+                    .decode()
+                    .map(|m| (m.queue_offset.max(0) as u64) < end)
+                    .unwrap_or(true);
+                if keep {
+                    out.push(r);
+                }
+            }
+            i = got.next_begin_offset.max(i + 1);
+        }
+    }
+    out.sort_by_key(|r| r.offset());
+    out.dedup_by_key(|r| r.offset());
+    Ok(out)
+}
+
 /// The msgId Java's decoder gives a record: its store host and its PHYSICALOFFSET field.
-fn msg_id(m: &MessageRecord<'_>) -> String {
+pub(super) fn msg_id(m: &MessageRecord<'_>) -> String {
     create_message_id(&m.store_host, m.physical_offset)
 }
 
-fn write_json(line: &mut Vec<u8>, m: &MessageRecord<'_>, size: usize) {
-    let topic = String::from_utf8_lossy(m.topic);
-    let props = String::from_utf8_lossy(m.properties);
-    let j = JsonRecord {
-        topic: &topic,
-        queue_id: m.queue_id,
-        queue_offset: m.queue_offset,
-        commit_log_offset: m.physical_offset,
-        store_size: size,
-        msg_id: msg_id(m),
-        sys_flag: m.sys_flag,
-        flag: m.flag,
-        born_timestamp: m.born_timestamp,
-        born_host: m.born_host.to_string(),
-        store_timestamp: m.store_timestamp,
-        store_host: m.store_host.to_string(),
-        reconsume_times: m.reconsume_times,
-        prepared_transaction_offset: m.prepared_transaction_offset,
-        body_crc: m.body_crc,
-        body_length: m.body.len(),
-        properties_string: &props,
-        body: base64::engine::general_purpose::STANDARD.encode(m.body),
-    };
-    serde_json::to_writer(line, &j).expect("serializing to memory cannot fail");
-}
+/// Longest body shown on a `cat` line; `msg` shows whole bodies.
+const LINE_BODY_MAX: usize = 200;
 
-fn write_text(line: &mut Vec<u8>, m: &MessageRecord<'_>, size: usize) {
+fn write_text(line: &mut Vec<u8>, m: &MessageRecord<'_>, size: usize, body: BodyFormat) {
     let _ = write!(
         line,
         "{:>12}  {}  queue={} offset={}  {}  size={}  stored={}",
@@ -116,4 +312,19 @@ fn write_text(line: &mut Vec<u8>, m: &MessageRecord<'_>, size: usize) {
         size,
         human_time(m.store_timestamp),
     );
+    if let Some(b) = body.render(m.body) {
+        let total = b.chars().count();
+        let mut b: String = b
+            .chars()
+            .take(LINE_BODY_MAX)
+            .map(|c| if c.is_control() { ' ' } else { c })
+            .collect();
+        if total > LINE_BODY_MAX {
+            b.push_str(&format!(
+                "... (+{} chars; see `msg`)",
+                total - LINE_BODY_MAX
+            ));
+        }
+        let _ = write!(line, "  body={b}");
+    }
 }

@@ -5,9 +5,18 @@
 //! argument), reported as one line on stderr naming the file and, where there is one, the
 //! byte offset; 70 an internal error (a bug), also one line, never a backtrace.
 
+mod args;
 mod cat;
 mod cleanup;
+mod cq;
 mod demo;
+mod index;
+mod msg;
+mod stat;
+mod table;
+mod topics;
+
+pub use args::StoreArgs;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -28,10 +37,20 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Print every commitlog record of a store, in physical order (opens it read-only).
+    /// Print commitlog records in physical order, optionally filtered (opens it read-only).
     Cat(cat::CatArgs),
     /// Show what RocketMQ's retention cleanup would delete (--dry-run; never deletes).
     Cleanup(cleanup::CleanupArgs),
+    /// Summarize a store: segments, offsets, abort/lock, checkpoint, config files, recovery.
+    Stat(stat::StatArgs),
+    /// Per topic and queue: min/max offset, message count, last store time.
+    Topics(topics::TopicsArgs),
+    /// Show one message by offset msgId, UNIQ_KEY, key or commitlog offset.
+    Msg(msg::MsgArgs),
+    /// Dump a consume queue's units and check each against its record.
+    Cq(cq::CqArgs),
+    /// Show index file headers, entries and hash-slot chains.
+    Index(index::IndexArgs),
     /// Write a demo store with the library, read it back and check every message.
     Demo(demo::DemoArgs),
 }
@@ -121,6 +140,11 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Cat(args) => cat::run(&args),
         Command::Cleanup(args) => cleanup::run(&args),
+        Command::Stat(args) => stat::run(&args),
+        Command::Topics(args) => topics::run(&args),
+        Command::Msg(args) => msg::run(&args),
+        Command::Cq(args) => cq::run(&args),
+        Command::Index(args) => index::run(&args),
         Command::Demo(args) => demo::run(&args),
     };
     match result {
@@ -143,6 +167,11 @@ pub fn run(cli: Cli) -> ExitCode {
 
 fn report(msg: &str) {
     let _ = writeln!(io::stderr().lock(), "rmqstore: {}", one_line(msg));
+}
+
+/// A warning on stderr (one line); the command goes on.
+fn warn(msg: &str) {
+    let _ = writeln!(io::stderr().lock(), "rmqstore: warning: {}", one_line(msg));
 }
 
 /// Keeps an error message on one line.

@@ -1,6 +1,16 @@
 //! Offline inspection of a store directory: what can be learned from the files themselves,
 //! without a broker configuration. Nothing here creates or modifies a file.
+//!
+//! [`discover`] finds the geometry from file lengths; [`layout`] classifies the commitlog
+//! segments and lists `config/`; [`queues`] summarizes consume queues and checks their units
+//! against the commitlog; [`index_dump`] shows index headers, entries and slot chains;
+//! [`lookup`] finds a message by msgId, UNIQ_KEY or key; [`records`] walks a physical range.
 
 pub mod discover;
+pub mod index_dump;
+pub mod layout;
+pub mod lookup;
+pub mod queues;
+pub mod records;
 
 pub use discover::{discover_config, GeometryOverrides};

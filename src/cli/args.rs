@@ -1,0 +1,206 @@
+//! What every inspection command shares: the store, where its settings come from (`-c
+//! broker.properties`, geometry flags, or the files themselves), `--json`; and the value
+//! types of the filters (times, body encodings).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{CliError, CliResult, GeometryArgs};
+use crate::config::StoreConfig;
+use crate::inspect::discover_config;
+use crate::MessageStore;
+
+/// The store and its settings, shared by every command that reads a store.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// The store root (the folder holding commitlog/, consumequeue/, index/).
+    #[arg(value_name = "STORE")]
+    pub store: PathBuf,
+    /// The broker's properties file: settings (sizes, flush mode, index geometry) come from
+    /// it, as the broker would read them. The store path is always STORE; geometry flags win.
+    #[arg(short = 'c', long = "config", value_name = "broker.properties")]
+    pub config: Option<PathBuf>,
+    /// Machine-readable output (JSON); no progress bar.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub geometry: GeometryArgs,
+}
+
+/// Where the settings in use came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    /// `-c FILE`.
+    File(PathBuf),
+    /// Sizes found from the lengths of the store's files (and flags); the rest are defaults.
+    Discovered,
+}
+
+impl StoreArgs {
+    /// The store config: from `-c` (warnings on stderr) or discovered, flags on top.
+    pub fn store_config(&self) -> CliResult<(StoreConfig, ConfigSource)> {
+        let overrides = self.geometry.overrides();
+        let Some(file) = &self.config else {
+            return Ok((
+                discover_config(&self.store, &overrides)?,
+                ConfigSource::Discovered,
+            ));
+        };
+        let (mut c, warnings) = StoreConfig::from_properties_file(file)?;
+        for w in warnings {
+            super::warn(&w);
+        }
+        let own_commitlog = c.store_path_root_dir.join("commitlog");
+        if let Some(p) = &c.store_path_commit_log {
+            if *p != own_commitlog && overrides.commitlog_dir.is_none() {
+                super::warn(&format!(
+                    "{}: storePathCommitLog is {}; reading {} instead (pass --commitlog-dir to \
+                     read that folder)",
+                    file.display(),
+                    p.display(),
+                    self.store.join("commitlog").display()
+                ));
+            }
+        }
+        c.store_path_root_dir = self.store.clone();
+        c.store_path_commit_log = overrides.commitlog_dir.clone();
+        if let Some(v) = overrides.commitlog_size {
+            c.mapped_file_size_commit_log = v;
+        }
+        if let Some(v) = overrides.cq_size {
+            c.mapped_file_size_consume_queue_raw = v;
+        }
+        if let Some(v) = overrides.hash_slots {
+            c.max_hash_slot_num = v;
+        }
+        if let Some(v) = overrides.index_num {
+            c.max_index_num = v;
+        }
+        Ok((c, ConfigSource::File(file.clone())))
+    }
+
+    /// Opens the store read-only: nothing is created, changed or locked.
+    pub fn open(&self) -> CliResult<(MessageStore, ConfigSource)> {
+        let (config, source) = self.store_config()?;
+        if !self.store.is_dir() {
+            return Err(CliError::Input(format!(
+                "{}: no such store directory",
+                self.store.display()
+            )));
+        }
+        Ok((MessageStore::open_read_only(config)?, source))
+    }
+
+    /// A progress bar on stderr over `total` units, hidden with `--json` or when stderr is
+    /// not a terminal.
+    pub fn progress(&self, total: u64, what: &str, bytes: bool) -> ProgressBar {
+        if self.json || !std::io::stderr().is_terminal() {
+            return ProgressBar::hidden();
+        }
+        let template = if bytes {
+            "{msg} [{bar:40}] {bytes}/{total_bytes} ({eta})"
+        } else {
+            "{msg} [{bar:40}] {pos}/{len} ({eta})"
+        };
+        let pb = ProgressBar::new(total);
+        if let Ok(style) = ProgressStyle::with_template(template) {
+            pb.set_style(style.progress_chars("=> "));
+        }
+        pb.set_message(what.to_string());
+        pb
+    }
+}
+
+/// How a message body is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum BodyFormat {
+    /// UTF-8, invalid bytes replaced (U+FFFD).
+    Text,
+    Hex,
+    Base64,
+    /// Not printed.
+    None,
+}
+
+impl BodyFormat {
+    /// The body in this encoding (`None` for [`BodyFormat::None`]).
+    pub fn render(self, body: &[u8]) -> Option<String> {
+        match self {
+            BodyFormat::Text => Some(String::from_utf8_lossy(body).into_owned()),
+            BodyFormat::Hex => Some(hex(body)),
+            BodyFormat::Base64 => Some(base64::engine::general_purpose::STANDARD.encode(body)),
+            BodyFormat::None => None,
+        }
+    }
+}
+
+pub fn hex(bytes: &[u8]) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+/// Parses a time argument: epoch milliseconds (digits only), or local time
+/// `YYYY-MM-DD HH:MM[:SS]` (also with `T` between date and time).
+pub fn parse_time(flag: &str, s: &str) -> CliResult<i64> {
+    let s = s.trim();
+    let bad = || {
+        CliError::Input(format!(
+            "{flag} {s:?}: not a time; give `YYYY-MM-DD HH:MM[:SS]` (local time) or epoch \
+             milliseconds"
+        ))
+    };
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        return s.parse().map_err(|_| bad());
+    }
+    let (date, time) = s.split_once([' ', 'T']).ok_or_else(bad)?;
+    let d: Vec<&str> = date.split('-').collect();
+    let t: Vec<&str> = time.trim().split(':').collect();
+    if d.len() != 3 || !(t.len() == 2 || t.len() == 3) {
+        return Err(bad());
+    }
+    let num = |x: &str| x.parse::<i32>().map_err(|_| bad());
+    let (year, month, day) = (num(d[0])?, num(d[1])?, num(d[2])?);
+    let (hour, minute) = (num(t[0])?, num(t[1])?);
+    let second = if t.len() == 3 { num(t[2])? } else { 0 };
+    if !(1..=12).contains(&month)
+        || !(1..=31).contains(&day)
+        || !(0..=23).contains(&hour)
+        || !(0..=59).contains(&minute)
+        || !(0..=60).contains(&second)
+    {
+        return Err(bad());
+    }
+    local_to_epoch_millis(year, month, day, hour, minute, second).ok_or_else(bad)
+}
+
+/// Local time (the process's `TZ`) to epoch milliseconds, with the C library's `mktime`.
+fn local_to_epoch_millis(
+    year: i32,
+    month: i32,
+    day: i32,
+    hour: i32,
+    minute: i32,
+    second: i32,
+) -> Option<i64> {
+    // SAFETY: `tm` is a plain C struct for which all-zero bytes are valid; mktime reads and
+    // normalizes only the struct we pass, which lives for the whole call.
+    let secs = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        tm.tm_year = year - 1900;
+        tm.tm_mon = month - 1;
+        tm.tm_mday = day;
+        tm.tm_hour = hour;
+        tm.tm_min = minute;
+        tm.tm_sec = second;
+        tm.tm_isdst = -1;
+        libc::mktime(&mut tm)
+    };
+    (secs != -1).then_some(secs as i64 * 1000)
+}

@@ -1,0 +1,101 @@
+//! `rmqstore cq STORE TOPIC QUEUE [--from N] [--limit N]`: a consume queue's units, each
+//! checked against the commitlog record it points at (like `mqadmin queryCq`).
+
+use std::io::Write;
+
+use clap::Args;
+
+use super::args::StoreArgs;
+use super::table::Table;
+use super::{CliError, CliResult};
+use crate::clock::human_time;
+use crate::inspect::queues::UnitCheck;
+
+#[derive(Debug, Args)]
+pub struct CqArgs {
+    #[command(flatten)]
+    pub common: StoreArgs,
+    #[arg(value_name = "TOPIC")]
+    pub topic: String,
+    #[arg(value_name = "QUEUE_ID")]
+    pub queue: i32,
+    /// First queue offset (default: the first unit in the files).
+    #[arg(long, value_name = "N")]
+    pub from: Option<u64>,
+    /// At most N units.
+    #[arg(long, default_value_t = 1000, value_name = "N")]
+    pub limit: usize,
+}
+
+pub fn run(args: &CqArgs) -> CliResult {
+    let (store, _) = args.common.open()?;
+    let Some(dump) = store.dump_consume_queue(&args.topic, args.queue, args.from, args.limit)
+    else {
+        return Err(CliError::Input(format!(
+            "{}: no consume queue {} / {}",
+            store
+                .config()
+                .consume_queue_dir()
+                .join(&args.topic)
+                .join(args.queue.to_string())
+                .display(),
+            args.topic,
+            args.queue
+        )));
+    };
+    let mut out = super::stdout();
+    if args.common.json {
+        serde_json::to_writer_pretty(&mut out, &dump).map_err(std::io::Error::from)?;
+        writeln!(out)?;
+        out.flush()?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "Consume queue {} / {}: min offset {}, max offset {}, first unit in files {}",
+        dump.topic, dump.queue_id, dump.min_offset, dump.max_offset, dump.first_unit
+    )?;
+    let mut t = Table::new(&[
+        "Queue Offset>",
+        "Commitlog Offset>",
+        "Size>",
+        "TagsCode>",
+        "Record",
+        "Store Time",
+        "Note",
+    ]);
+    for u in &dump.units {
+        t.row(vec![
+            u.queue_offset.to_string(),
+            u.commit_log_offset.to_string(),
+            u.size.to_string(),
+            u.tags_code.to_string(),
+            u.check.label().to_string(),
+            u.store_timestamp
+                .map(human_time)
+                .unwrap_or_else(|| "-".into()),
+            u.computed_tags_code
+                .map(|c| format!("record gives tagsCode {c}"))
+                .unwrap_or_default(),
+        ]);
+    }
+    t.write(&mut out, 0)?;
+    let bad = dump
+        .units
+        .iter()
+        .filter(|u| !matches!(u.check, UnitCheck::Match | UnitCheck::PreBlank))
+        .count();
+    let shown_end = dump.units.last().map(|u| u.queue_offset + 1);
+    writeln!(
+        out,
+        "\n{} units shown{}; {} do not match their record",
+        dump.units.len(),
+        match shown_end {
+            Some(e) if e < dump.max_offset => format!(" (more from --from {e})"),
+            _ => String::new(),
+        },
+        bad
+    )?;
+    out.flush()?;
+    Ok(())
+}

@@ -1,0 +1,170 @@
+//! `rmqstore topics STORE`: per topic and queue, the min/max offset, message count and last
+//! store time (as `mqadmin topicStatus`), with the topic's `config/topics.json` settings.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+
+use clap::Args;
+use serde::Serialize;
+
+use super::args::StoreArgs;
+use super::table::Table;
+use super::CliResult;
+use crate::clock::human_time;
+use crate::config_json::{TopicConfigJson, TopicsJson};
+use crate::inspect::queues::QueueSummary;
+
+#[derive(Debug, Args)]
+pub struct TopicsArgs {
+    #[command(flatten)]
+    pub common: StoreArgs,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonTopic<'a> {
+    topic: &'a str,
+    /// From `config/topics.json` (or its `.bak`), when the topic is there.
+    config: Option<JsonTopicConfig<'a>>,
+    queues: Vec<&'a QueueSummary>,
+}
+
+/// The `TopicConfig` fields, in topics.json's names.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonTopicConfig<'a> {
+    read_queue_nums: i32,
+    write_queue_nums: i32,
+    perm: i32,
+    topic_filter_type: &'a str,
+    topic_sys_flag: i32,
+    order: bool,
+}
+
+impl<'a> From<&'a TopicConfigJson> for JsonTopicConfig<'a> {
+    fn from(c: &'a TopicConfigJson) -> Self {
+        JsonTopicConfig {
+            read_queue_nums: c.read_queue_nums,
+            write_queue_nums: c.write_queue_nums,
+            perm: c.perm,
+            topic_filter_type: &c.topic_filter_type,
+            topic_sys_flag: c.topic_sys_flag,
+            order: c.order,
+        }
+    }
+}
+
+pub fn run(args: &TopicsArgs) -> CliResult {
+    let (store, _) = args.common.open()?;
+    let config_dir = store.config().config_dir();
+    let topics_json = match TopicsJson::load(&config_dir) {
+        Ok(t) => t,
+        Err(e) => {
+            super::warn(&format!("{e} (settings are left out)"));
+            None
+        }
+    };
+    let n = store.consume_queues().all().len() as u64;
+    let pb = args.common.progress(n, "reading queues", false);
+    let summaries = store.queue_summaries();
+    pb.finish_and_clear();
+
+    let mut by_topic: BTreeMap<&str, Vec<&QueueSummary>> = BTreeMap::new();
+    for s in &summaries {
+        by_topic.entry(&s.topic).or_default().push(s);
+    }
+    let table = topics_json
+        .as_ref()
+        .map(|t| &t.topic_config_table)
+        .cloned()
+        .unwrap_or_default();
+    for t in table.keys() {
+        by_topic.entry(t).or_default();
+    }
+
+    let mut out = super::stdout();
+    if args.common.json {
+        let list: Vec<JsonTopic<'_>> = by_topic
+            .iter()
+            .map(|(t, qs)| JsonTopic {
+                topic: t,
+                config: table.get(*t).map(JsonTopicConfig::from),
+                queues: qs.clone(),
+            })
+            .collect();
+        serde_json::to_writer_pretty(&mut out, &list).map_err(std::io::Error::from)?;
+        writeln!(out)?;
+        out.flush()?;
+        return Ok(());
+    }
+
+    let mut t = Table::new(&[
+        "Topic",
+        "Queue>",
+        "Min Offset>",
+        "Max Offset>",
+        "Messages>",
+        "Last Updated",
+        "R/W Queues",
+        "Perm",
+    ]);
+    for (topic, qs) in &by_topic {
+        let cfg = table.get(*topic);
+        let settings = cfg
+            .map(|c| format!("{}/{}", c.read_queue_nums, c.write_queue_nums))
+            .unwrap_or_else(|| "-".into());
+        let perm = cfg.map(|c| perm_name(c.perm)).unwrap_or_else(|| "-".into());
+        if qs.is_empty() {
+            t.row(vec![
+                topic.to_string(),
+                "-".into(),
+                "-".into(),
+                "-".into(),
+                "0".into(),
+                "(no consume queue)".into(),
+                settings,
+                perm,
+            ]);
+            continue;
+        }
+        for q in qs {
+            t.row(vec![
+                topic.to_string(),
+                q.queue_id.to_string(),
+                q.min_offset.to_string(),
+                q.max_offset.to_string(),
+                q.message_count.to_string(),
+                q.last_store_timestamp
+                    .map(human_time)
+                    .unwrap_or_else(|| "-".into()),
+                settings.clone(),
+                perm.clone(),
+            ]);
+        }
+    }
+    t.write(&mut out, 0)?;
+    let total: u64 = summaries.iter().map(|s| s.message_count).sum();
+    writeln!(
+        out,
+        "\n{} topics, {} queues, {} messages in consume queues{}",
+        by_topic.len(),
+        summaries.len(),
+        total,
+        if topics_json.is_some() {
+            ""
+        } else {
+            "; no config/topics.json (settings not recorded in the store)"
+        }
+    )?;
+    out.flush()?;
+    Ok(())
+}
+
+/// `PermName.perm2String`: `RWX` letters for read (4), write (2), inherit (1).
+fn perm_name(perm: i32) -> String {
+    let mut s = String::new();
+    s.push(if perm & 4 != 0 { 'R' } else { '-' });
+    s.push(if perm & 2 != 0 { 'W' } else { '-' });
+    s.push(if perm & 1 != 0 { 'X' } else { '-' });
+    s
+}
