@@ -665,7 +665,7 @@ fn scan_commitlog(
         .last()
         .map_or(cx.cl_min, |r| r.offset + r.size as u64)
         .max(cx.cl_min);
-    if let Some(last) = segs.iter().take(last_data_seg.map_or(0, |l| l + 1)).last() {
+    if let Some(last) = last_data_seg.and_then(|l| segs.get(l)) {
         // A last data segment that ends in a blank: the data ends at the next segment.
         let d = last.data();
         if let Some(Item::Blank { .. }) = last_item(d, last.offset) {
@@ -719,7 +719,7 @@ fn add_record(
                     "bad-delay",
                     format!("record at commitlog offset {abs}: {p}; Java's recovery stops at it"),
                 )
-                .at(&cx.segs_path(seg), pos as u64),
+                .at(cx.segs_path(seg), pos as u64),
             );
             None
         }
@@ -741,7 +741,7 @@ fn add_record(
                             record.queue_id, record.queue_offset
                         ),
                     )
-                    .at(&cx.segs_path(seg), pos as u64 + 20),
+                    .at(cx.segs_path(seg), pos as u64 + 20),
                 );
             }
         }
