@@ -17,6 +17,10 @@ mod table;
 mod topics;
 
 pub use args::StoreArgs;
+mod preflight;
+mod rebuild;
+mod salvage;
+mod verify;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -53,6 +57,15 @@ pub enum Command {
     Index(index::IndexArgs),
     /// Write a demo store with the library, read it back and check every message.
     Demo(demo::DemoArgs),
+    /// Check a store offline: records, CRCs, consume queues, index, checkpoint (exit 0 clean,
+    /// 1 errors found, 2 unusable input).
+    Verify(verify::VerifyArgs),
+    /// Regenerate the consume queues, index and checkpoint from the commitlog.
+    Rebuild(rebuild::RebuildArgs),
+    /// Copy every valid record, including those after damage, into a new store.
+    Salvage(salvage::SalvageArgs),
+    /// Report upgrade hazards of one or more stores (one per broker) before an upgrade.
+    Preflight(preflight::PreflightArgs),
 }
 
 /// Store geometry, normally discovered from the lengths of the store's files.
@@ -146,6 +159,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Cq(args) => cq::run(&args),
         Command::Index(args) => index::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Verify(args) => verify::run(&args),
+        Command::Rebuild(args) => rebuild::run(&args),
+        Command::Salvage(args) => salvage::run(&args),
+        Command::Preflight(args) => preflight::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -180,6 +197,30 @@ fn one_line(msg: &str) -> String {
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join(" / ")
+}
+
+/// A flag set by Ctrl-C (SIGINT) or SIGTERM once [`interrupt_flag`] installed the handler, so
+/// long-running commands stop and remove their partial output.
+pub fn interrupt_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, OnceLock};
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    extern "C" fn on_signal(_: libc::c_int) {
+        if let Some(f) = FLAG.get() {
+            f.store(true, Ordering::SeqCst);
+        }
+    }
+    FLAG.get_or_init(|| {
+        let handler = on_signal as extern "C" fn(libc::c_int);
+        // SAFETY: the handler only performs an atomic load and store, which are
+        // async-signal-safe; `signal` is called with a valid function pointer.
+        unsafe {
+            libc::signal(libc::SIGINT, handler as libc::sighandler_t);
+            libc::signal(libc::SIGTERM, handler as libc::sighandler_t);
+        }
+        Arc::new(AtomicBool::new(false))
+    })
+    .clone()
 }
 
 /// A buffered stdout.

@@ -1,0 +1,83 @@
+//! `rmqstore rebuild STORE (--out DIR | --in-place [--force])`: regenerates the consume queues,
+//! index and checkpoint from the commitlog.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{CliError, CliResult, GeometryArgs};
+use crate::error::StoreError;
+use crate::inspect::rebuild::{rebuild, RebuildOptions, RebuildTarget};
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["out", "in_place"])))]
+pub struct RebuildArgs {
+    /// The store root.
+    #[arg(value_name = "STORE")]
+    pub store: PathBuf,
+    /// Write a complete new store here (must not exist or be empty).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Replace the store's consume queues, index and checkpoint; the old ones are kept as
+    /// `*.bak-<ts>` until you remove them.
+    #[arg(long)]
+    pub in_place: bool,
+    /// With --in-place: rebuild even though the abort file is present.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub geometry: GeometryArgs,
+}
+
+pub fn run(args: &RebuildArgs) -> CliResult {
+    let target = match &args.out {
+        Some(out) => RebuildTarget::Out(out.clone()),
+        None => RebuildTarget::InPlace,
+    };
+    let mut opts = RebuildOptions::new(target);
+    opts.geometry = args.geometry.overrides();
+    opts.force = args.force;
+    opts.cancel = Some(super::interrupt_flag());
+    let report = rebuild(&args.store, &opts).map_err(|e| match e {
+        StoreError::Locked { .. } => CliError::Input(format!(
+            "{e}; stop the broker before rebuilding in place (or use --out)"
+        )),
+        e => CliError::from(e),
+    })?;
+    let mut out = super::stdout();
+    if args.json {
+        serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::from)?;
+        writeln!(out)?;
+    } else {
+        writeln!(out, "rebuilt    {}", report.output.display())?;
+        writeln!(
+            out,
+            "commitlog  ends at {} ({} records){}",
+            report.commitlog_end,
+            report.records,
+            report
+                .stopped_by
+                .as_deref()
+                .map(|s| format!("; stopped by: {s}"))
+                .unwrap_or_default()
+        )?;
+        writeln!(
+            out,
+            "queues     {} consume queues, {} units; {} 3.x delivery times kept",
+            report.queues, report.consume_queue_units, report.kept_legacy_delay_times
+        )?;
+        writeln!(out, "index      {}", report.index_files.join(" "))?;
+        for p in &report.commitlog_truncated {
+            writeln!(out, "dropped    data after the end in {}", p.display())?;
+        }
+        for b in &report.backups {
+            writeln!(out, "backup     {} (remove it when satisfied)", b.display())?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}

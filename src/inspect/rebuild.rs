@@ -1,0 +1,574 @@
+//! `rebuild`: regenerates a store's consume queues, index and checkpoint from its commitlog,
+//! keeping what Java's recovery would keep.
+//!
+//! The commitlog is scanned from its first segment with the checks of Java's recovery
+//! (`checkMessageAndReturnSize`, body CRCs on) and ends at the first record that fails them.
+//! Every valid record goes through the engine's own [`Dispatcher`] into fresh
+//! [`ConsumeQueue`](crate::consume_queue::ConsumeQueue)s and a fresh [`IndexService`], exactly
+//! as a broker's recovery dispatches it: PREPARED/ROLLBACK records stay out of the consume
+//! queues, delayed records get their delivery time as tagsCode, a queue whose first record is
+//! not at queue offset 0 gets pre-blank units, the index takes UNIQ_KEY then KEYS (4.6.0
+//! rules). Two things are carried over from the old files rather than recomputed:
+//!
+//! - a delayed record's delivery time that a 3.x broker computed from its pre-lock clock (up to
+//!   a few ms off the 4.x rule) is kept when the old unit for the same record holds one;
+//! - when the old index files count `hashSlotCount` the 5.x way (only slots that were empty),
+//!   the new files do too.
+//!
+//! The checkpoint is written so that a broker starting without an abort file runs its normal
+//! recovery: physicMsgTimestamp and logicsMsgTimestamp are the store times of the last record
+//! and of the last record put into a consume queue; indexMsgTimestamp is the end time of the
+//! last index file (every file is flushed).
+//!
+//! Output goes to a temporary place first; nothing of the original changes until the end, and
+//! an error or an interruption removes the temporary output.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::discover::{discover_config, GeometryOverrides};
+use super::verify::legacy_delay_window;
+use crate::clock::{time_millis_to_human_string, Clock, ManualClock, SystemClock};
+use crate::commitlog::CommitLog;
+use crate::config::StoreConfig;
+use crate::consume_queue::ConsumeQueueTable;
+use crate::dispatch::{DispatchRequest, Dispatcher};
+use crate::error::{IoContext, Result, StoreError};
+use crate::format::checkpoint::{Checkpoint, CHECKPOINT_FILE_SIZE};
+use crate::format::index::{slot_pos, IndexHeader};
+use crate::format::{get_i32, Problem};
+use crate::index::IndexService;
+
+/// Where the rebuilt files go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RebuildTarget {
+    /// A complete new store in this folder (which must not exist or be empty).
+    Out(PathBuf),
+    /// Beside the old files, swapped in by renames; the old ones are kept as `*.bak-<ts>`.
+    InPlace,
+}
+
+/// Options of [`rebuild`].
+#[derive(Debug, Clone)]
+pub struct RebuildOptions {
+    pub target: RebuildTarget,
+    pub geometry: GeometryOverrides,
+    /// In place: rebuild a store whose abort file is present (it is then kept as
+    /// `abort.bak-<ts>`, since the rebuilt files are what recovery would produce).
+    pub force: bool,
+    /// Set from another thread (a Ctrl-C handler) to stop; the output is then removed.
+    pub cancel: Option<Arc<AtomicBool>>,
+    /// The clock for index file names and the `<ts>` suffixes (default: the system clock).
+    pub now_ms: Option<i64>,
+}
+
+impl RebuildOptions {
+    pub fn new(target: RebuildTarget) -> RebuildOptions {
+        RebuildOptions {
+            target,
+            geometry: GeometryOverrides::default(),
+            force: false,
+            cancel: None,
+            now_ms: None,
+        }
+    }
+}
+
+/// What [`rebuild`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RebuildReport {
+    pub store: PathBuf,
+    /// The new store root (`--out`) or the store itself (in place).
+    pub output: PathBuf,
+    /// Where the commitlog ends (what Java's recovery keeps).
+    pub commitlog_end: u64,
+    /// Why the scan stopped before the end of the data, if it did.
+    pub stopped_by: Option<String>,
+    pub records: u64,
+    pub consume_queue_units: u64,
+    pub queues: usize,
+    pub index_files: Vec<String>,
+    /// Delayed units whose 3.x delivery time was kept from the old consume queue.
+    pub kept_legacy_delay_times: u64,
+    /// 5.x `hashSlotCount` semantics were kept from the old index.
+    pub index_5x_slot_count: bool,
+    /// Commitlog segments (or tails) dropped because they lie after the end.
+    pub commitlog_truncated: Vec<PathBuf>,
+    /// In place: the old files, kept until the user removes them.
+    pub backups: Vec<PathBuf>,
+    pub checkpoint: super::verify::CheckpointSummary,
+}
+
+/// Removes a path on drop unless disarmed.
+struct Cleanup(Vec<PathBuf>);
+
+impl Cleanup {
+    fn disarm(&mut self) {
+        self.0.clear();
+    }
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        for p in self.0.drain(..) {
+            if p.is_dir() {
+                let _ = fs::remove_dir_all(&p);
+            } else {
+                let _ = fs::remove_file(&p);
+            }
+        }
+    }
+}
+
+fn interrupted() -> StoreError {
+    StoreError::Invalid(
+        "interrupted; nothing was changed and the partial output was removed".into(),
+    )
+}
+
+/// Rebuilds the consume queues, index and checkpoint of the store at `root`.
+pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
+    let config = discover_config(root, &opts.geometry)?;
+    let clock: Arc<dyn Clock> = match opts.now_ms {
+        Some(t) => Arc::new(ManualClock::new(t)),
+        None => Arc::new(SystemClock),
+    };
+    let ts = time_millis_to_human_string(clock.now_millis());
+    let cancelled = || {
+        opts.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::SeqCst))
+    };
+
+    // Refusals first: nothing is written before them.
+    let in_place = opts.target == RebuildTarget::InPlace;
+    if in_place {
+        if crate::store::is_locked(root)? {
+            return Err(StoreError::Locked {
+                path: config.lock_path(),
+            });
+        }
+        if config.abort_path().exists() && !opts.force {
+            return Err(StoreError::bad_file(
+                config.abort_path(),
+                "the abort file is present (the last run did not stop cleanly); a broker would \
+                 run abnormal recovery. Pass --force to rebuild anyway (the abort file is then \
+                 kept as abort.bak-<ts>), or use --out",
+            ));
+        }
+    }
+    let (build_root, out_final) = match &opts.target {
+        RebuildTarget::Out(out) => {
+            check_out_dir(root, out)?;
+            let parent = out
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let name = out
+                .file_name()
+                .ok_or_else(|| StoreError::bad_file(out, "not a folder name"))?
+                .to_string_lossy();
+            (
+                parent.join(format!(".{name}.rebuild-{ts}")),
+                Some(out.clone()),
+            )
+        }
+        RebuildTarget::InPlace => (root.to_path_buf(), None),
+    };
+    let suffix = |name: &str| {
+        if in_place {
+            build_root.join(format!("{name}.rebuild-{ts}"))
+        } else {
+            build_root.join(name)
+        }
+    };
+    let new_cq = suffix("consumequeue");
+    let new_index = suffix("index");
+    let new_checkpoint = suffix("checkpoint");
+    let mut cleanup = Cleanup(vec![]);
+    if in_place {
+        for p in [&new_cq, &new_index, &new_checkpoint] {
+            if p.exists() {
+                return Err(StoreError::bad_file(
+                    p,
+                    "already exists (a rebuild in progress?)",
+                ));
+            }
+            cleanup.0.push(p.clone());
+        }
+    } else {
+        fs::create_dir(&build_root).at(&build_root)?;
+        cleanup.0.push(build_root.clone());
+    }
+
+    // The source, read-only.
+    let commit_log = CommitLog::load(
+        &config.commit_log_dir(),
+        config.mapped_file_size_commit_log,
+        false,
+    )?;
+    let old_cqs = ConsumeQueueTable::load(
+        &config.consume_queue_dir(),
+        config.mapped_file_size_consume_queue(),
+        false,
+    )
+    .ok();
+    let index_5x = old_index_counts_5x(&config);
+    let delay_levels = config.delay_levels().map_err(StoreError::Config)?;
+
+    // The engine's dispatcher over fresh consume queues and a fresh index.
+    let dispatcher = Dispatcher::new(
+        ConsumeQueueTable::load(&new_cq, config.mapped_file_size_consume_queue(), true)?,
+        Some(IndexService::open(
+            &new_index,
+            config.max_hash_slot_num,
+            config.max_index_num,
+            false,
+        )?),
+        delay_levels.clone(),
+        clock.clone(),
+    );
+    let mut records = 0u64;
+    let mut units = 0u64;
+    let mut kept_legacy = 0u64;
+    let mut last_ts = 0i64;
+    let mut failure: Option<StoreError> = None;
+    let scan = commit_log.scan(0, config.check_crc_on_recover, |sr| {
+        if cancelled() {
+            failure = Some(interrupted());
+            return Err(Problem::Invalid("interrupted".into()));
+        }
+        let mut req = DispatchRequest::from_record(&sr.record, sr.total_size, &delay_levels)?;
+        let props = sr.record.store_properties();
+        if let (Some((lo, hi)), Some(old)) = (
+            legacy_delay_window(&sr.record, &props, &delay_levels),
+            old_cqs.as_ref(),
+        ) {
+            let unit = old
+                .get(&req.topic, req.queue_id)
+                .and_then(|q| q.get_unit(req.consume_queue_offset.max(0) as u64));
+            if let Some(u) = unit {
+                if u.commitlog_offset == req.commitlog_offset
+                    && u.size == req.msg_size
+                    && u.tags_code != req.tags_code
+                    && (lo..=hi).contains(&u.tags_code)
+                {
+                    req.tags_code = u.tags_code;
+                    kept_legacy += 1;
+                }
+            }
+        }
+        if req.goes_to_consume_queue() {
+            units += 1;
+        }
+        if let Err(e) = dispatcher.dispatch(&mut dispatcher.lock(), &req) {
+            failure = Some(e);
+            return Err(Problem::Invalid("dispatch failed".into()));
+        }
+        records += 1;
+        last_ts = sr.record.store_timestamp;
+        Ok(())
+    });
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    if cancelled() {
+        return Err(interrupted());
+    }
+    let end = scan.end;
+    for cq in dispatcher.consume_queues().all() {
+        cq.flush()?;
+    }
+    dispatcher.flush_index()?;
+    let logics_ts = dispatcher.logics_msg_timestamp();
+    let queues = dispatcher.consume_queues().all().len();
+    let (index_files, index_end_ts) = {
+        let d = dispatcher.lock();
+        let ix = d.index.as_ref().expect("index enabled");
+        (
+            ix.files()
+                .iter()
+                .map(|f| f.name().to_string())
+                .collect::<Vec<_>>(),
+            ix.last_timestamp(),
+        )
+    };
+    drop(dispatcher);
+    if index_5x {
+        for name in &index_files {
+            set_5x_slot_count(&new_index.join(name), config.max_hash_slot_num)?;
+        }
+    }
+
+    // Checkpoint: the source's page (5.x fields kept), with the new timestamps.
+    let mut page = fs::read(config.checkpoint_path()).unwrap_or_default();
+    page.resize(CHECKPOINT_FILE_SIZE, 0);
+    let old = Checkpoint::decode(&page).unwrap_or_default();
+    let cp = Checkpoint {
+        physic_msg_timestamp: last_ts,
+        logics_msg_timestamp: logics_ts,
+        index_msg_timestamp: index_end_ts,
+        master_flushed_offset: old.master_flushed_offset,
+        confirm_phy_offset: if old.confirm_phy_offset != 0 {
+            end as i64
+        } else {
+            0
+        },
+    };
+    cp.encode_into(&mut page, true);
+    write_synced(&new_checkpoint, &page)?;
+    if cancelled() {
+        return Err(interrupted());
+    }
+
+    // The commitlog: what lies after the end goes (a broker's recovery drops it too).
+    let segs = commit_log.files().files();
+    let seg_size = config.mapped_file_size_commit_log as u64;
+    let mut truncated = Vec::new();
+    let mut report = RebuildReport {
+        store: root.to_path_buf(),
+        output: out_final.clone().unwrap_or_else(|| root.to_path_buf()),
+        commitlog_end: end,
+        stopped_by: scan.stopped_by.map(|e| e.to_string()),
+        records,
+        consume_queue_units: units,
+        queues,
+        index_files,
+        kept_legacy_delay_times: kept_legacy,
+        index_5x_slot_count: index_5x,
+        commitlog_truncated: vec![],
+        backups: vec![],
+        checkpoint: super::verify::CheckpointSummary {
+            physic_msg_timestamp: cp.physic_msg_timestamp,
+            logics_msg_timestamp: cp.logics_msg_timestamp,
+            index_msg_timestamp: cp.index_msg_timestamp,
+        },
+    };
+
+    if let Some(out) = out_final {
+        let cl_out = build_root.join("commitlog");
+        fs::create_dir(&cl_out).at(&cl_out)?;
+        for f in &segs {
+            if cancelled() {
+                return Err(interrupted());
+            }
+            let from = f.file_from_offset();
+            let data = f.whole();
+            let dst = cl_out.join(f.path().file_name().expect("segment name"));
+            if from > end {
+                if data.iter().any(|&b| b != 0) {
+                    truncated.push(f.path().to_path_buf());
+                }
+                continue;
+            }
+            let keep = ((end - from).min(seg_size)) as usize;
+            if keep < data.len() && data[keep..].iter().any(|&b| b != 0) {
+                truncated.push(f.path().to_path_buf());
+                let mut copy = data.to_vec();
+                copy[keep..].iter_mut().for_each(|b| *b = 0);
+                write_synced(&dst, &copy)?;
+            } else {
+                fs::copy(f.path(), &dst).at(&dst)?;
+            }
+        }
+        let cfg = config.config_dir();
+        if cfg.is_dir() {
+            copy_tree(&cfg, &build_root.join("config"))?;
+        }
+        if cancelled() {
+            return Err(interrupted());
+        }
+        if out.exists() {
+            fs::remove_dir(&out).at(&out)?; // empty: checked above
+        }
+        fs::rename(&build_root, &out).at(&out)?;
+        cleanup.disarm();
+        report.commitlog_truncated = truncated;
+        return Ok(report);
+    }
+
+    // In place: prepare the commitlog tail, then swap by renames.
+    let cl_dir = config.commit_log_dir();
+    let cl_name = cl_dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "commitlog".into());
+    let cl_parent = cl_dir.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let cl_new = cl_parent.join(format!("{cl_name}.rebuild-{ts}"));
+    let cl_bak = cl_parent.join(format!("{cl_name}.bak-{ts}"));
+    let mut replace: Vec<(PathBuf, Option<PathBuf>)> = Vec::new(); // (old, replacement)
+    for f in &segs {
+        let from = f.file_from_offset();
+        let data = f.whole();
+        if from > end {
+            if data.iter().any(|&b| b != 0) {
+                replace.push((f.path().to_path_buf(), None));
+            }
+            continue;
+        }
+        let keep = ((end - from).min(seg_size)) as usize;
+        if keep < data.len() && data[keep..].iter().any(|&b| b != 0) {
+            if !cl_new.exists() {
+                fs::create_dir(&cl_new).at(&cl_new)?;
+                cleanup.0.push(cl_new.clone());
+            }
+            let dst = cl_new.join(f.path().file_name().expect("segment name"));
+            let mut copy = data.to_vec();
+            copy[keep..].iter_mut().for_each(|b| *b = 0);
+            write_synced(&dst, &copy)?;
+            replace.push((f.path().to_path_buf(), Some(dst)));
+        }
+    }
+    drop(segs);
+    drop(commit_log);
+    drop(old_cqs);
+    if cancelled() {
+        return Err(interrupted());
+    }
+    // The swap: from here on, an error rolls back the renames done so far.
+    let mut done: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let swap = (|| -> Result<()> {
+        let mv = |from: &Path, to: &Path, done: &mut Vec<(PathBuf, PathBuf)>| -> Result<()> {
+            fs::rename(from, to).at(from)?;
+            done.push((from.to_path_buf(), to.to_path_buf()));
+            Ok(())
+        };
+        for (name, new) in [
+            ("consumequeue", &new_cq),
+            ("index", &new_index),
+            ("checkpoint", &new_checkpoint),
+        ] {
+            let cur = root.join(name);
+            if cur.exists() {
+                let bak = root.join(format!("{name}.bak-{ts}"));
+                mv(&cur, &bak, &mut done)?;
+                report.backups.push(bak);
+            }
+            if new.exists() {
+                mv(new, &cur, &mut done)?;
+            }
+        }
+        if !replace.is_empty() {
+            fs::create_dir(&cl_bak).at(&cl_bak)?;
+            report.backups.push(cl_bak.clone());
+            for (old, new) in &replace {
+                let bak = cl_bak.join(old.file_name().expect("segment name"));
+                mv(old, &bak, &mut done)?;
+                truncated.push(old.clone());
+                if let Some(new) = new {
+                    mv(new, old, &mut done)?;
+                }
+            }
+            let _ = fs::remove_dir(&cl_new);
+        }
+        let abort = config.abort_path();
+        if abort.exists() {
+            let bak = root.join(format!("abort.bak-{ts}"));
+            mv(&abort, &bak, &mut done)?;
+            report.backups.push(bak);
+        }
+        Ok(())
+    })();
+    if let Err(e) = swap {
+        for (from, to) in done.iter().rev() {
+            let _ = fs::rename(to, from);
+        }
+        if cl_bak.exists() {
+            let _ = fs::remove_dir(&cl_bak);
+        }
+        return Err(e);
+    }
+    cleanup.disarm();
+    report.commitlog_truncated = truncated;
+    Ok(report)
+}
+
+/// `--out` must not exist or be an empty folder, and must not be inside the store.
+pub(crate) fn check_out_dir(root: &Path, out: &Path) -> Result<()> {
+    if out.exists() {
+        let empty = fs::read_dir(out).at(out)?.next().is_none();
+        if !out.is_dir() || !empty {
+            return Err(StoreError::bad_file(
+                out,
+                "the output folder exists and is not empty (choose a new folder)",
+            ));
+        }
+    }
+    let abs = |p: &Path| {
+        fs::canonicalize(p).unwrap_or_else(|_| {
+            std::env::current_dir()
+                .map(|d| d.join(p))
+                .unwrap_or_else(|_| p.to_path_buf())
+        })
+    };
+    let (r, o) = (abs(root), abs(out));
+    let o_parent = o.parent().map(abs).unwrap_or_default();
+    if o.starts_with(&r) || o_parent.starts_with(&r) {
+        return Err(StoreError::bad_file(
+            out,
+            "the output folder is inside the store; choose a folder outside it",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the store's index files count hash slots the 5.x way (only slots that were
+/// empty): some file with entries has fewer counted slots than entries.
+fn old_index_counts_5x(config: &StoreConfig) -> bool {
+    let Ok(ix) = IndexService::open(
+        config.index_dir(),
+        config.max_hash_slot_num,
+        config.max_index_num,
+        true,
+    ) else {
+        return false;
+    };
+    ix.files().iter().any(|f| {
+        let h: IndexHeader = f.disk_header();
+        h.index_count >= 2 && h.hash_slot_count < h.index_count - 1
+    })
+}
+
+/// Sets an index file's `hashSlotCount` to its number of used slots (5.x semantics).
+fn set_5x_slot_count(path: &Path, slots: u32) -> Result<()> {
+    let mut bytes = fs::read(path).at(path)?;
+    let used = (0..slots)
+        .filter(|&s| get_i32(&bytes, slot_pos(s)).unwrap_or(0) > 0)
+        .count() as i32;
+    bytes[32..36].copy_from_slice(&used.to_be_bytes());
+    let mut f = fs::OpenOptions::new().write(true).open(path).at(path)?;
+    f.write_all(&bytes[..40]).at(path)?;
+    f.sync_data().at(path)
+}
+
+fn write_synced(path: &Path, data: &[u8]) -> Result<()> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .at(path)?;
+    f.write_all(data).at(path)?;
+    f.sync_all().at(path)
+}
+
+/// Copies a folder recursively (regular files and folders).
+pub(crate) fn copy_tree(from: &Path, to: &Path) -> Result<()> {
+    fs::create_dir_all(to).at(to)?;
+    for e in fs::read_dir(from).at(from)? {
+        let e = e.at(from)?;
+        let src = e.path();
+        let dst = to.join(e.file_name());
+        let ft = e.file_type().at(&src)?;
+        if ft.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else if ft.is_file() {
+            fs::copy(&src, &dst).at(&src)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,245 @@
+//! `salvage`: copies every valid record of a store into a new store, including the records
+//! after a torn or corrupted region that Java's recovery would throw away.
+//!
+//! Each commitlog segment is walked record by record; where bytes do not decode, the walk
+//! resynchronizes at the next position where a record decodes with a valid body CRC and a
+//! PHYSICALOFFSET equal to that position ([`super::scan`]). Records whose body CRC (or 5.x
+//! `__CRC32#` property) does not match are skipped. The kept records are appended to a new
+//! store with [`MessageStore::replay`], which assigns new physical and queue offsets and builds
+//! the consume queues and the index. The source is only read.
+//!
+//! What changes in the copy: physical offsets and queue offsets (queues are renumbered from 0
+//! without the skipped records), offset msgIds, and the 5.x `__CRC32#` property, which is
+//! dropped (it covers the old physical offset). `config/` is copied, but its consumer offsets
+//! refer to the old queue offsets.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::discover::GeometryOverrides;
+use super::rebuild::{check_out_dir, copy_tree};
+use super::scan::{carries_property_crc, list_segments, walk_segment, Item};
+use super::verify::tolerant_config;
+use crate::clock::{time_millis_to_human_string, Clock, ManualClock, SystemClock};
+use crate::error::{IoContext, Result, StoreError};
+use crate::format::record::MessageRecord;
+use crate::message::{Message, ReplayMessage};
+use crate::store::{MessageStore, OpenMode};
+
+/// Options of [`salvage`].
+#[derive(Debug, Clone, Default)]
+pub struct SalvageOptions {
+    pub geometry: GeometryOverrides,
+    pub cancel: Option<Arc<AtomicBool>>,
+    /// Clock for index file names (default: the system clock).
+    pub now_ms: Option<i64>,
+}
+
+/// A region of the source that was not copied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Skipped {
+    pub file: PathBuf,
+    /// Byte range in `file`.
+    pub from: u64,
+    pub to: u64,
+    /// The same range as commitlog offsets.
+    pub commitlog_from: u64,
+    pub commitlog_to: u64,
+    pub reason: String,
+}
+
+/// What [`salvage`] did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SalvageReport {
+    pub store: PathBuf,
+    pub output: PathBuf,
+    pub records_copied: u64,
+    /// Records copied from after the first skipped region: those Java's recovery would lose.
+    pub records_after_damage: u64,
+    pub skipped: Vec<Skipped>,
+    pub bytes_skipped: u64,
+    /// Records whose 5.x `__CRC32#` property was dropped.
+    pub property_crc_dropped: u64,
+}
+
+/// Salvages the store at `root` into `out` (which must not exist or be empty).
+pub fn salvage(root: &Path, out: &Path, opts: &SalvageOptions) -> Result<SalvageReport> {
+    let config = tolerant_config(root, &opts.geometry)?;
+    check_out_dir(root, out)?;
+    let clock: Arc<dyn Clock> = match opts.now_ms {
+        Some(t) => Arc::new(ManualClock::new(t)),
+        None => Arc::new(SystemClock),
+    };
+    let cancelled = || {
+        opts.cancel
+            .as_ref()
+            .is_some_and(|c| c.load(Ordering::SeqCst))
+    };
+    let (segs, _strays) = list_segments(&config.commit_log_dir())?;
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = out
+        .file_name()
+        .ok_or_else(|| StoreError::bad_file(out, "not a folder name"))?
+        .to_string_lossy();
+    let build = parent.join(format!(
+        ".{name}.salvage-{}",
+        time_millis_to_human_string(clock.now_millis())
+    ));
+    fs::create_dir(&build).at(&build)?;
+    let result = (|| -> Result<SalvageReport> {
+        let mut new_config = config.clone();
+        new_config.store_path_root_dir = build.clone();
+        new_config.store_path_commit_log = None;
+        let store = MessageStore::open_with(new_config, OpenMode::ReadWrite, clock.clone())?;
+        let mut report = SalvageReport {
+            store: root.to_path_buf(),
+            output: out.to_path_buf(),
+            records_copied: 0,
+            records_after_damage: 0,
+            skipped: vec![],
+            bytes_skipped: 0,
+            property_crc_dropped: 0,
+        };
+        let mut failure: Option<StoreError> = None;
+        for s in &segs {
+            if cancelled() {
+                return Err(StoreError::Invalid(
+                    "interrupted; the partial output was removed".into(),
+                ));
+            }
+            let data = s.data();
+            let skip = |pos: usize, to: usize, reason: String, report: &mut SalvageReport| {
+                report.bytes_skipped += (to - pos) as u64;
+                report.skipped.push(Skipped {
+                    file: s.path.clone(),
+                    from: pos as u64,
+                    to: to as u64,
+                    commitlog_from: s.offset + pos as u64,
+                    commitlog_to: s.offset + to as u64,
+                    reason,
+                });
+            };
+            walk_segment(data, s.offset, |it| {
+                if failure.is_some() {
+                    return;
+                }
+                match it {
+                    Item::Record {
+                        pos,
+                        size,
+                        record,
+                        crc_ok,
+                        prop_crc,
+                        ..
+                    } => {
+                        if !crc_ok {
+                            skip(pos, pos + size, "body CRC mismatch".into(), &mut report);
+                            return;
+                        }
+                        if let Some(Err(e)) = prop_crc {
+                            skip(
+                                pos,
+                                pos + size,
+                                format!("__CRC32# property: {e}"),
+                                &mut report,
+                            );
+                            return;
+                        }
+                        let (msg, dropped) = replay_message(&record);
+                        match store.replay(&[msg]) {
+                            Ok(_) => {
+                                report.records_copied += 1;
+                                if !report.skipped.is_empty() {
+                                    report.records_after_damage += 1;
+                                }
+                                if dropped {
+                                    report.property_crc_dropped += 1;
+                                }
+                            }
+                            Err(e @ (StoreError::InvalidTopic { .. } | StoreError::Invalid(_))) => {
+                                skip(
+                                    pos,
+                                    pos + size,
+                                    format!("cannot be stored: {e}"),
+                                    &mut report,
+                                )
+                            }
+                            Err(e) => failure = Some(e),
+                        }
+                    }
+                    Item::Damage {
+                        pos,
+                        to,
+                        kind,
+                        problem,
+                        ..
+                    } => skip(
+                        pos,
+                        to,
+                        format!("{}: {problem}", kind.as_str()),
+                        &mut report,
+                    ),
+                    Item::Blank { .. } | Item::End { .. } => {}
+                }
+            });
+            if let Some(e) = failure.take() {
+                return Err(e);
+            }
+        }
+        store.shutdown()?;
+        let cfg = config.config_dir();
+        if cfg.is_dir() {
+            copy_tree(&cfg, &build.join("config"))?;
+        }
+        Ok(report)
+    })();
+    match result {
+        Ok(report) => {
+            if out.exists() {
+                fs::remove_dir(out).at(out)?;
+            }
+            fs::rename(&build, out).at(out)?;
+            Ok(report)
+        }
+        Err(e) => {
+            let _ = fs::remove_dir_all(&build);
+            Err(e)
+        }
+    }
+}
+
+/// The record as a replay input; the `__CRC32#` tail is dropped (true when it was there).
+fn replay_message(r: &MessageRecord<'_>) -> (ReplayMessage, bool) {
+    let crc = carries_property_crc(r);
+    let props = if crc {
+        &r.properties[..r.properties.len() - 20]
+    } else {
+        r.properties
+    };
+    (
+        ReplayMessage {
+            message: Message {
+                topic: r.topic_str().into_owned(),
+                queue_id: r.queue_id,
+                flag: r.flag,
+                body: r.body.to_vec(),
+                properties: String::from_utf8_lossy(props).into_owned(),
+                sys_flag: r.sys_flag,
+                born_timestamp: r.born_timestamp,
+                born_host: r.born_host,
+                store_host: r.store_host,
+                reconsume_times: r.reconsume_times,
+                prepared_transaction_offset: r.prepared_transaction_offset,
+            },
+            store_timestamp: r.store_timestamp,
+        },
+        crc,
+    )
+}

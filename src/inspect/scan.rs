@@ -1,0 +1,286 @@
+//! Walking commitlog segments record by record, past damage: the shared core of `verify` and
+//! `salvage`. Segments are mapped read-only; nothing is written.
+//!
+//! Where a record does not decode, the walk resynchronizes: it looks for the next position
+//! where a message record decodes with a valid body CRC and a PHYSICALOFFSET equal to that
+//! position (or a blank record that runs exactly to the segment end). What lies in between is
+//! reported as damage, classified as a torn record (a record header whose bytes stop early,
+//! zeros after), garbage, or a hole of zeros followed by data.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::error::{IoContext, Result, StoreError};
+use crate::format::record::{decode_record, verify_property_crc, Decoded, MessageRecord};
+use crate::format::{body_crc, get_i32, FormatError, BLANK_MAGIC, MAGIC_V1, MAGIC_V2};
+use crate::mapped_file::{file_name_to_offset, MappedFile};
+
+/// One file of a segmented log (commitlog or consume queue), mapped read-only.
+#[derive(Debug, Clone)]
+pub struct SegmentFile {
+    pub path: PathBuf,
+    /// The offset its name gives.
+    pub offset: u64,
+    /// Its length on disk.
+    pub len: u64,
+    map: Option<Arc<MappedFile>>,
+}
+
+impl SegmentFile {
+    /// The file's bytes (empty for a zero-length file).
+    pub fn data(&self) -> &[u8] {
+        self.map.as_ref().map_or(&[], |m| m.whole())
+    }
+}
+
+/// Maps `path` read-only at its actual length.
+pub(crate) fn map_read_only(path: &Path, len: u64) -> Result<Option<Arc<MappedFile>>> {
+    if len == 0 {
+        return Ok(None);
+    }
+    let len = usize::try_from(len)
+        .map_err(|_| StoreError::bad_file(path, format!("file of {len} bytes is too large")))?;
+    Ok(Some(Arc::new(MappedFile::open(path, 0, len, false)?)))
+}
+
+/// The 20-digit files of `dir`, in offset order, mapped read-only, and the other entries
+/// (strays). A missing folder has none.
+pub fn list_segments(dir: &Path) -> Result<(Vec<SegmentFile>, Vec<PathBuf>)> {
+    let mut files: Vec<(u64, PathBuf, u64)> = Vec::new();
+    let mut strays = Vec::new();
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), strays)),
+        Err(e) => return Err(StoreError::io(dir, e)),
+    };
+    for entry in rd {
+        let entry = entry.at(dir)?;
+        let path = entry.path();
+        let name = entry.file_name();
+        let offset = name.to_str().and_then(file_name_to_offset);
+        let ft = entry.file_type().at(&path)?;
+        match offset {
+            Some(offset) if ft.is_file() => {
+                let len = entry.metadata().at(&path)?.len();
+                files.push((offset, path, len));
+            }
+            _ => strays.push(path),
+        }
+    }
+    files.sort();
+    strays.sort();
+    let mut out = Vec::with_capacity(files.len());
+    for (offset, path, len) in files {
+        let map = map_read_only(&path, len)?;
+        out.push(SegmentFile {
+            path,
+            offset,
+            len,
+            map,
+        });
+    }
+    Ok((out, strays))
+}
+
+/// What a damaged region looks like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DamageKind {
+    /// A record header whose record stops early: zeros after the bytes written (a torn write).
+    Torn,
+    /// Bytes that are neither records nor zeros.
+    Garbage,
+    /// Zeros (an end of data) followed by more data in the same segment.
+    Hole,
+}
+
+impl DamageKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DamageKind::Torn => "torn record",
+            DamageKind::Garbage => "garbage",
+            DamageKind::Hole => "zeros followed by data",
+        }
+    }
+}
+
+/// One step of a segment walk. Positions are relative to the segment.
+#[derive(Debug)]
+pub enum Item<'a> {
+    /// A message record whose structure decodes. `crc_ok` is false when a non-empty body does
+    /// not match BODYCRC; `prop_crc` is the 5.x `__CRC32#` check when the record carries one.
+    Record {
+        pos: usize,
+        size: usize,
+        record: MessageRecord<'a>,
+        bytes: &'a [u8],
+        crc_ok: bool,
+        prop_crc: Option<std::result::Result<(), FormatError>>,
+    },
+    /// A blank end-of-segment record of `declared` bytes.
+    Blank { pos: usize, declared: u32 },
+    /// Zeros from `pos` to the end of the segment: the end of the data.
+    End { pos: usize },
+    /// `[pos, to)` holds no valid record. `resynced`: a valid record (or blank) starts at `to`;
+    /// otherwise `to` is just past the last non-zero byte and only zeros follow.
+    Damage {
+        pos: usize,
+        to: usize,
+        kind: DamageKind,
+        problem: String,
+        resynced: bool,
+    },
+}
+
+/// Does the record end with a 5.x `__CRC32#` property?
+pub fn carries_property_crc(record: &MessageRecord<'_>) -> bool {
+    let p = record.properties;
+    p.len() >= 20 && &p[p.len() - 20..p.len() - 11] == b"__CRC32#\x01" && p[p.len() - 1] == 0x02
+}
+
+/// Walks one segment, calling `visit` for each step in order.
+pub fn walk_segment<'a>(data: &'a [u8], file_from: u64, mut visit: impl FnMut(Item<'a>)) {
+    let mut pos = 0usize;
+    while pos < data.len() {
+        if data.len() - pos < 8 {
+            // Too short for any header: only zeros may remain.
+            match last_non_zero(&data[pos..]) {
+                None => visit(Item::End { pos }),
+                Some(l) => visit(Item::Damage {
+                    pos,
+                    to: pos + l + 1,
+                    kind: DamageKind::Garbage,
+                    problem: "bytes after the last record that are too short for a record header"
+                        .into(),
+                    resynced: false,
+                }),
+            }
+            return;
+        }
+        match decode_record(&data[pos..], false) {
+            Ok(Decoded::Message { record, total_size }) => {
+                let size = total_size as usize;
+                let bytes = &data[pos..pos + size];
+                let crc_ok =
+                    record.body.is_empty() || body_crc(record.body) == record.body_crc as u32;
+                let prop_crc = carries_property_crc(&record).then(|| verify_property_crc(bytes));
+                visit(Item::Record {
+                    pos,
+                    size,
+                    record,
+                    bytes,
+                    crc_ok,
+                    prop_crc,
+                });
+                pos += size;
+            }
+            Ok(Decoded::Blank { total_size }) => {
+                visit(Item::Blank {
+                    pos,
+                    declared: total_size,
+                });
+                return;
+            }
+            Ok(Decoded::End) => {
+                let Some(l) = last_non_zero(&data[pos..]) else {
+                    visit(Item::End { pos });
+                    return;
+                };
+                match resync(data, file_from, pos + 1) {
+                    Some(q) => {
+                        visit(Item::Damage {
+                            pos,
+                            to: q,
+                            kind: DamageKind::Hole,
+                            problem: "zeros (an end of data) followed by more records".into(),
+                            resynced: true,
+                        });
+                        pos = q;
+                    }
+                    None => {
+                        visit(Item::Damage {
+                            pos,
+                            to: pos + l + 1,
+                            kind: DamageKind::Garbage,
+                            problem: "non-zero bytes after the end of data".into(),
+                            resynced: false,
+                        });
+                        return;
+                    }
+                }
+            }
+            Err(e) => {
+                let problem = e.to_string();
+                match resync(data, file_from, pos + 1) {
+                    Some(q) => {
+                        visit(Item::Damage {
+                            pos,
+                            to: q,
+                            kind: DamageKind::Garbage,
+                            problem,
+                            resynced: true,
+                        });
+                        pos = q;
+                    }
+                    None => {
+                        let end = pos + last_non_zero(&data[pos..]).map_or(0, |l| l + 1);
+                        let kind = if looks_torn(&data[pos..], end - pos) {
+                            DamageKind::Torn
+                        } else {
+                            DamageKind::Garbage
+                        };
+                        visit(Item::Damage {
+                            pos,
+                            to: end.max(pos + 1),
+                            kind,
+                            problem,
+                            resynced: false,
+                        });
+                        return;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A record header (message magic, plausible length) whose non-zero bytes all lie inside the
+/// length it declares: a record whose write stopped part-way.
+fn looks_torn(buf: &[u8], non_zero_len: usize) -> bool {
+    let (Some(total), Some(magic)) = (get_i32(buf, 0), get_i32(buf, 4)) else {
+        return false;
+    };
+    let magic = magic as u32;
+    (magic == MAGIC_V1 || magic == MAGIC_V2)
+        && total as i64 >= crate::format::record::MIN_RECORD_LEN as i64
+        && non_zero_len <= total as usize
+}
+
+/// Index of the last non-zero byte.
+pub fn last_non_zero(buf: &[u8]) -> Option<usize> {
+    buf.iter().rposition(|&b| b != 0)
+}
+
+/// The next position at or after `from` where a message record decodes with a valid body CRC
+/// and its PHYSICALOFFSET equals its position, or a blank record runs exactly to the end.
+pub fn resync(data: &[u8], file_from: u64, from: usize) -> Option<usize> {
+    let mut p = from;
+    while p + 8 <= data.len() {
+        let magic = u32::from_be_bytes([data[p + 4], data[p + 5], data[p + 6], data[p + 7]]);
+        if magic == MAGIC_V1 || magic == MAGIC_V2 {
+            if let Ok(Decoded::Message { record, .. }) = decode_record(&data[p..], true) {
+                if record.physical_offset as u64 == file_from + p as u64 {
+                    return Some(p);
+                }
+            }
+        } else if magic == BLANK_MAGIC {
+            if let Some(t) = get_i32(data, p) {
+                if t as i64 == (data.len() - p) as i64 {
+                    return Some(p);
+                }
+            }
+        }
+        p += 1;
+    }
+    None
+}
