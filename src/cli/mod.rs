@@ -5,6 +5,7 @@
 //! argument), reported as one line on stderr naming the file and, where there is one, the
 //! byte offset; 70 an internal error (a bug), also one line, never a backtrace.
 
+mod bench;
 mod cat;
 mod demo;
 
@@ -29,6 +30,9 @@ pub struct Cli {
 pub enum Command {
     /// Print every commitlog record of a store, in physical order (opens it read-only).
     Cat(cat::CatArgs),
+    /// Measure the disk, then put messages under each flush mode, body size and writer count;
+    /// writes bench.json and bench.png.
+    Bench(bench::BenchArgs),
     /// Write a demo store with the library, read it back and check every message.
     Demo(demo::DemoArgs),
 }
@@ -116,6 +120,7 @@ pub fn main() -> ExitCode {
 /// Runs one parsed command line and returns its exit code, after reporting any error.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
+        Command::Bench(args) => bench::run(&args),
         Command::Cat(args) => cat::run(&args),
         Command::Demo(args) => demo::run(&args),
     };
