@@ -7,7 +7,7 @@
 const SUB_BITS: u32 = 5;
 const SUB: u64 = 1 << SUB_BITS;
 /// Enough buckets for any u64.
-const BUCKETS: usize = ((64 - SUB_BITS as usize + 1) << SUB_BITS) as usize;
+const BUCKETS: usize = (64 - SUB_BITS as usize + 1) << SUB_BITS;
 
 #[derive(Clone)]
 pub struct Histogram {

@@ -54,6 +54,16 @@ pub struct BenchArgs {
     /// you want to measure; it is removed afterwards.
     #[arg(long, value_name = "DIR")]
     pub store_dir: Option<PathBuf>,
+    /// Run only these flush modes (async, transient, sync; comma-separated).
+    #[arg(long, value_name = "MODES", value_delimiter = ',', value_parser = ["async", "transient", "sync"])]
+    pub mode: Vec<String>,
+    /// Run only these body sizes in bytes (comma-separated; the default matrix has 128, 1024,
+    /// 4096; other sizes replace them).
+    #[arg(long, value_name = "BYTES", value_delimiter = ',')]
+    pub body: Vec<usize>,
+    /// Run only these writer-thread counts (comma-separated; other counts replace the matrix's).
+    #[arg(long, value_name = "N", value_delimiter = ',')]
+    pub threads: Vec<usize>,
     /// Replace the text between `<!-- bench:begin -->` and `<!-- bench:end -->` in this
     /// Markdown file with the machine, disk and results tables.
     #[arg(long, value_name = "FILE")]
@@ -173,6 +183,50 @@ impl Plan {
         if let Some(s) = a.seconds {
             p.seconds_per_cell = s;
         }
+        if !a.mode.is_empty() {
+            p.cells
+                .retain(|(m, _, _)| a.mode.iter().any(|x| x == m.name()));
+        }
+        if !a.body.is_empty() || !a.threads.is_empty() {
+            let modes: Vec<Mode> = p.cells.iter().fold(Vec::new(), |mut v, c| {
+                if !v.contains(&c.0) {
+                    v.push(c.0);
+                }
+                v
+            });
+            let mut cells = Vec::new();
+            for m in modes {
+                let sizes: Vec<usize> = if a.body.is_empty() {
+                    p.cells
+                        .iter()
+                        .filter(|c| c.0 == m)
+                        .map(|c| c.1)
+                        .fold(Vec::new(), |mut v, x| {
+                            if !v.contains(&x) {
+                                v.push(x);
+                            }
+                            v
+                        })
+                } else {
+                    a.body.clone()
+                };
+                for s in sizes {
+                    let threads: Vec<usize> = if a.threads.is_empty() {
+                        p.cells
+                            .iter()
+                            .filter(|c| c.0 == m && c.1 == s)
+                            .map(|c| c.2)
+                            .collect()
+                    } else {
+                        a.threads.clone()
+                    };
+                    for t in threads {
+                        cells.push((m, s, t));
+                    }
+                }
+            }
+            p.cells = cells;
+        }
         p
     }
 }
@@ -263,6 +317,12 @@ pub fn run(args: &BenchArgs) -> CliResult {
             "--segment-size {} is too small (at least 65536)",
             plan.segment_size
         )));
+    }
+    if plan.cells.is_empty() {
+        return Err(CliError::Input("no bench cell left to run".into()));
+    }
+    if plan.cells.iter().any(|c| c.2 == 0) {
+        return Err(CliError::Input("--threads must be at least 1".into()));
     }
     if plan.seconds_per_cell.is_nan() || plan.seconds_per_cell <= 0.0 {
         return Err(CliError::Input("--seconds must be positive".into()));
@@ -412,13 +472,7 @@ pub fn run(args: &BenchArgs) -> CliResult {
 /// A message as a producer sends it: TAGS, KEYS, UNIQ_KEY and WAIT.
 fn fill_message(msg: &mut Message, thread: usize, n: u64, queues: i32) {
     msg.queue_id = ((thread as u64 + n) % queues as u64) as i32;
-    msg.properties.clear();
-    let uniq = format!(
-        "7F000001{:04X}{:08X}{:016X}",
-        std::process::id() & 0xFFFF,
-        thread,
-        n
-    );
+    let uniq = format!("7F000001{:04X}{:08X}{:016X}", 0x1234, thread, n);
     let keys = format!("order-{thread}-{n}");
     msg.properties = properties::encode([
         (properties::KEYS, keys.as_str()),
@@ -451,34 +505,34 @@ fn run_cell(
         let store = store.clone();
         let barrier = barrier.clone();
         let queues = plan.queues;
-        handles.push(std::thread::spawn(
-            move || -> crate::Result<(Histogram, u64, u64, Instant)> {
-                let body: Vec<u8> = (0..size).map(|i| b'a' + ((i + t) % 26) as u8).collect();
-                let mut msg = Message::new("BenchTopic", 0, body);
-                let mut hist = Histogram::new();
-                let mut not_ok = 0u64;
-                let mut n = 0u64;
-                barrier.wait();
-                let start = Instant::now();
-                let deadline = start + duration;
-                let mut now = start;
-                while n < per_thread_cap && now < deadline {
-                    fill_message(&mut msg, t, n, queues);
-                    let t0 = Instant::now();
-                    let r = store.put_message(&msg)?;
-                    now = Instant::now();
-                    hist.record((now - t0).as_nanos() as u64);
-                    if r.status != PutMessageStatus::PutOk {
-                        not_ok += 1;
-                    }
-                    n += 1;
-                    if n % 256 == 0 && store.max_phy_offset() - start_offset >= byte_cap {
-                        break;
-                    }
+        let builder = std::thread::Builder::new().name(format!("bench-w{t}"));
+        let spawned = builder.spawn(move || -> crate::Result<(Histogram, u64, u64, Instant)> {
+            let body: Vec<u8> = (0..size).map(|i| b'a' + ((i + t) % 26) as u8).collect();
+            let mut msg = Message::new("BenchTopic", 0, body);
+            let mut hist = Histogram::new();
+            let mut not_ok = 0u64;
+            let mut n = 0u64;
+            barrier.wait();
+            let start = Instant::now();
+            let deadline = start + duration;
+            let mut now = start;
+            while n < per_thread_cap && now < deadline {
+                fill_message(&mut msg, t, n, queues);
+                let t0 = Instant::now();
+                let r = store.put_message(&msg)?;
+                now = Instant::now();
+                hist.record((now - t0).as_nanos() as u64);
+                if r.status != PutMessageStatus::PutOk {
+                    not_ok += 1;
                 }
-                Ok((hist, n, not_ok, now))
-            },
-        ));
+                n += 1;
+                if n % 256 == 0 && store.max_phy_offset() - start_offset >= byte_cap {
+                    break;
+                }
+            }
+            Ok((hist, n, not_ok, now))
+        });
+        handles.push(spawned.map_err(|e| CliError::Failed(format!("cannot start a writer: {e}")))?);
     }
     barrier.wait();
     let start = Instant::now();

@@ -182,13 +182,16 @@ fn size_label(bytes: usize) -> String {
     }
 }
 
+/// A group of bars: label lines, bars (writer threads, value), and an optional limit line.
+type Group = (Vec<String>, Vec<(usize, f64)>, Option<f64>);
+
 /// A log-scale panel: groups of bars with labels.
 struct Panel<'a> {
     top: i64,
     height: i64,
     title: &'a str,
     /// Per group: (label lines, bars (threads, value), optional limit line value).
-    groups: Vec<(Vec<String>, Vec<(usize, f64)>, Option<f64>)>,
+    groups: Vec<Group>,
     /// A limit across the whole panel (value, label).
     global_limit: Option<(f64, String)>,
 }
