@@ -6,6 +6,7 @@
 //! byte offset; 70 an internal error (a bug), also one line, never a backtrace.
 
 mod args;
+mod bench;
 mod cat;
 mod cleanup;
 mod cq;
@@ -55,6 +56,9 @@ pub enum Command {
     Cq(cq::CqArgs),
     /// Show index file headers, entries and hash-slot chains.
     Index(index::IndexArgs),
+    /// Measure the disk, then put messages under each flush mode, body size and writer count;
+    /// writes bench.json and bench.png.
+    Bench(bench::BenchArgs),
     /// Write a demo store with the library, read it back and check every message.
     Demo(demo::DemoArgs),
     /// Check a store offline: records, CRCs, consume queues, index, checkpoint (exit 0 clean,
@@ -151,6 +155,7 @@ pub fn main() -> ExitCode {
 /// Runs one parsed command line and returns its exit code, after reporting any error.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
+        Command::Bench(args) => bench::run(&args),
         Command::Cat(args) => cat::run(&args),
         Command::Cleanup(args) => cleanup::run(&args),
         Command::Stat(args) => stat::run(&args),

@@ -1,0 +1,799 @@
+//! `rmqstore bench [--out DIR]`: honest numbers for choosing a flush mode.
+//!
+//! First measures the disk under the bench's temp folder (sequential write bandwidth with a
+//! closing fdatasync; fdatasync latency after a 4 KiB write), then runs a real
+//! [`MessageStore`] through a matrix of flush mode (ASYNC_FLUSH, SYNC_FLUSH, transient store
+//! pool) x body size (128 B, 1 KiB, 4 KiB) x writer threads (1, 4; SYNC_FLUSH also 16 and 64),
+//! each cell in a fresh store that is removed afterwards. Every put is timed into a log-linear
+//! histogram. Writes `bench.json` and `bench.png` into the output folder, and with `--doc FILE`
+//! replaces the generated section of a Markdown file (docs/performance.md).
+
+mod disk;
+mod font;
+mod histogram;
+mod plot;
+
+use std::fmt::Write as _;
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use serde::Serialize;
+
+use super::{CliError, CliResult};
+use crate::config::{FlushDiskType, StoreConfig};
+use crate::format::properties;
+use crate::message::Message;
+use crate::store::PutMessageStatus;
+use crate::MessageStore;
+
+pub use disk::DiskProbe;
+pub use histogram::Histogram;
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Folder for bench.json and bench.png (created if missing; existing files are replaced).
+    #[arg(long, value_name = "DIR", default_value = "bench-out")]
+    pub out: PathBuf,
+    /// A shorter run (about 1 s per cell, a smaller disk probe) that finishes in under a minute.
+    #[arg(long)]
+    pub quick: bool,
+    /// The smallest run, for CI: one cell per mode, a few thousand messages, 4 MiB segments.
+    #[arg(long, conflicts_with = "quick")]
+    pub smoke: bool,
+    /// Commitlog segment size in bytes (default 1 GiB; 4 MiB with --smoke).
+    #[arg(long, value_name = "BYTES")]
+    pub segment_size: Option<usize>,
+    /// Seconds of puts per cell (default 5; 1 with --quick).
+    #[arg(long, value_name = "SECS")]
+    pub seconds: Option<f64>,
+    /// Where to create the temporary stores (default: the system temp dir). Put it on the disk
+    /// you want to measure; it is removed afterwards.
+    #[arg(long, value_name = "DIR")]
+    pub store_dir: Option<PathBuf>,
+    /// Run only these flush modes (async, transient, sync; comma-separated).
+    #[arg(long, value_name = "MODES", value_delimiter = ',', value_parser = ["async", "transient", "sync"])]
+    pub mode: Vec<String>,
+    /// Run only these body sizes in bytes (comma-separated; the default matrix has 128, 1024,
+    /// 4096; other sizes replace them).
+    #[arg(long, value_name = "BYTES", value_delimiter = ',')]
+    pub body: Vec<usize>,
+    /// Run only these writer-thread counts (comma-separated; other counts replace the matrix's).
+    #[arg(long, value_name = "N", value_delimiter = ',')]
+    pub threads: Vec<usize>,
+    /// Replace the text between `<!-- bench:begin -->` and `<!-- bench:end -->` in this
+    /// Markdown file with the machine, disk and results tables.
+    #[arg(long, value_name = "FILE")]
+    pub doc: Option<PathBuf>,
+}
+
+/// The flush modes an operator chooses between.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Async,
+    Transient,
+    Sync,
+}
+
+impl Mode {
+    pub fn name(self) -> &'static str {
+        match self {
+            Mode::Async => "async",
+            Mode::Transient => "transient",
+            Mode::Sync => "sync",
+        }
+    }
+
+    pub fn config(self, root: &Path, segment_size: usize) -> StoreConfig {
+        let mut c = StoreConfig::with_root(root);
+        c.mapped_file_size_commit_log = segment_size;
+        c.flush_disk_type = match self {
+            Mode::Async | Mode::Transient => FlushDiskType::AsyncFlush,
+            Mode::Sync => FlushDiskType::SyncFlush,
+        };
+        if self == Mode::Transient {
+            c.transient_store_pool_enable = true;
+        }
+        c
+    }
+}
+
+/// How big a run is.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    pub level: &'static str,
+    pub segment_size: usize,
+    pub seconds_per_cell: f64,
+    /// Per cell, at most this many messages (all threads together).
+    pub max_messages_per_cell: u64,
+    /// Per cell, stop once the commitlog grew by this many bytes (keeps the disk from filling).
+    pub max_bytes_per_cell: u64,
+    pub disk_probe_mib: usize,
+    pub disk_sync_samples: usize,
+    pub queues: i32,
+    #[serde(skip)]
+    pub cells: Vec<(Mode, usize, usize)>,
+}
+
+impl Plan {
+    pub fn from_args(a: &BenchArgs) -> Plan {
+        let full_matrix = || {
+            let mut v = Vec::new();
+            for mode in [Mode::Async, Mode::Transient, Mode::Sync] {
+                for size in [128usize, 1024, 4096] {
+                    let threads: &[usize] = if mode == Mode::Sync {
+                        &[1, 4, 16, 64]
+                    } else {
+                        &[1, 4]
+                    };
+                    for &t in threads {
+                        v.push((mode, size, t));
+                    }
+                }
+            }
+            v
+        };
+        let mut p = if a.smoke {
+            Plan {
+                level: "smoke",
+                segment_size: 4 << 20,
+                seconds_per_cell: 30.0,
+                max_messages_per_cell: 3000,
+                max_bytes_per_cell: u64::MAX,
+                disk_probe_mib: 8,
+                disk_sync_samples: 20,
+                queues: 4,
+                cells: vec![
+                    (Mode::Async, 128, 1),
+                    (Mode::Transient, 128, 1),
+                    (Mode::Sync, 128, 4),
+                ],
+            }
+        } else if a.quick {
+            Plan {
+                level: "quick",
+                segment_size: 1 << 30,
+                seconds_per_cell: 1.0,
+                max_messages_per_cell: u64::MAX,
+                max_bytes_per_cell: 512 << 20,
+                disk_probe_mib: 256,
+                disk_sync_samples: 200,
+                queues: 4,
+                cells: full_matrix(),
+            }
+        } else {
+            Plan {
+                level: "full",
+                segment_size: 1 << 30,
+                seconds_per_cell: 5.0,
+                max_messages_per_cell: u64::MAX,
+                max_bytes_per_cell: 4 << 30,
+                disk_probe_mib: 1024,
+                disk_sync_samples: 1000,
+                queues: 4,
+                cells: full_matrix(),
+            }
+        };
+        if let Some(s) = a.segment_size {
+            p.segment_size = s;
+        }
+        if let Some(s) = a.seconds {
+            p.seconds_per_cell = s;
+        }
+        if !a.mode.is_empty() {
+            p.cells
+                .retain(|(m, _, _)| a.mode.iter().any(|x| x == m.name()));
+        }
+        if !a.body.is_empty() || !a.threads.is_empty() {
+            let modes: Vec<Mode> = p.cells.iter().fold(Vec::new(), |mut v, c| {
+                if !v.contains(&c.0) {
+                    v.push(c.0);
+                }
+                v
+            });
+            let mut cells = Vec::new();
+            for m in modes {
+                let sizes: Vec<usize> = if a.body.is_empty() {
+                    p.cells
+                        .iter()
+                        .filter(|c| c.0 == m)
+                        .map(|c| c.1)
+                        .fold(Vec::new(), |mut v, x| {
+                            if !v.contains(&x) {
+                                v.push(x);
+                            }
+                            v
+                        })
+                } else {
+                    a.body.clone()
+                };
+                for s in sizes {
+                    let threads: Vec<usize> = if a.threads.is_empty() {
+                        p.cells
+                            .iter()
+                            .filter(|c| c.0 == m && c.1 == s)
+                            .map(|c| c.2)
+                            .collect()
+                    } else {
+                        a.threads.clone()
+                    };
+                    for t in threads {
+                        cells.push((m, s, t));
+                    }
+                }
+            }
+            p.cells = cells;
+        }
+        p
+    }
+}
+
+/// The machine the numbers come from.
+#[derive(Debug, Clone, Serialize)]
+pub struct Machine {
+    pub nproc: usize,
+    pub cpu_model: String,
+    pub mem_total_bytes: u64,
+    pub kernel: String,
+    pub store_dir: String,
+    pub fs_type: String,
+    /// /proc/loadavg before and after the run: a busy machine shows here.
+    pub loadavg_before: String,
+    pub loadavg_after: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DispatchLag {
+    /// Messages put but not yet in a consume queue when the last put returned.
+    pub messages_behind: u64,
+    /// Time from the last put until every message was in its consume queue.
+    pub catch_up_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CellResult {
+    pub mode: &'static str,
+    pub body_size: usize,
+    pub threads: usize,
+    pub messages: u64,
+    /// Puts that returned something other than PUT_OK (e.g. FLUSH_DISK_TIMEOUT).
+    pub not_ok: u64,
+    pub seconds: f64,
+    pub msgs_per_s: f64,
+    /// Commitlog bytes (whole records) per second.
+    pub mb_per_s: f64,
+    /// Body bytes per second.
+    pub body_mb_per_s: f64,
+    /// mb_per_s as a percentage of the disk's sequential write bandwidth.
+    pub pct_of_disk_bw: f64,
+    pub record_bytes: f64,
+    pub latency_us: LatencyUs,
+    /// SYNC_FLUSH: put p50 over the disk's fdatasync p50 (a put waits for at least one sync).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub p50_over_fdatasync_p50: Option<f64>,
+    pub dispatch_lag: DispatchLag,
+    pub open_ms: f64,
+    /// Clean shutdown, including the final flush of everything written.
+    pub shutdown_ms: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LatencyUs {
+    /// Puts timed (every put is).
+    pub samples: u64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p99: f64,
+    pub p999: f64,
+    pub max: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub tool: String,
+    pub unix_time: u64,
+    pub plan: Plan,
+    pub machine: Machine,
+    pub disk: DiskProbe,
+    pub cells: Vec<CellResult>,
+}
+
+/// Removes the temp folder however the bench ends.
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+pub fn run(args: &BenchArgs) -> CliResult {
+    let plan = Plan::from_args(args);
+    if plan.segment_size < 64 * 1024 {
+        return Err(CliError::Input(format!(
+            "--segment-size {} is too small (at least 65536)",
+            plan.segment_size
+        )));
+    }
+    if plan.cells.is_empty() {
+        return Err(CliError::Input("no bench cell left to run".into()));
+    }
+    if plan.cells.iter().any(|c| c.2 == 0) {
+        return Err(CliError::Input("--threads must be at least 1".into()));
+    }
+    if plan.seconds_per_cell.is_nan() || plan.seconds_per_cell <= 0.0 {
+        return Err(CliError::Input("--seconds must be positive".into()));
+    }
+    if let Some(doc) = &args.doc {
+        // Refuse a file without the markers before measuring anything.
+        doc_section(doc)?;
+    }
+    fs::create_dir_all(&args.out)
+        .map_err(|e| CliError::Input(format!("{}: {e}", args.out.display())))?;
+    let base = args.store_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let tmp = base.join(format!(
+        "rmqstore-bench-{}-{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0)
+    ));
+    fs::create_dir_all(&tmp).map_err(|e| CliError::Input(format!("{}: {e}", tmp.display())))?;
+    let tmp = TempDir(tmp);
+    let mut out = super::stdout();
+    let loadavg_before = loadavg();
+    writeln!(
+        out,
+        "rmqstore bench ({}): stores under {}",
+        plan.level,
+        tmp.0.display()
+    )?;
+    out.flush()?;
+
+    let disk = disk::probe(&tmp.0, plan.disk_probe_mib, plan.disk_sync_samples)
+        .map_err(|e| CliError::Input(format!("disk probe in {}: {e}", tmp.0.display())))?;
+    writeln!(
+        out,
+        "disk: sequential write {:.0} MB/s ({} MiB + fdatasync); fdatasync after a 4 KiB write: \
+         p50 {:.0} us, p99 {:.0} us (preallocated), p50 {:.0} us, p99 {:.0} us (appending)",
+        disk.seq_write_bytes_per_s / 1e6,
+        plan.disk_probe_mib,
+        disk.fdatasync_prealloc_us.p50,
+        disk.fdatasync_prealloc_us.p99,
+        disk.fdatasync_append_us.p50,
+        disk.fdatasync_append_us.p99,
+    )?;
+    writeln!(
+        out,
+        "{:<9} {:>5} {:>3} {:>9} {:>10} {:>8} {:>6} {:>9} {:>9} {:>9} {:>8} {:>9}",
+        "mode",
+        "body",
+        "thr",
+        "messages",
+        "msg/s",
+        "MB/s",
+        "%disk",
+        "p50 us",
+        "p99 us",
+        "p99.9 us",
+        "lag msg",
+        "catch-up"
+    )?;
+    out.flush()?;
+
+    let mut cells = Vec::new();
+    for (i, &(mode, size, threads)) in plan.cells.iter().enumerate() {
+        let root = tmp
+            .0
+            .join(format!("cell-{i}-{}-{size}-{threads}", mode.name()));
+        let r = run_cell(&root, mode, size, threads, &plan, &disk)?;
+        let _ = fs::remove_dir_all(&root);
+        writeln!(
+            out,
+            "{:<9} {:>5} {:>3} {:>9} {:>10.0} {:>8.1} {:>5.1}% {:>9.1} {:>9.1} {:>9.1} {:>8} {:>7.1}ms",
+            r.mode,
+            r.body_size,
+            r.threads,
+            r.messages,
+            r.msgs_per_s,
+            r.mb_per_s,
+            r.pct_of_disk_bw,
+            r.latency_us.p50,
+            r.latency_us.p99,
+            r.latency_us.p999,
+            r.dispatch_lag.messages_behind,
+            r.dispatch_lag.catch_up_ms,
+        )?;
+        out.flush()?;
+        cells.push(r);
+    }
+    drop(tmp);
+
+    let machine = machine_info(&base, loadavg_before);
+    let report = Report {
+        tool: format!("rmqstore {}", env!("CARGO_PKG_VERSION")),
+        unix_time: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        plan,
+        machine,
+        disk,
+        cells,
+    };
+    let json_path = args.out.join("bench.json");
+    let json = serde_json::to_string_pretty(&report).map_err(std::io::Error::other)?;
+    fs::write(&json_path, json + "\n")
+        .map_err(|e| CliError::Input(format!("{}: {e}", json_path.display())))?;
+    let png_path = args.out.join("bench.png");
+    let plot_cells: Vec<plot::PlotCell> = report
+        .cells
+        .iter()
+        .map(|c| plot::PlotCell {
+            mode: c.mode.to_string(),
+            body_size: c.body_size,
+            threads: c.threads,
+            msgs_per_s: c.msgs_per_s,
+            p99_us: c.latency_us.p99,
+            bytes_per_msg: c.record_bytes,
+        })
+        .collect();
+    let info = plot::PlotInfo {
+        title: format!(
+            "RMQSTORE BENCH ({}): {} CPUS, {}, DISK {:.0} MB/S",
+            report.plan.level.to_ascii_uppercase(),
+            report.machine.nproc,
+            report.machine.fs_type.to_ascii_uppercase(),
+            report.disk.seq_write_bytes_per_s / 1e6
+        ),
+        disk_bytes_per_s: report.disk.seq_write_bytes_per_s,
+        fsync_p99_us: report.disk.fdatasync_prealloc_us.p99,
+    };
+    plot::write_plot(&png_path, &plot_cells, &info)
+        .map_err(|e| CliError::Input(format!("{}: {e}", png_path.display())))?;
+    writeln!(
+        out,
+        "wrote {} and {}",
+        json_path.display(),
+        png_path.display()
+    )?;
+    if let Some(doc) = &args.doc {
+        update_doc(doc, &report, &png_path)?;
+        writeln!(out, "updated {}", doc.display())?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// A message as a producer sends it: TAGS, KEYS, UNIQ_KEY and WAIT.
+fn fill_message(msg: &mut Message, thread: usize, n: u64, queues: i32) {
+    msg.queue_id = ((thread as u64 + n) % queues as u64) as i32;
+    let uniq = format!("7F000001{:04X}{:08X}{:016X}", 0x1234, thread, n);
+    let keys = format!("order-{thread}-{n}");
+    msg.properties = properties::encode([
+        (properties::KEYS, keys.as_str()),
+        (properties::UNIQ_KEY, uniq.as_str()),
+        (properties::WAIT, "true"),
+        (properties::TAGS, "TagA"),
+    ]);
+    msg.born_timestamp = 1_700_000_000_000 + n as i64;
+}
+
+fn run_cell(
+    root: &Path,
+    mode: Mode,
+    size: usize,
+    threads: usize,
+    plan: &Plan,
+    disk: &DiskProbe,
+) -> CliResult<CellResult> {
+    let config = mode.config(root, plan.segment_size);
+    let t_open = Instant::now();
+    let store = Arc::new(MessageStore::open(config)?);
+    let open_ms = t_open.elapsed().as_secs_f64() * 1e3;
+    let start_offset = store.max_phy_offset();
+    let barrier = Arc::new(Barrier::new(threads + 1));
+    let per_thread_cap = (plan.max_messages_per_cell / threads as u64).max(1);
+    let byte_cap = plan.max_bytes_per_cell;
+    let duration = Duration::from_secs_f64(plan.seconds_per_cell);
+    let mut handles = Vec::new();
+    for t in 0..threads {
+        let store = store.clone();
+        let barrier = barrier.clone();
+        let queues = plan.queues;
+        let builder = std::thread::Builder::new().name(format!("bench-w{t}"));
+        let spawned = builder.spawn(move || -> crate::Result<(Histogram, u64, u64, Instant)> {
+            let body: Vec<u8> = (0..size).map(|i| b'a' + ((i + t) % 26) as u8).collect();
+            let mut msg = Message::new("BenchTopic", 0, body);
+            let mut hist = Histogram::new();
+            let mut not_ok = 0u64;
+            let mut n = 0u64;
+            barrier.wait();
+            let start = Instant::now();
+            let deadline = start + duration;
+            let mut now = start;
+            while n < per_thread_cap && now < deadline {
+                fill_message(&mut msg, t, n, queues);
+                let t0 = Instant::now();
+                let r = store.put_message(&msg)?;
+                now = Instant::now();
+                hist.record((now - t0).as_nanos() as u64);
+                if r.status != PutMessageStatus::PutOk {
+                    not_ok += 1;
+                }
+                n += 1;
+                if n % 256 == 0 && store.max_phy_offset() - start_offset >= byte_cap {
+                    break;
+                }
+            }
+            Ok((hist, n, not_ok, now))
+        });
+        handles.push(spawned.map_err(|e| CliError::Failed(format!("cannot start a writer: {e}")))?);
+    }
+    barrier.wait();
+    let start = Instant::now();
+    let mut hist = Histogram::new();
+    let mut messages = 0;
+    let mut not_ok = 0;
+    let mut end = start;
+    for h in handles {
+        let (th, n, bad, t_end) = h
+            .join()
+            .map_err(|_| CliError::Failed("a writer thread panicked".into()))??;
+        hist.merge(&th);
+        messages += n;
+        not_ok += bad;
+        end = end.max(t_end);
+    }
+    let seconds = (end - start).as_secs_f64().max(1e-9);
+    // Dispatch lag: how far the consume queues trail the puts, and how long they take to
+    // catch up (with the transient pool, records are dispatched when committed).
+    let dispatched = |s: &MessageStore| -> u64 {
+        (0..plan.queues)
+            .map(|q| s.max_offset_in_queue("BenchTopic", q))
+            .sum()
+    };
+    let behind = messages.saturating_sub(dispatched(&store));
+    let t_lag = Instant::now();
+    while dispatched(&store) < messages && t_lag.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    let catch_up_ms = if behind == 0 {
+        0.0
+    } else {
+        t_lag.elapsed().as_secs_f64() * 1e3
+    };
+    let bytes = store.max_phy_offset() - start_offset;
+    let store = Arc::try_unwrap(store)
+        .map_err(|_| CliError::Failed("the store is still shared after the writers".into()))?;
+    let t_close = Instant::now();
+    store.shutdown()?;
+    let shutdown_ms = t_close.elapsed().as_secs_f64() * 1e3;
+
+    let us = |v: u64| v as f64 / 1000.0;
+    let latency_us = LatencyUs {
+        samples: hist.count(),
+        mean: hist.mean() / 1000.0,
+        p50: us(hist.quantile(0.5)),
+        p99: us(hist.quantile(0.99)),
+        p999: us(hist.quantile(0.999)),
+        max: us(hist.max()),
+    };
+    let mb_per_s = bytes as f64 / seconds / 1e6;
+    Ok(CellResult {
+        mode: mode.name(),
+        body_size: size,
+        threads,
+        messages,
+        not_ok,
+        seconds,
+        msgs_per_s: messages as f64 / seconds,
+        mb_per_s,
+        body_mb_per_s: (messages * size as u64) as f64 / seconds / 1e6,
+        pct_of_disk_bw: 100.0 * mb_per_s * 1e6 / disk.seq_write_bytes_per_s.max(1.0),
+        record_bytes: if messages == 0 {
+            0.0
+        } else {
+            bytes as f64 / messages as f64
+        },
+        p50_over_fdatasync_p50: (mode == Mode::Sync && disk.fdatasync_prealloc_us.p50 > 0.0)
+            .then(|| latency_us.p50 / disk.fdatasync_prealloc_us.p50),
+        latency_us,
+        dispatch_lag: DispatchLag {
+            messages_behind: behind,
+            catch_up_ms,
+        },
+        open_ms,
+        shutdown_ms,
+    })
+}
+
+fn loadavg() -> String {
+    fs::read_to_string("/proc/loadavg")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
+}
+
+fn machine_info(dir: &Path, loadavg_before: String) -> Machine {
+    let cpuinfo = fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu_model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    let mem_total_bytes = fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("MemTotal:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or(0);
+    let kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default();
+    Machine {
+        nproc: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        cpu_model,
+        mem_total_bytes,
+        kernel,
+        store_dir: dir.display().to_string(),
+        fs_type: fs_type(dir),
+        loadavg_before,
+        loadavg_after: loadavg(),
+    }
+}
+
+/// The file system type of `dir`, from its mount in /proc/self/mounts (longest prefix).
+fn fs_type(dir: &Path) -> String {
+    let dir = fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let mounts = fs::read_to_string("/proc/self/mounts").unwrap_or_default();
+    let mut best: Option<(usize, String)> = None;
+    for l in mounts.lines() {
+        let mut f = l.split_whitespace();
+        let (Some(_dev), Some(mnt), Some(ty)) = (f.next(), f.next(), f.next()) else {
+            continue;
+        };
+        if dir.starts_with(mnt) && best.as_ref().is_none_or(|(n, _)| mnt.len() > *n) {
+            best = Some((mnt.len(), ty.to_string()));
+        }
+    }
+    best.map(|b| b.1).unwrap_or_else(|| "unknown".into())
+}
+
+const BEGIN: &str = "<!-- bench:begin -->";
+const END: &str = "<!-- bench:end -->";
+
+/// The generated Markdown: machine, disk, and the results table.
+pub fn markdown(r: &Report, png_link: &str) -> String {
+    let m = &r.machine;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Generated by `rmqstore bench` ({} run) at unix time {}.",
+        r.plan.level, r.unix_time
+    );
+    let _ = writeln!(s);
+    let _ = writeln!(s, "| machine | |");
+    let _ = writeln!(s, "| --- | --- |");
+    let _ = writeln!(s, "| CPUs | {} × {} |", m.nproc, m.cpu_model);
+    let _ = writeln!(
+        s,
+        "| memory | {:.1} GiB |",
+        m.mem_total_bytes as f64 / (1u64 << 30) as f64
+    );
+    let _ = writeln!(s, "| kernel | {} |", m.kernel);
+    let _ = writeln!(s, "| store folder | `{}` ({}) |", m.store_dir, m.fs_type);
+    let _ = writeln!(
+        s,
+        "| load average before / after | {} / {} |",
+        m.loadavg_before, m.loadavg_after
+    );
+    let _ = writeln!(
+        s,
+        "| plan | {} s per cell, segments of {} MiB, {} queues |",
+        r.plan.seconds_per_cell,
+        r.plan.segment_size >> 20,
+        r.plan.queues
+    );
+    let _ = writeln!(s);
+    let d = &r.disk;
+    let _ = writeln!(s, "| disk (same folder) | |");
+    let _ = writeln!(s, "| --- | --- |");
+    let _ = writeln!(
+        s,
+        "| sequential write, {} MiB + fdatasync | {:.0} MB/s |",
+        d.seq_write_bytes >> 20,
+        d.seq_write_bytes_per_s / 1e6
+    );
+    for (what, q) in [
+        ("preallocated file", &d.fdatasync_prealloc_us),
+        ("appending", &d.fdatasync_append_us),
+    ] {
+        let _ = writeln!(
+            s,
+            "| fdatasync after a {} B write, {} ({} samples) | p50 {:.0} µs, p99 {:.0} µs, p99.9 {:.0} µs |",
+            d.sync_write_size, what, d.sync_samples, q.p50, q.p99, q.p999
+        );
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "| mode | body | writers | msg/s | MB/s | % of disk | p50 µs | p99 µs | p99.9 µs | dispatch lag (msgs) | catch-up ms |"
+    );
+    let _ = writeln!(
+        s,
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+    );
+    for c in &r.cells {
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.1} |",
+            c.mode,
+            c.body_size,
+            c.threads,
+            c.msgs_per_s,
+            c.mb_per_s,
+            c.pct_of_disk_bw,
+            c.latency_us.p50,
+            c.latency_us.p99,
+            c.latency_us.p999,
+            c.dispatch_lag.messages_behind,
+            c.dispatch_lag.catch_up_ms
+        );
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(s, "![throughput and p99 per mode and size]({png_link})");
+    s
+}
+
+/// The file's text and where its generated section begins and ends.
+fn doc_section(doc: &Path) -> CliResult<(String, usize, usize)> {
+    let text =
+        fs::read_to_string(doc).map_err(|e| CliError::Input(format!("{}: {e}", doc.display())))?;
+    let (Some(b), Some(e)) = (text.find(BEGIN), text.find(END)) else {
+        return Err(CliError::Input(format!(
+            "{}: no `{BEGIN}` ... `{END}` section to replace",
+            doc.display()
+        )));
+    };
+    if e < b {
+        return Err(CliError::Input(format!(
+            "{}: `{END}` comes before `{BEGIN}`",
+            doc.display()
+        )));
+    }
+    Ok((text, b, e))
+}
+
+fn update_doc(doc: &Path, r: &Report, png: &Path) -> CliResult {
+    let (text, b, e) = doc_section(doc)?;
+    let new = format!(
+        "{}{BEGIN}\n{}{}",
+        &text[..b],
+        markdown(r, &png_link(doc, png)),
+        &text[e..]
+    );
+    fs::write(doc, new).map_err(|e| CliError::Input(format!("{}: {e}", doc.display())))?;
+    Ok(())
+}
+
+/// How the Markdown file at `doc` links to `png`: relative when it lies under the file's folder.
+fn png_link(doc: &Path, png: &Path) -> String {
+    let abs = |p: &Path| fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf());
+    let png = abs(png);
+    let base = abs(doc
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new(".")));
+    png.strip_prefix(&base)
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| png.display().to_string())
+}
