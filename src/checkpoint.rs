@@ -1,7 +1,7 @@
 //! The `checkpoint` file (`StoreCheckpoint`): 4096 bytes, the first 40 holding timestamps.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, Result, StoreError};
@@ -62,7 +62,7 @@ impl StoreCheckpoint {
         };
         self.values.encode_into(&mut self.page, false);
         f.seek(SeekFrom::Start(0)).at(&self.path)?;
-        f.write_all(&self.page).at(&self.path)?;
+        crate::fault::write_all(f, &self.path, &self.page).at(&self.path)?;
         f.sync_data().at(&self.path)?;
         Ok(())
     }

@@ -140,7 +140,10 @@ impl CommitLog {
         Ok(CommitLog {
             files: MappedFileQueue::load(dir, file_size, writable)?,
             put: Mutex::new(PutState::default()),
-            prefaulter: writable.then(crate::mapped_file::Prefaulter::start),
+            // Prefaulting pays off on large segments (production uses 1 GiB); small ones are
+            // faulted in by the writer as before.
+            prefaulter: (writable && file_size >= 4 * crate::mapped_file::PREFAULT_WINDOW)
+                .then(crate::mapped_file::Prefaulter::start),
         })
     }
 

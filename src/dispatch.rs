@@ -85,6 +85,8 @@ pub struct DispatchInner {
 
 /// Builds consume queues and the index from commitlog records, in commitlog order.
 pub struct Dispatcher {
+    /// The last dispatch failure (cleared by a successful catch-up), for health reporting.
+    last_error: Mutex<Option<String>>,
     cqs: ConsumeQueueTable,
     inner: Mutex<DispatchInner>,
     delay_levels: DelayLevels,
@@ -106,6 +108,7 @@ impl Dispatcher {
         clock: Arc<dyn Clock>,
     ) -> Dispatcher {
         Dispatcher {
+            last_error: Mutex::new(None),
             cqs,
             inner: Mutex::new(DispatchInner {
                 index,
@@ -173,15 +176,39 @@ impl Dispatcher {
     pub fn reput(&self, commit_log: &CommitLog, to: u64) -> Result<()> {
         let mut d = self.inner.lock();
         let from = d.reput_from;
-        d.reput_from = self.walk(&mut d, commit_log, from, to, false)?;
-        Ok(())
+        let mut at = from;
+        let r = self.walk(&mut d, commit_log, from, to, false, &mut at);
+        d.reput_from = at;
+        if r.is_ok() {
+            self.last_error.lock().take();
+        }
+        r.map(|_| ())
+    }
+
+    /// Remembers a dispatch failure for [`last_error`](Self::last_error).
+    pub fn record_error(&self, e: &crate::error::StoreError) {
+        *self.last_error.lock() = Some(format!("dispatch: {e}"));
+    }
+
+    /// The last dispatch failure, if it has not been caught up since.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error.lock().clone()
+    }
+
+    /// How far dispatch trails the commitlog's readable end, in bytes.
+    pub fn behind(&self, commit_log: &CommitLog) -> u64 {
+        commit_log
+            .files()
+            .committed_offset()
+            .saturating_sub(self.inner.lock().reput_from)
     }
 
     /// Builds only the index for the records in `[from, to)` (rebuilding index files that
     /// recovery removed); the consume queues and the reput position are left alone.
     pub fn reindex(&self, commit_log: &CommitLog, from: u64, to: u64) -> Result<()> {
         let mut d = self.inner.lock();
-        self.walk(&mut d, commit_log, from, to, true)?;
+        let mut at = from;
+        self.walk(&mut d, commit_log, from, to, true, &mut at)?;
         Ok(())
     }
 
@@ -193,8 +220,10 @@ impl Dispatcher {
         from: u64,
         to: u64,
         index_only: bool,
+        at: &mut u64,
     ) -> Result<u64> {
         let mut offset = from.max(commit_log.min_offset());
+        *at = offset;
         while offset < to {
             let Some(f) = commit_log.files().find_by_offset(offset) else {
                 break;
@@ -205,6 +234,7 @@ impl Dispatcher {
             if pos >= data.len() {
                 if f.committed_position() >= f.file_size() {
                     offset = next_file;
+                    *at = offset;
                     continue;
                 }
                 break;
@@ -221,8 +251,12 @@ impl Dispatcher {
                         }
                     }
                     offset += total_size as u64;
+                    *at = offset;
                 }
-                Ok(Decoded::Blank { .. }) => offset = next_file,
+                Ok(Decoded::Blank { .. }) => {
+                    offset = next_file;
+                    *at = offset;
+                }
                 Ok(Decoded::End) => break,
                 Err(e) => match e.problem {
                     Problem::LengthMismatch { declared, .. } if declared > 0 => offset += declared,

@@ -150,7 +150,9 @@ impl IndexFile {
             .open(&path)
             .at(&path)?;
         let made = (|| -> Result<IndexFile> {
-            file.set_len(size as u64).at(&path)?;
+            crate::fault::check(crate::fault::FaultPoint::CreateFile, &path)
+                .and_then(|()| file.set_len(size as u64))
+                .at(&path)?;
             prefault_in_background(&file, size, hash_slot_num);
             // SAFETY: the file was just created by us with its final length; the store owns the
             // index directory, and nothing truncates an index file while it is mapped.

@@ -19,6 +19,7 @@ pub mod config_json;
 pub mod consume_queue;
 pub mod dispatch;
 pub mod error;
+pub mod fault;
 pub mod flush;
 pub mod format;
 pub mod fxhash;

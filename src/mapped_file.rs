@@ -94,7 +94,9 @@ impl MappedFile {
             .create_new(true)
             .open(path)
             .at(path)?;
-        if let Err(e) = file.set_len(file_size as u64) {
+        let sized = crate::fault::check(crate::fault::FaultPoint::CreateFile, path)
+            .and_then(|()| file.set_len(file_size as u64));
+        if let Err(e) = sized {
             let _ = fs::remove_file(path);
             return Err(StoreError::io(path, e));
         }
@@ -277,7 +279,8 @@ impl MappedFile {
 
     /// Asks the kernel to fault in `[pos, pos+len)` of the mapping for writing now
     /// (`MADV_POPULATE_WRITE`), so appends there do not stop for page faults. Contents are not
-    /// changed. Best effort: an older kernel without the advice, or a read-only segment, is
+    /// changed, but like any write fault it updates the file's mtime: only the active segment
+    /// is ever prefaulted. Best effort: an older kernel without the advice, or a read-only segment, is
     /// simply not prefaulted.
     pub fn populate(&self, pos: usize, len: usize) {
         if !self.writable || pos >= self.file_size {
@@ -398,6 +401,7 @@ impl MappedFile {
         if self.writable && able {
             // msync needs a page-aligned start; flush from the page holding `flushed`.
             let start = flushed & !4095;
+            crate::fault::check(crate::fault::FaultPoint::Flush, &self.path).at(&self.path)?;
             self.map
                 .flush_range(start, committed - start)
                 .at(&self.path)?;
@@ -459,6 +463,12 @@ impl Prefaulter {
             .name("Prefaulter".into())
             .spawn(move || {
                 for (f, pos, len) in rx {
+                    // A request the writer has overtaken, or for a segment that filled up, is
+                    // dropped: prefaulting would gain nothing and would bump the mtime of a
+                    // segment retention ages by its mtime.
+                    if f.is_full() || f.wrote_position() >= pos + len {
+                        continue;
+                    }
                     f.populate(pos, len);
                 }
             })

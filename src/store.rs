@@ -420,7 +420,10 @@ impl MessageStore {
 
     /// The last error a background flush or commit service met, if any.
     pub fn background_error(&self) -> Option<String> {
-        self.services.as_ref().and_then(|s| s.last_error())
+        self.services
+            .as_ref()
+            .and_then(|s| s.last_error())
+            .or_else(|| self.dispatcher.last_error())
     }
 
     pub fn config(&self) -> &StoreConfig {
@@ -808,29 +811,44 @@ impl MessageStore {
             }
         };
         if !self.dispatch_on_commit {
+            // The records are stored: whatever happens to their dispatch, the put succeeded
+            // (a caller retrying would store them twice). A failed dispatch leaves the reput
+            // position at the failed record and is retried by the next put, or by the next
+            // open (the abort file stays while dispatch is behind), as Java's reput would.
+            let group_start = file.file_from_offset() + pos as u64;
+            let group_end = group_start + total as u64;
             let mut d = self.dispatcher.lock();
-            let mut at = pos;
-            for r in recs.iter() {
-                let len = r.encoded_len();
-                let req = match parsed {
-                    Some(p) => {
-                        DispatchRequest::from_parts(r, len as u32, p.clone(), &self.delay_levels)
+            if d.reput_from == group_start {
+                let mut at = group_start;
+                for r in recs.iter() {
+                    let len = r.encoded_len();
+                    let req = match parsed {
+                        Some(p) => DispatchRequest::from_parts(
+                            r,
+                            len as u32,
+                            p.clone(),
+                            &self.delay_levels,
+                        ),
+                        None => DispatchRequest::from_record(r, len as u32, &self.delay_levels),
+                    };
+                    // A record Java's check would refuse (a bad DELAY) is skipped, as reput does.
+                    if let Ok(req) = req {
+                        if let Err(e) = self.dispatcher.dispatch(&mut d, &req) {
+                            self.dispatcher.record_error(&e);
+                            break;
+                        }
                     }
-                    None => DispatchRequest::from_record(r, len as u32, &self.delay_levels),
-                };
-                match req {
-                    Ok(req) => self.dispatcher.dispatch(&mut d, &req)?,
-                    Err(p) => {
-                        return Err(StoreError::Corrupt {
-                            path: file.path().to_path_buf(),
-                            offset: at as u64,
-                            problem: p,
-                        })
-                    }
+                    at += len as u64;
+                    d.reput_from = at;
                 }
-                at += len;
+            } else {
+                // Behind (an earlier dispatch failed) or a blank record in between: catch up
+                // through the commitlog, which also dispatches this group.
+                drop(d);
+                if let Err(e) = self.dispatcher.reput(&self.commit_log, group_end) {
+                    self.dispatcher.record_error(&e);
+                }
             }
-            d.reput_from = file.file_from_offset() + at as u64;
         }
         drop(st);
         Ok(CommitLog::append_result(recs, total))
@@ -1048,7 +1066,7 @@ impl MessageStore {
         self.shut_down = true;
         // Java keeps the abort file when dispatch has not caught up, so the next start
         // re-dispatches; ours is synchronous, but check all the same.
-        let behind = self.dispatcher.lock().reput_from < self.commit_log.max_offset();
+        let behind = self.dispatcher.behind(&self.commit_log) > 0;
         if !behind {
             let abort = self.config.abort_path();
             match fs::remove_file(&abort) {

@@ -434,7 +434,7 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
     let mut done: Vec<(PathBuf, PathBuf)> = Vec::new();
     let swap = (|| -> Result<()> {
         let mv = |from: &Path, to: &Path, done: &mut Vec<(PathBuf, PathBuf)>| -> Result<()> {
-            fs::rename(from, to).at(from)?;
+            crate::fault::rename(from, to).at(from)?;
             done.push((from.to_path_buf(), to.to_path_buf()));
             Ok(())
         };
