@@ -721,19 +721,25 @@ impl MessageStore {
         None
     }
 
+    /// 4.6.0 limits the whole encoded record, and for a batch the whole encoded batch (its
+    /// encoder's buffer is `maxMessageSize` bytes), to `maxMessageSize`; and nothing can be
+    /// larger than a segment less a blank header.
     fn check_size(&self, recs: &[MessageRecord<'_>]) -> Option<PutMessageResult> {
         let total: usize = recs.iter().map(|r| r.encoded_len()).sum();
         let limit = self.config.max_message_size;
-        let fits_segment = total + 8 <= self.config.mapped_file_size_commit_log;
-        if recs.iter().any(|r| r.encoded_len() > limit) || !fits_segment {
-            return Some(PutMessageResult::refused(
-                PutMessageStatus::MessageIllegal,
-                format!(
-                    "message of {total} bytes exceeds maxMessageSize {limit} or the segment size"
-                ),
-            ));
-        }
-        None
+        let segment = self.config.mapped_file_size_commit_log;
+        let what = if recs.len() > 1 { "batch" } else { "message" };
+        let reason = if total > limit {
+            format!("{what} of {total} bytes exceeds maxMessageSize {limit}")
+        } else if total + 8 > segment {
+            format!("{what} of {total} bytes cannot fit a {segment}-byte commitlog segment")
+        } else {
+            return None;
+        };
+        Some(PutMessageResult::refused(
+            PutMessageStatus::MessageIllegal,
+            reason,
+        ))
     }
 
     #[allow(clippy::too_many_arguments)]

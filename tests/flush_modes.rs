@@ -229,3 +229,39 @@ fn abort_file_marks_an_open_store() {
     assert!(!store.recovery_report().abnormal);
     assert_eq!(store.max_offset_in_queue("A", 0), 1);
 }
+
+#[test]
+fn size_limits_apply_to_a_record_and_to_a_whole_batch() {
+    use rmqstore::{BatchItem, MessageBatch};
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(dir.path(), "async");
+    c.max_message_size = 4096;
+    let store = MessageStore::open(c).unwrap();
+    let r = store
+        .put_message(&Message::new("L", 0, vec![1u8; 4096]))
+        .unwrap();
+    assert_eq!(r.status, PutMessageStatus::MessageIllegal);
+    assert!(r.reason.unwrap().contains("maxMessageSize 4096"));
+    let batch = |n: usize| MessageBatch {
+        topic: "L".into(),
+        queue_id: 0,
+        sys_flag: 0,
+        born_timestamp: 1,
+        born_host: rmqstore::format::Host::parse("127.0.0.1:1").unwrap(),
+        store_host: rmqstore::format::Host::parse("127.0.0.1:10911").unwrap(),
+        reconsume_times: 0,
+        items: (0..n)
+            .map(|_| BatchItem {
+                flag: 0,
+                body: vec![2u8; 1000],
+                properties: String::new(),
+            })
+            .collect(),
+    };
+    // Three items of ~1.1 KB fit 4096 together; four do not, although each one would.
+    assert!(store.put_messages(&batch(3)).unwrap().is_ok());
+    let r = store.put_messages(&batch(4)).unwrap();
+    assert_eq!(r.status, PutMessageStatus::MessageIllegal);
+    assert!(r.reason.unwrap().starts_with("batch of"));
+    assert_eq!(store.max_offset_in_queue("L", 0), 3, "nothing of the refused batch stored");
+}
