@@ -20,6 +20,7 @@ pub mod dispatch;
 pub mod error;
 pub mod flush;
 pub mod format;
+pub mod ha;
 pub mod index;
 pub mod inspect;
 pub mod mapped_file;

@@ -54,7 +54,7 @@ pub struct PutMessageResult {
 }
 
 impl PutMessageResult {
-    fn refused(status: PutMessageStatus, reason: String) -> Self {
+    pub(crate) fn refused(status: PutMessageStatus, reason: String) -> Self {
         PutMessageResult {
             status,
             append: None,
@@ -176,6 +176,8 @@ pub struct MessageStore {
     /// Background services beyond flushing (cleanup, replication), stopped in reverse order
     /// before the flush services at shutdown.
     pub(crate) extra_services: Mutex<Vec<Box<dyn StoreService>>>,
+    /// Replication (`src/ha/`), once [`start_ha`](Self::start_ha) ran.
+    pub(crate) ha: std::sync::OnceLock<Arc<crate::ha::HaShared>>,
 }
 
 /// A background service the store owns and stops at shutdown.
@@ -277,6 +279,7 @@ impl MessageStore {
             dispatch_on_commit,
             lock_file,
             extra_services: Mutex::new(Vec::new()),
+            ha: std::sync::OnceLock::new(),
             recovery: RecoveryReport {
                 abnormal,
                 start_offset: 0,
@@ -412,7 +415,10 @@ impl MessageStore {
 
     /// The last error a background flush or commit service met, if any.
     pub fn background_error(&self) -> Option<String> {
-        self.services.as_ref().and_then(|s| s.last_error())
+        self.services
+            .as_ref()
+            .and_then(|s| s.last_error())
+            .or_else(|| self.ha_error())
     }
 
     pub fn config(&self) -> &StoreConfig {
@@ -444,8 +450,9 @@ impl MessageStore {
     /// inside the put lock.
     pub fn put_message(&self, msg: &Message) -> Result<PutMessageResult> {
         let r = self.put_message_inner(msg)?;
+        let wait = wants_wait(&msg.properties);
         match r.append {
-            Some(append) => Ok(self.handle_disk_flush(append, wants_wait(&msg.properties))),
+            Some(append) => Ok(self.handle_ha(self.handle_disk_flush(append, wait), wait)),
             None => Ok(r),
         }
     }
@@ -507,18 +514,25 @@ impl MessageStore {
 
     /// Puts one message without blocking for durability: `done` runs with the final result
     /// once the message is durable (SYNC_FLUSH), times out, or right away (ASYNC_FLUSH, a
-    /// refused message, or WAIT=false). Lets a broker pipeline acknowledgements.
+    /// refused message, or WAIT=false). Lets a broker pipeline acknowledgements. Under
+    /// SYNC_MASTER `done` runs once the slave acknowledged the message too (see `src/ha/sync.rs`).
     pub fn put_message_with_callback(
         &self,
         msg: &Message,
         done: impl FnOnce(PutMessageResult) + Send + 'static,
     ) -> Result<()> {
-        let gc = match (&self.services, wants_wait(&msg.properties)) {
+        let wait = wants_wait(&msg.properties);
+        let done = self.after_replication(wait, Box::new(done));
+        let gc = match (&self.services, wait) {
             (Some(s), true) => s.group_commit().cloned(),
             _ => None,
         };
         let Some(gc) = gc else {
-            done(self.put_message(msg)?);
+            let r = self.put_message_inner(msg)?;
+            done(match r.append {
+                Some(append) => self.handle_disk_flush(append, wait),
+                None => r,
+            });
             return Ok(());
         };
         // Put without waiting, then hand the wait to the group-commit service.
@@ -624,7 +638,7 @@ impl MessageStore {
             return Ok(refused);
         }
         let append = self.append(&mut recs, None)?;
-        Ok(self.handle_disk_flush(append, true))
+        Ok(self.handle_ha(self.handle_disk_flush(append, true), true))
     }
 
     /// Appends records exactly as they were once stored (every field verbatim, including the
@@ -633,6 +647,9 @@ impl MessageStore {
     /// into an empty store reproduces its commitlog.
     pub fn replay(&self, group: &[ReplayMessage]) -> Result<AppendResult> {
         self.check_writable()?;
+        if let Some(refused) = self.refuse_on_slave() {
+            return Err(StoreError::Invalid(refused.reason.unwrap_or_default()));
+        }
         if group.is_empty() {
             return Err(StoreError::Invalid("nothing to replay".into()));
         }
@@ -664,6 +681,9 @@ impl MessageStore {
     }
 
     fn validate(&self, topic: &str, queue_id: i32, props_len: usize) -> Option<PutMessageResult> {
+        if let Some(refused) = self.refuse_on_slave() {
+            return Some(refused);
+        }
         if let Err(e) = validate_topic(topic) {
             return Some(PutMessageResult::refused(
                 PutMessageStatus::MessageIllegal,
@@ -799,6 +819,7 @@ impl MessageStore {
             d.reput_from = file.file_from_offset() + at as u64;
         }
         drop(st);
+        self.notify_replication();
         Ok(CommitLog::append_result(recs, total))
     }
 

@@ -7,6 +7,7 @@
 
 mod cat;
 mod demo;
+mod replicate;
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -31,6 +32,8 @@ pub enum Command {
     Cat(cat::CatArgs),
     /// Write a demo store with the library, read it back and check every message.
     Demo(demo::DemoArgs),
+    /// Run as a slave of a master's HA port and pull a copy of its commitlog into a store.
+    Replicate(replicate::ReplicateArgs),
 }
 
 /// Store geometry, normally discovered from the lengths of the store's files.
@@ -118,6 +121,7 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Cat(args) => cat::run(&args),
         Command::Demo(args) => demo::run(&args),
+        Command::Replicate(args) => replicate::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
