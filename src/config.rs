@@ -76,6 +76,9 @@ pub struct StoreConfig {
     pub ha_housekeeping_interval_ms: u64,
     pub ha_transfer_batch_size: usize,
     pub ha_slave_fallbehind_max: u64,
+    /// Address the HA listener binds (`0.0.0.0`, every interface, as Java's
+    /// `new InetSocketAddress(haListenPort)`). Not a Java key; set it in code.
+    pub ha_listen_address: String,
 }
 
 impl Default for StoreConfig {
@@ -127,6 +130,7 @@ impl Default for StoreConfig {
             ha_housekeeping_interval_ms: 20_000,
             ha_transfer_batch_size: 32 * 1024,
             ha_slave_fallbehind_max: 256 * 1024 * 1024,
+            ha_listen_address: "0.0.0.0".into(),
         }
     }
 }

@@ -23,6 +23,7 @@ pub mod fault;
 pub mod flush;
 pub mod format;
 pub mod fxhash;
+pub mod ha;
 pub mod index;
 pub mod inspect;
 pub mod mapped_file;

@@ -178,6 +178,8 @@ pub struct MessageStore {
     pub(crate) extra_services: Mutex<Vec<Box<dyn StoreService>>>,
     /// Cleanup state (DISK_FULL, manual deletion, options); see [`crate::cleanup`].
     pub(crate) retention: Arc<crate::cleanup::Retention>,
+    /// Replication (`src/ha/`), once [`start_ha`](Self::start_ha) ran.
+    pub(crate) ha: std::sync::OnceLock<Arc<crate::ha::HaShared>>,
 }
 
 /// A background service the store owns and stops at shutdown.
@@ -284,6 +286,7 @@ impl MessageStore {
             lock_file,
             extra_services: Mutex::new(Vec::new()),
             retention: Arc::new(crate::cleanup::Retention::default()),
+            ha: std::sync::OnceLock::new(),
             recovery: RecoveryReport {
                 abnormal,
                 start_offset: 0,
@@ -424,6 +427,7 @@ impl MessageStore {
             .as_ref()
             .and_then(|s| s.last_error())
             .or_else(|| self.dispatcher.last_error())
+            .or_else(|| self.ha_error())
     }
 
     pub fn config(&self) -> &StoreConfig {
@@ -456,8 +460,9 @@ impl MessageStore {
     pub fn put_message(&self, msg: &Message) -> Result<PutMessageResult> {
         let props = StoreProperties::parse_str(&msg.properties);
         let r = self.put_message_inner(msg, &props)?;
+        let wait = props.wants_wait();
         match r.append {
-            Some(append) => Ok(self.handle_disk_flush(append, props.wants_wait())),
+            Some(append) => Ok(self.handle_ha(self.handle_disk_flush(append, wait), wait)),
             None => Ok(r),
         }
     }
@@ -533,19 +538,26 @@ impl MessageStore {
 
     /// Puts one message without blocking for durability: `done` runs with the final result
     /// once the message is durable (SYNC_FLUSH), times out, or right away (ASYNC_FLUSH, a
-    /// refused message, or WAIT=false). Lets a broker pipeline acknowledgements.
+    /// refused message, or WAIT=false). Lets a broker pipeline acknowledgements. Under
+    /// SYNC_MASTER `done` runs once the slave acknowledged the message too (see `src/ha/sync.rs`).
     pub fn put_message_with_callback(
         &self,
         msg: &Message,
         done: impl FnOnce(PutMessageResult) + Send + 'static,
     ) -> Result<()> {
         let props = StoreProperties::parse_str(&msg.properties);
-        let gc = match (&self.services, props.wants_wait()) {
+        let wait = props.wants_wait();
+        let done = self.after_replication(wait, Box::new(done));
+        let gc = match (&self.services, wait) {
             (Some(s), true) => s.group_commit().cloned(),
             _ => None,
         };
         let Some(gc) = gc else {
-            done(self.put_message(msg)?);
+            let r = self.put_message_inner(msg, &props)?;
+            done(match r.append {
+                Some(append) => self.handle_disk_flush(append, wait),
+                None => r,
+            });
             return Ok(());
         };
         // Put without waiting, then hand the wait to the group-commit service.
@@ -654,7 +666,7 @@ impl MessageStore {
             return Ok(refused);
         }
         let append = self.append(&mut recs, None, None)?;
-        Ok(self.handle_disk_flush(append, true))
+        Ok(self.handle_ha(self.handle_disk_flush(append, true), true))
     }
 
     /// Appends records exactly as they were once stored (every field verbatim, including the
@@ -663,6 +675,9 @@ impl MessageStore {
     /// into an empty store reproduces its commitlog.
     pub fn replay(&self, group: &[ReplayMessage]) -> Result<AppendResult> {
         self.check_writable()?;
+        if let Some(refused) = self.refuse_on_slave() {
+            return Err(StoreError::Invalid(refused.reason.unwrap_or_default()));
+        }
         if group.is_empty() {
             return Err(StoreError::Invalid("nothing to replay".into()));
         }
@@ -694,6 +709,9 @@ impl MessageStore {
     }
 
     fn validate(&self, topic: &str, queue_id: i32, props_len: usize) -> Option<PutMessageResult> {
+        if let Some(refused) = self.refuse_on_slave() {
+            return Some(refused);
+        }
         if let Err(e) = validate_topic(topic) {
             return Some(PutMessageResult::refused(
                 PutMessageStatus::MessageIllegal,
@@ -857,6 +875,7 @@ impl MessageStore {
             }
         }
         drop(st);
+        self.notify_replication();
         Ok(CommitLog::append_result(recs, total))
     }
 

@@ -263,5 +263,9 @@ fn size_limits_apply_to_a_record_and_to_a_whole_batch() {
     let r = store.put_messages(&batch(4)).unwrap();
     assert_eq!(r.status, PutMessageStatus::MessageIllegal);
     assert!(r.reason.unwrap().starts_with("batch of"));
-    assert_eq!(store.max_offset_in_queue("L", 0), 3, "nothing of the refused batch stored");
+    assert_eq!(
+        store.max_offset_in_queue("L", 0),
+        3,
+        "nothing of the refused batch stored"
+    );
 }

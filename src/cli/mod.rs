@@ -20,6 +20,7 @@ mod topics;
 pub use args::StoreArgs;
 mod preflight;
 mod rebuild;
+mod replicate;
 mod salvage;
 mod verify;
 
@@ -70,6 +71,8 @@ pub enum Command {
     Salvage(salvage::SalvageArgs),
     /// Report upgrade hazards of one or more stores (one per broker) before an upgrade.
     Preflight(preflight::PreflightArgs),
+    /// Run as a slave of a master's HA port and pull a copy of its commitlog into a store.
+    Replicate(replicate::ReplicateArgs),
 }
 
 /// Store geometry, normally discovered from the lengths of the store's files.
@@ -168,6 +171,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Rebuild(args) => rebuild::run(&args),
         Command::Salvage(args) => salvage::run(&args),
         Command::Preflight(args) => preflight::run(&args),
+        Command::Replicate(args) => replicate::run(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
