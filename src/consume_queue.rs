@@ -12,7 +12,7 @@ use parking_lot::RwLock;
 use crate::error::{IoContext, Result, StoreError};
 use crate::format::cq::{CqUnit, CQ_UNIT_SIZE};
 use crate::mapped_file::MappedFileQueue;
-use crate::topic::validate_topic;
+use crate::topic::{validate_queue_id, validate_topic};
 
 /// One consume queue.
 #[derive(Debug)]
@@ -216,12 +216,28 @@ impl ConsumeQueue {
                 }
                 keep += CQ_UNIT_SIZE;
             }
-            if keep == 0 && !data.is_empty() {
+            // Copy the length: `data` views the mapping, which is written below.
+            let written = data.len();
+            if keep == 0 && written > 0 {
                 // Even the first unit is beyond: the whole file goes; look at the previous one.
                 self.files.remove_last()?;
                 continue;
             }
             f.set_wrote_position(keep);
+            // Zero the dropped units. Java leaves them, and the next start's `recover` (which
+            // reads units until the first invalid one) then takes them back: after a crash that
+            // tore the commitlog, a unit pointing at a lost record (or into the middle of the
+            // record later written at its offset) reappeared in the queue once the slot before
+            // it was rewritten. Only bytes that held units are written.
+            if f.is_writable() && keep < written {
+                let zeros = [0u8; 4096];
+                let mut at = keep;
+                while at < written {
+                    let n = (written - at).min(zeros.len());
+                    f.write_at(at, &zeros[..n])?;
+                    at += n;
+                }
+            }
             break;
         }
         self.max_physic_offset
@@ -314,6 +330,7 @@ impl ConsumeQueueTable {
             return Ok(q);
         }
         validate_topic(topic)?;
+        validate_queue_id(queue_id)?;
         let mut w = self.queues.write();
         let by_q = w.entry(topic.to_string()).or_default();
         if let Some(q) = by_q.get(&queue_id) {
