@@ -29,11 +29,11 @@ passed=0
 failed=0
 for t in "${targets[@]}"; do
     # A scratch corpus, so the committed seeds are read but never added to.
-    mkdir -p "$work/$t"
+    mkdir -p "$work/$t" "artifacts/$t"
     log="$work/$t.log"
     if cargo fuzz run -O -a "$t" "$work/$t" "seeds/$t" -- \
         -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-        -artifact_prefix="$work/" >"$log" 2>&1; then
+        -artifact_prefix="artifacts/$t/" >"$log" 2>&1; then
         echo "fuzz smoke $t: ok ($(grep -Eo 'Done [0-9]+ runs' "$log" | tail -1))"
         passed=$((passed + 1))
     else

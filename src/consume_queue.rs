@@ -14,6 +14,18 @@ use crate::format::cq::{CqUnit, CQ_UNIT_SIZE};
 use crate::mapped_file::MappedFileQueue;
 use crate::topic::{validate_queue_id, validate_topic};
 
+/// Whether a unit at queue offset `cq_offset` can be written: not negative, and its file (of
+/// `file_size` bytes) ends within a Java long, so the file name and every position in it are
+/// valid offsets. A record's queue offset is read from disk during recovery, and a crafted one
+/// near 2^63 would otherwise create a file that the next open refuses.
+pub fn queue_offset_fits(cq_offset: i64, file_size: usize) -> bool {
+    u64::try_from(cq_offset)
+        .ok()
+        .and_then(|o| o.checked_mul(CQ_UNIT_SIZE as u64))
+        .and_then(|p| p.checked_add(2 * file_size as u64))
+        .is_some_and(|end| end <= i64::MAX as u64)
+}
+
 /// One consume queue.
 #[derive(Debug)]
 pub struct ConsumeQueue {
@@ -120,10 +132,17 @@ impl ConsumeQueue {
         tags_code: i64,
         cq_offset: i64,
     ) -> Result<PutUnit> {
-        if offset + size as i64 <= self.max_physic_offset() {
+        // `offset` and `cq_offset` come from the record's own fields, so from disk.
+        if offset.saturating_add(size as i64) <= self.max_physic_offset() {
             return Ok(PutUnit::Duplicate);
         }
-        let expect_logic_offset = (cq_offset as u64).saturating_mul(CQ_UNIT_SIZE as u64);
+        if !queue_offset_fits(cq_offset, self.files.file_size()) {
+            return Err(StoreError::Invalid(format!(
+                "queue offset {cq_offset} of {}/{} is outside what a consume queue can hold",
+                self.topic, self.queue_id
+            )));
+        }
+        let expect_logic_offset = cq_offset as u64 * CQ_UNIT_SIZE as u64;
         let (mut file, first_in_queue) = self.files.last_or_create(expect_logic_offset)?;
         if first_in_queue && cq_offset != 0 && file.wrote_position() == 0 {
             self.min_logic_offset
@@ -143,7 +162,7 @@ impl ConsumeQueue {
             }
         }
         self.max_physic_offset
-            .store(offset + size as i64, Ordering::Release);
+            .store(offset.saturating_add(size as i64), Ordering::Release);
         let unit = CqUnit {
             commitlog_offset: offset,
             size,
@@ -359,6 +378,11 @@ impl ConsumeQueueTable {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The size of every consume-queue file, in bytes.
+    pub fn file_size(&self) -> usize {
+        self.file_size
     }
 }
 

@@ -61,7 +61,7 @@ use parking_lot::{Mutex, MutexGuard};
 
 use crate::clock::Clock;
 use crate::commitlog::CommitLog;
-use crate::consume_queue::ConsumeQueueTable;
+use crate::consume_queue::{queue_offset_fits, ConsumeQueueTable};
 use crate::error::Result;
 use crate::format::record::{decode_record, Decoded};
 use crate::index::{IndexRequest, IndexService};
@@ -136,14 +136,17 @@ impl Dispatcher {
     ///
     /// A record read from disk whose topic or queue id cannot name a consume-queue directory
     /// (a topic outside `[%|a-zA-Z0-9_-]`, such as `../x` or bytes that are not UTF-8, or a
-    /// negative queue id) goes to no consume queue: creating its directory could write outside
+    /// negative queue id), or whose queue offset no consume queue can hold (negative, or near
+    /// 2^63 / 20), goes to no consume queue: creating its directory could write outside
     /// the store, and failing would stop recovery there and truncate every record after it. The
     /// record stays in the commitlog (readable by physical offset and by `records()`) and is
     /// counted in [`undispatchable`](Self::undispatchable). The put path refuses such topics
     /// before they reach the commitlog, so only damaged or foreign files have them.
     pub fn dispatch(&self, d: &mut DispatchInner, req: &DispatchRequest<'_>) -> Result<()> {
         if req.goes_to_consume_queue()
-            && (validate_topic(&req.topic).is_err() || validate_queue_id(req.queue_id).is_err())
+            && (validate_topic(&req.topic).is_err()
+                || validate_queue_id(req.queue_id).is_err()
+                || !queue_offset_fits(req.consume_queue_offset, self.cqs.file_size()))
         {
             self.undispatchable.fetch_add(1, Ordering::Relaxed);
         } else if req.goes_to_consume_queue() {

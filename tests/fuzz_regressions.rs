@@ -454,3 +454,36 @@ mod paths {
         s.shutdown().unwrap();
     }
 }
+
+/// Found by fuzz target `store_recovery`: a record whose queue-offset field (from disk) was
+/// near 2^63 made the consume queue create a file named beyond a Java long, and `offset +
+/// position` overflowed (a panic in debug builds); a physical-offset field near i64::MAX
+/// overflowed `offset + size`. Such a record now goes to no consume queue and stays in the
+/// commitlog; the store opens, and opens again.
+#[test]
+fn record_with_an_impossible_queue_or_physical_offset() {
+    for (field_pos, value) in [
+        (20usize, i64::MAX - 3),
+        (20, i64::MAX / 20),
+        (20, -5),
+        (28, i64::MAX - 10),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("store");
+        let at = store_with(&root, "TopicG", 3);
+        patch(
+            &segment0(&root),
+            at[1].0 as usize + field_pos,
+            &value.to_be_bytes(),
+        );
+        fs::remove_dir_all(root.join("consumequeue")).unwrap();
+        for _ in 0..2 {
+            let s = MessageStore::open(config(&root)).unwrap();
+            assert_eq!(s.records().count(), 3, "field {field_pos} = {value}");
+            assert_eq!(s.max_phy_offset(), at[2].0 + at[2].1 as u64);
+            let got = s.get_messages("TopicG", 0, 0, 10);
+            assert!(got.messages.len() >= 1, "{:?}", got.status);
+            s.shutdown().unwrap();
+        }
+    }
+}
