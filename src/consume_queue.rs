@@ -12,7 +12,19 @@ use crate::error::{IoContext, Result, StoreError};
 use crate::format::cq::{CqUnit, CQ_UNIT_SIZE};
 use crate::fxhash::FxHashMap;
 use crate::mapped_file::{MappedFile, MappedFileQueue};
-use crate::topic::validate_topic;
+use crate::topic::{validate_queue_id, validate_topic};
+
+/// Whether a unit at queue offset `cq_offset` can be written: not negative, and its file (of
+/// `file_size` bytes) ends within a Java long, so the file name and every position in it are
+/// valid offsets. A record's queue offset is read from disk during recovery, and a crafted one
+/// near 2^63 would otherwise create a file that the next open refuses.
+pub fn queue_offset_fits(cq_offset: i64, file_size: usize) -> bool {
+    u64::try_from(cq_offset)
+        .ok()
+        .and_then(|o| o.checked_mul(CQ_UNIT_SIZE as u64))
+        .and_then(|p| p.checked_add(2 * file_size as u64))
+        .is_some_and(|end| end <= i64::MAX as u64)
+}
 
 /// One consume queue.
 #[derive(Debug)]
@@ -125,10 +137,17 @@ impl ConsumeQueue {
         tags_code: i64,
         cq_offset: i64,
     ) -> Result<PutUnit> {
-        if offset + size as i64 <= self.max_physic_offset() {
+        // `offset` and `cq_offset` come from the record's own fields, so from disk.
+        if offset.saturating_add(size as i64) <= self.max_physic_offset() {
             return Ok(PutUnit::Duplicate);
         }
-        let expect_logic_offset = (cq_offset as u64).saturating_mul(CQ_UNIT_SIZE as u64);
+        if !queue_offset_fits(cq_offset, self.files.file_size()) {
+            return Err(StoreError::Invalid(format!(
+                "queue offset {cq_offset} of {}/{} is outside what a consume queue can hold",
+                self.topic, self.queue_id
+            )));
+        }
+        let expect_logic_offset = cq_offset as u64 * CQ_UNIT_SIZE as u64;
         let mut active = self.active.lock();
         let (mut file, first_in_queue) = match active.as_ref() {
             Some(f) if !f.is_full() => (f.clone(), false),
@@ -153,7 +172,7 @@ impl ConsumeQueue {
             }
         }
         self.max_physic_offset
-            .store(offset + size as i64, Ordering::Release);
+            .store(offset.saturating_add(size as i64), Ordering::Release);
         let unit = CqUnit {
             commitlog_offset: offset,
             size,
@@ -228,12 +247,28 @@ impl ConsumeQueue {
                 }
                 keep += CQ_UNIT_SIZE;
             }
-            if keep == 0 && !data.is_empty() {
+            // Copy the length: `data` views the mapping, which is written below.
+            let written = data.len();
+            if keep == 0 && written > 0 {
                 // Even the first unit is beyond: the whole file goes; look at the previous one.
                 self.files.remove_last()?;
                 continue;
             }
             f.set_wrote_position(keep);
+            // Zero the dropped units. Java leaves them, and the next start's `recover` (which
+            // reads units until the first invalid one) then takes them back: after a crash that
+            // tore the commitlog, a unit pointing at a lost record (or into the middle of the
+            // record later written at its offset) reappeared in the queue once the slot before
+            // it was rewritten. Only bytes that held units are written.
+            if f.is_writable() && keep < written {
+                let zeros = [0u8; 4096];
+                let mut at = keep;
+                while at < written {
+                    let n = (written - at).min(zeros.len());
+                    f.write_at(at, &zeros[..n])?;
+                    at += n;
+                }
+            }
             break;
         }
         self.max_physic_offset
@@ -326,6 +361,7 @@ impl ConsumeQueueTable {
             return Ok(q);
         }
         validate_topic(topic)?;
+        validate_queue_id(queue_id)?;
         let mut w = self.queues.write();
         let by_q = w.entry(topic.to_string()).or_default();
         if let Some(q) = by_q.get(&queue_id) {
@@ -357,6 +393,11 @@ impl ConsumeQueueTable {
 
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// The size of every consume-queue file, in bytes.
+    pub fn file_size(&self) -> usize {
+        self.file_size
     }
 }
 

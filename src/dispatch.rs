@@ -64,17 +64,18 @@ impl<'a> DispatchRequest<'a> {
     }
 }
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::clock::Clock;
 use crate::commitlog::CommitLog;
-use crate::consume_queue::ConsumeQueueTable;
+use crate::consume_queue::{queue_offset_fits, ConsumeQueueTable};
 use crate::error::Result;
 use crate::format::record::{decode_record, Decoded};
 use crate::index::{IndexRequest, IndexService};
+use crate::topic::{validate_queue_id, validate_topic};
 
 /// State that only one dispatcher may touch at a time.
 pub struct DispatchInner {
@@ -92,6 +93,8 @@ pub struct Dispatcher {
     delay_levels: DelayLevels,
     clock: Arc<dyn Clock>,
     logics_msg_timestamp: AtomicI64,
+    /// Records skipped by the consume queues because their topic or queue id cannot name one.
+    undispatchable: AtomicU64,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -117,6 +120,7 @@ impl Dispatcher {
             delay_levels,
             clock,
             logics_msg_timestamp: AtomicI64::new(0),
+            undispatchable: AtomicU64::new(0),
         }
     }
 
@@ -131,13 +135,34 @@ impl Dispatcher {
     }
 
     /// Store timestamp of the last record put into a consume queue.
+    /// How many records were kept out of the consume queues because their topic or queue id
+    /// cannot name a consume-queue directory (see [`dispatch`](Self::dispatch)).
+    pub fn undispatchable(&self) -> u64 {
+        self.undispatchable.load(Ordering::Relaxed)
+    }
+
     pub fn logics_msg_timestamp(&self) -> i64 {
         self.logics_msg_timestamp.load(Ordering::Acquire)
     }
 
     /// Puts one record into its consume queue (unless PREPARED/ROLLBACK) and the index.
+    ///
+    /// A record read from disk whose topic or queue id cannot name a consume-queue directory
+    /// (a topic outside `[%|a-zA-Z0-9_-]`, such as `../x` or bytes that are not UTF-8, or a
+    /// negative queue id), or whose queue offset no consume queue can hold (negative, or near
+    /// 2^63 / 20), goes to no consume queue: creating its directory could write outside
+    /// the store, and failing would stop recovery there and truncate every record after it. The
+    /// record stays in the commitlog (readable by physical offset and by `records()`) and is
+    /// counted in [`undispatchable`](Self::undispatchable). The put path refuses such topics
+    /// before they reach the commitlog, so only damaged or foreign files have them.
     pub fn dispatch(&self, d: &mut DispatchInner, req: &DispatchRequest<'_>) -> Result<()> {
-        if req.goes_to_consume_queue() {
+        if req.goes_to_consume_queue()
+            && (validate_topic(&req.topic).is_err()
+                || validate_queue_id(req.queue_id).is_err()
+                || !queue_offset_fits(req.consume_queue_offset, self.cqs.file_size()))
+        {
+            self.undispatchable.fetch_add(1, Ordering::Relaxed);
+        } else if req.goes_to_consume_queue() {
             let cq = self.cqs.find_or_create(&req.topic, req.queue_id)?;
             cq.put_position_info(
                 req.commitlog_offset,

@@ -589,6 +589,17 @@ impl MappedFileQueue {
                             "not a regular file (symlinks and directories are not segments)",
                         ));
                     }
+                    // Offsets are Java longs, and every position in the segment must be one:
+                    // a name near u64::MAX would overflow `offset + size` everywhere.
+                    if offset
+                        .checked_add(file_size as u64)
+                        .is_none_or(|end| end > i64::MAX as u64)
+                    {
+                        return Err(StoreError::bad_file(
+                            &path,
+                            "segment name is an offset too large for a Java long",
+                        ));
+                    }
                     found.push((offset, path));
                 }
             }

@@ -52,7 +52,10 @@ impl Checkpoint {
 
     /// `StoreCheckpoint#getMinTimestamp`: the older of physic and logics, minus 3 s, floored at 0.
     pub fn min_timestamp(&self) -> i64 {
-        (self.physic_msg_timestamp.min(self.logics_msg_timestamp) - 3000).max(0)
+        self.physic_msg_timestamp
+            .min(self.logics_msg_timestamp)
+            .saturating_sub(3000)
+            .max(0)
     }
 
     /// `getMinTimestampIndex`: the minimum of [`min_timestamp`](Self::min_timestamp) and index.

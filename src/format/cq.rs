@@ -77,7 +77,9 @@ impl DelayLevels {
     pub fn parse(s: &str) -> Result<DelayLevels, String> {
         let mut v = Vec::new();
         for (i, item) in s.split(' ').filter(|x| !x.is_empty()).enumerate() {
-            let (num, unit) = item.split_at(item.len() - 1);
+            // The unit is the last character (not byte: a multi-byte one must not split).
+            let cut = item.char_indices().last().map_or(0, |(i, _)| i);
+            let (num, unit) = item.split_at(cut);
             let mult = match unit {
                 "s" => 1000,
                 "m" => 60_000,
@@ -93,7 +95,10 @@ impl DelayLevels {
             let n: i64 = num
                 .parse()
                 .map_err(|_| format!("delay level {} `{item}` is not a number", i + 1))?;
-            v.push(n * mult);
+            let ms = n
+                .checked_mul(mult)
+                .ok_or_else(|| format!("delay level {} `{item}` overflows", i + 1))?;
+            v.push(ms);
         }
         if v.is_empty() {
             return Err("messageDelayLevel lists no level".into());
@@ -108,9 +113,14 @@ impl DelayLevels {
     /// `ScheduleMessageService#computeDeliverTimestamp`: store time plus the level's delay, or
     /// plus one second for a level that is not configured.
     pub fn deliver_timestamp(&self, level: i32, store_timestamp: i64) -> i64 {
-        match usize::try_from(level - 1).ok().and_then(|i| self.0.get(i)) {
-            Some(ms) => store_timestamp + ms,
-            None => store_timestamp + 1000,
+        match level
+            .checked_sub(1)
+            .and_then(|i| usize::try_from(i).ok())
+            .and_then(|i| self.0.get(i))
+        {
+            // The store timestamp comes from disk: saturate rather than overflow.
+            Some(ms) => store_timestamp.saturating_add(*ms),
+            None => store_timestamp.saturating_add(1000),
         }
     }
 }
