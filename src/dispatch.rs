@@ -77,6 +77,14 @@ use crate::format::record::{decode_record, Decoded};
 use crate::index::{IndexRequest, IndexService};
 use crate::topic::{validate_queue_id, validate_topic};
 
+/// What a walk over the commitlog dispatches to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Both,
+    IndexOnly,
+    QueuesOnly,
+}
+
 /// State that only one dispatcher may touch at a time.
 pub struct DispatchInner {
     pub index: Option<IndexService>,
@@ -156,6 +164,12 @@ impl Dispatcher {
     /// counted in [`undispatchable`](Self::undispatchable). The put path refuses such topics
     /// before they reach the commitlog, so only damaged or foreign files have them.
     pub fn dispatch(&self, d: &mut DispatchInner, req: &DispatchRequest<'_>) -> Result<()> {
+        self.put_in_queue(req)?;
+        self.build_index(d, req)
+    }
+
+    /// The consume-queue half of [`dispatch`](Self::dispatch).
+    fn put_in_queue(&self, req: &DispatchRequest<'_>) -> Result<()> {
         if req.goes_to_consume_queue()
             && (validate_topic(&req.topic).is_err()
                 || validate_queue_id(req.queue_id).is_err()
@@ -173,7 +187,7 @@ impl Dispatcher {
             self.logics_msg_timestamp
                 .store(req.store_timestamp, Ordering::Release);
         }
-        self.build_index(d, req)
+        Ok(())
     }
 
     fn build_index(&self, d: &mut DispatchInner, req: &DispatchRequest<'_>) -> Result<()> {
@@ -202,7 +216,7 @@ impl Dispatcher {
         let mut d = self.inner.lock();
         let from = d.reput_from;
         let mut at = from;
-        let r = self.walk(&mut d, commit_log, from, to, false, &mut at);
+        let r = self.walk(&mut d, commit_log, from, to, Target::Both, &mut at);
         d.reput_from = at;
         if r.is_ok() {
             self.last_error.lock().take();
@@ -233,7 +247,16 @@ impl Dispatcher {
     pub fn reindex(&self, commit_log: &CommitLog, from: u64, to: u64) -> Result<()> {
         let mut d = self.inner.lock();
         let mut at = from;
-        self.walk(&mut d, commit_log, from, to, true, &mut at)?;
+        self.walk(&mut d, commit_log, from, to, Target::IndexOnly, &mut at)?;
+        Ok(())
+    }
+
+    /// Puts the records in `[from, to)` into their consume queues only (units a queue already
+    /// has are skipped); the index and the reput position are left alone.
+    pub fn requeue(&self, commit_log: &CommitLog, from: u64, to: u64) -> Result<()> {
+        let mut d = self.inner.lock();
+        let mut at = from;
+        self.walk(&mut d, commit_log, from, to, Target::QueuesOnly, &mut at)?;
         Ok(())
     }
 
@@ -244,7 +267,7 @@ impl Dispatcher {
         commit_log: &CommitLog,
         from: u64,
         to: u64,
-        index_only: bool,
+        target: Target,
         at: &mut u64,
     ) -> Result<u64> {
         let mut offset = from.max(commit_log.min_offset());
@@ -269,10 +292,10 @@ impl Dispatcher {
                     if let Ok(req) =
                         DispatchRequest::from_record(&record, total_size, &self.delay_levels)
                     {
-                        if index_only {
-                            self.build_index(d, &req)?;
-                        } else {
-                            self.dispatch(d, &req)?;
+                        match target {
+                            Target::Both => self.dispatch(d, &req)?,
+                            Target::IndexOnly => self.build_index(d, &req)?,
+                            Target::QueuesOnly => self.put_in_queue(&req)?,
                         }
                     }
                     offset += total_size as u64;

@@ -388,13 +388,33 @@ impl MessageStore {
             }
         }
         self.recover_topic_queue_table();
-        // Reput: dispatch what the consume queues do not have yet.
+        // Reput: dispatch what the consume queues do not have yet. Java starts at the furthest
+        // point any queue reached, so a queue whose tail was torn stays short for good (its
+        // messages are in the commitlog, but no consumer sees them). We also start from the
+        // earliest end among queues that end within the last three segments (the span normal
+        // recovery scans anyway); dispatch skips every unit a queue already has.
         let min = self.commit_log.min_offset() as i64;
-        let mut from = min;
+        let segs = self.commit_log.files().files();
+        let window = segs
+            .get(segs.len().saturating_sub(3))
+            .map_or(0, |f| f.file_from_offset() as i64);
+        let mut java_from = min;
+        let mut earliest_recent = i64::MAX;
         for cq in self.dispatcher.consume_queues().all() {
-            from = from.max(cq.max_physic_offset());
+            let end = cq.max_physic_offset();
+            java_from = java_from.max(end);
+            if end >= window.max(min) {
+                earliest_recent = earliest_recent.min(end);
+            }
         }
-        let from = from.max(0) as u64;
+        let java_from = java_from.max(0) as u64;
+        let requeue_from = java_from.min(earliest_recent.max(min).max(0) as u64);
+        if writable && requeue_from < java_from {
+            // Only the queues: the index gets exactly what Java's reput gives it.
+            self.dispatcher
+                .requeue(&self.commit_log, requeue_from, java_from)?;
+        }
+        let from = java_from;
         self.recovery.reput_from = from;
         self.dispatcher.lock().reput_from = from;
         if writable {

@@ -489,3 +489,15 @@ impl Failures {
         panic!("{s}");
     }
 }
+
+/// The store config the Java fixtures were written with: 1 MiB commitlog segments, 4000-byte
+/// consume-queue files, index files of 1000 slots and 4000 entries.
+#[allow(dead_code)]
+pub fn fixture_store_config(root: &Path) -> rmqstore::StoreConfig {
+    let mut c = rmqstore::StoreConfig::with_root(root);
+    c.mapped_file_size_commit_log = 1_048_576;
+    c.mapped_file_size_consume_queue_raw = 4000;
+    c.max_hash_slot_num = 1000;
+    c.max_index_num = 4000;
+    c
+}
