@@ -428,14 +428,9 @@ pub fn flush_logics(t: &FlushTargets, least_pages: usize, thorough: bool) -> Res
     }
     if thorough {
         t.dispatcher.flush_index()?;
-        let index_ts = t.dispatcher.index_msg_timestamp();
         let mut cp = t.checkpoint.lock();
-        if logics_ts > 0 {
-            cp.values.logics_msg_timestamp = logics_ts;
-        }
-        if index_ts > 0 {
-            cp.values.index_msg_timestamp = index_ts;
-        }
+        cp.values
+            .advance(logics_ts, t.dispatcher.index_msg_timestamp());
         cp.flush()?;
     }
     Ok(())

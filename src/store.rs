@@ -1066,17 +1066,10 @@ impl MessageStore {
             cq.flush()?;
         }
         self.dispatcher.flush_index()?;
-        let logics = self.dispatcher.logics_msg_timestamp();
-        let index_ts = self.dispatcher.index_msg_timestamp();
-        {
-            let mut cp = self.checkpoint.lock();
-            if logics > 0 {
-                cp.values.logics_msg_timestamp = logics;
-            }
-            if index_ts > 0 {
-                cp.values.index_msg_timestamp = index_ts;
-            }
-        }
+        self.checkpoint.lock().values.advance(
+            self.dispatcher.logics_msg_timestamp(),
+            self.dispatcher.index_msg_timestamp(),
+        );
         let physic = self
             .commit_log
             .files()

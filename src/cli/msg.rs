@@ -67,19 +67,7 @@ pub fn run(args: &MsgArgs) -> CliResult {
             store.get_by_phy_offset(off).into_iter().collect(),
         )
     } else if let Some(key) = &args.key {
-        let topics: Vec<String> = match topic {
-            Some(t) => vec![t.to_string()],
-            None => {
-                let mut ts: Vec<String> = store
-                    .consume_queues()
-                    .all()
-                    .iter()
-                    .map(|q| q.topic().to_string())
-                    .collect();
-                ts.dedup();
-                ts
-            }
-        };
+        let topics = store.lookup_topics(topic);
         let mut v: Vec<StoredRecord> = topics
             .iter()
             .flat_map(|t| store.query_messages_by_key(t, key, LOOKUP_MAX, 0, i64::MAX))

@@ -50,6 +50,17 @@ impl Checkpoint {
         }
     }
 
+    /// Records what consume queues and the index have made durable: the store time of the last
+    /// dispatched record and the end time of the last full index file (0 means "nothing new").
+    pub fn advance(&mut self, logics_msg_timestamp: i64, index_msg_timestamp: i64) {
+        if logics_msg_timestamp > 0 {
+            self.logics_msg_timestamp = logics_msg_timestamp;
+        }
+        if index_msg_timestamp > 0 {
+            self.index_msg_timestamp = index_msg_timestamp;
+        }
+    }
+
     /// `StoreCheckpoint#getMinTimestamp`: the older of physic and logics, minus 3 s, floored at 0.
     pub fn min_timestamp(&self) -> i64 {
         self.physic_msg_timestamp

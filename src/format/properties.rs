@@ -111,37 +111,36 @@ impl<'a> StoreProperties<'a> {
         let mut sp = StoreProperties::default();
         let bytes = props.as_bytes();
         for (name, value) in iter(bytes) {
-            // The value's offset inside `props`: it lies between ASCII separators, so both ends
-            // are char boundaries and slicing the str cannot fail.
-            let v_start = value.as_ptr() as usize - bytes.as_ptr() as usize;
-            let value = &props[v_start..v_start + value.len()];
-            let slot = match name {
-                b"KEYS" => &mut sp.keys,
-                b"TAGS" => &mut sp.tags,
-                b"UNIQ_KEY" => &mut sp.uniq_key,
-                b"DELAY" => &mut sp.delay,
-                b"WAIT" => &mut sp.wait,
-                _ => continue,
-            };
-            *slot = Some(Cow::Borrowed(value));
+            if let Some(slot) = sp.slot(name) {
+                // The value's offset inside `props`: it lies between ASCII separators, so both
+                // ends are char boundaries and slicing the str cannot fail.
+                let v_start = value.as_ptr() as usize - bytes.as_ptr() as usize;
+                *slot = Some(Cow::Borrowed(&props[v_start..v_start + value.len()]));
+            }
         }
         sp
     }
 
     pub fn parse(props: &'a [u8]) -> Self {
         let mut sp = StoreProperties::default();
-        for (n, v) in iter(props) {
-            let slot = match n {
-                b"KEYS" => &mut sp.keys,
-                b"TAGS" => &mut sp.tags,
-                b"UNIQ_KEY" => &mut sp.uniq_key,
-                b"DELAY" => &mut sp.delay,
-                b"WAIT" => &mut sp.wait,
-                _ => continue,
-            };
-            *slot = Some(String::from_utf8_lossy(v));
+        for (name, value) in iter(props) {
+            if let Some(slot) = sp.slot(name) {
+                *slot = Some(String::from_utf8_lossy(value));
+            }
         }
         sp
+    }
+
+    /// The field a property name fills, if the store acts on it.
+    fn slot(&mut self, name: &[u8]) -> Option<&mut Option<Cow<'a, str>>> {
+        Some(match name {
+            b"KEYS" => &mut self.keys,
+            b"TAGS" => &mut self.tags,
+            b"UNIQ_KEY" => &mut self.uniq_key,
+            b"DELAY" => &mut self.delay,
+            b"WAIT" => &mut self.wait,
+            _ => return None,
+        })
     }
 
     /// False only for `WAIT=false`: the put does not wait for its flush.

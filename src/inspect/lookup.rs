@@ -43,8 +43,10 @@ impl MessageStore {
 
     /// Records whose UNIQ_KEY is `key`, through the index: in `topic`, or (when `None`) in
     /// every topic that has a consume queue. Sorted by physical offset.
-    pub fn find_by_uniq_key(&self, key: &str, topic: Option<&str>) -> Vec<StoredRecord> {
-        let topics: Vec<String> = match topic {
+    /// `topic`, or every topic that has a consume queue (the topics an index lookup without a
+    /// topic searches).
+    pub fn lookup_topics(&self, topic: Option<&str>) -> Vec<String> {
+        match topic {
             Some(t) => vec![t.to_string()],
             None => {
                 let mut ts: Vec<String> = self
@@ -53,10 +55,14 @@ impl MessageStore {
                     .iter()
                     .map(|q| q.topic().to_string())
                     .collect();
-                ts.dedup();
+                ts.dedup(); // `all()` is sorted by topic
                 ts
             }
-        };
+        }
+    }
+
+    pub fn find_by_uniq_key(&self, key: &str, topic: Option<&str>) -> Vec<StoredRecord> {
+        let topics = self.lookup_topics(topic);
         let mut out: Vec<StoredRecord> = topics
             .iter()
             .flat_map(|t| self.query_messages_by_key(t, key, LOOKUP_MAX, 0, i64::MAX))
