@@ -3,7 +3,10 @@
 use rmqstore::*;
 use std::time::Instant;
 fn main() {
-    let mib: u64 = std::env::args().nth(1).map(|s| s.parse().unwrap()).unwrap_or(256);
+    let mib: u64 = std::env::args()
+        .nth(1)
+        .map(|s| s.parse().unwrap())
+        .unwrap_or(256);
     let dir = std::env::temp_dir().join(format!("recoverbench-{}", std::process::id()));
     let config = StoreConfig::with_root(&dir);
     {

@@ -407,7 +407,9 @@ impl MessageStore {
                 earliest_recent = earliest_recent.min(end);
             }
         }
-        let java_from = java_from.max(0) as u64;
+        // A damaged unit can claim a message ending beyond the log (Java would then dispatch
+        // nothing new until the log grew past it): never start past the recovered end.
+        let java_from = (java_from.max(0) as u64).min(self.commit_log.max_offset());
         let requeue_from = java_from.min(earliest_recent.max(min).max(0) as u64);
         if writable && requeue_from < java_from {
             // Only the queues: the index gets exactly what Java's reput gives it.
@@ -862,6 +864,11 @@ impl MessageStore {
             let group_start = file.file_from_offset() + pos as u64;
             let group_end = group_start + total as u64;
             let mut d = self.dispatcher.lock();
+            // The log ended at `group_start` before this put, so nothing at or after it can
+            // have been dispatched: a reput position beyond it is stale and would skip us.
+            if d.reput_from > group_start {
+                d.reput_from = group_start;
+            }
             if d.reput_from == group_start {
                 let mut at = group_start;
                 for r in recs.iter() {

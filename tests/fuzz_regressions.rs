@@ -488,3 +488,73 @@ fn record_with_an_impossible_queue_or_physical_offset() {
         }
     }
 }
+
+/// Replays a `store_recovery` fuzz input the way the target builds its store (byte 0 flags,
+/// byte 1 consume-queue unit count, the units, then the 64 KiB segment).
+fn store_from_fuzz_input(root: &Path, data: &[u8]) -> StoreConfig {
+    const SEG: usize = 64 * 1024;
+    const CQ_UNITS: usize = 100;
+    let flags = data[0];
+    let units = (data[1] as usize) % (CQ_UNITS + 1);
+    let rest = &data[2..];
+    let cq_len = (units * 20).min(rest.len());
+    let (cq_bytes, seg_bytes) = rest.split_at(cq_len);
+    let cl = root.join("commitlog");
+    fs::create_dir_all(&cl).unwrap();
+    let mut seg = vec![0u8; SEG];
+    let n = seg_bytes.len().min(SEG);
+    seg[..n].copy_from_slice(&seg_bytes[..n]);
+    fs::write(cl.join(format!("{:020}", 0)), &seg).unwrap();
+    if units > 0 {
+        let qdir = root.join("consumequeue/TopicTest/0");
+        fs::create_dir_all(&qdir).unwrap();
+        let mut cq = vec![0u8; CQ_UNITS * 20];
+        cq[..cq_bytes.len()].copy_from_slice(cq_bytes);
+        fs::write(qdir.join(format!("{:020}", 0)), &cq).unwrap();
+    }
+    if flags & 1 != 0 {
+        fs::write(root.join("abort"), b"").unwrap();
+    }
+    let mut c = StoreConfig::with_root(root);
+    c.mapped_file_size_commit_log = SEG;
+    c.mapped_file_size_consume_queue_raw = CQ_UNITS * 20;
+    c.max_hash_slot_num = 16;
+    c.max_index_num = 64;
+    c.check_crc_on_recover = flags & 2 != 0;
+    c.message_index_enable = flags & 4 != 0;
+    c
+}
+
+/// Found by the `store_recovery` fuzz target: a consume-queue unit claiming a message that ends
+/// beyond the recovered commitlog made reput start past the end, so a new put was stored but
+/// never dispatched.
+#[test]
+fn a_put_after_recovery_of_a_fuzzed_store_is_dispatched() {
+    let data = fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/regressions/store_recovery-put-not-dispatched"),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let c = store_from_fuzz_input(dir.path(), &data);
+    let store = MessageStore::open(c).unwrap();
+    // The fuzzed consume queue claims a message ending far beyond the recovered log end.
+    assert!(store.recovery_report().reput_from <= store.max_phy_offset());
+    let r = store
+        .put_message(&Message::new("Fz", 0, b"after-recovery".to_vec()).with_keys("fz-key"))
+        .unwrap();
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(
+        store.max_offset_in_queue("Fz", 0),
+        1,
+        "{:?}",
+        store.background_error()
+    );
+    assert_eq!(
+        store.get_messages("Fz", 0, 0, 1).messages[0]
+            .decode()
+            .unwrap()
+            .body,
+        b"after-recovery"
+    );
+}
