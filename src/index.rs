@@ -14,7 +14,7 @@
 //! - Every header field is written through to the mapping when it changes, field by field, as
 //!   `IndexHeader`'s setters do; nothing else writes the header.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -122,7 +122,7 @@ impl IndexFile {
     ) -> Result<IndexFile> {
         let path = path.into();
         let size = check_geometry(hash_slot_num, index_num)?;
-        let file = OpenOptions::new()
+        let file = crate::mapped_file::open_options_no_follow()
             .read(true)
             .write(true)
             .create_new(true)
@@ -170,7 +170,7 @@ impl IndexFile {
     ) -> Result<IndexFile> {
         let path = path.into();
         let size = check_geometry(hash_slot_num, index_num)?;
-        let file = OpenOptions::new()
+        let file = crate::mapped_file::open_options_no_follow()
             .read(true)
             .write(!read_only)
             .open(&path)
