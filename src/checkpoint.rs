@@ -1,11 +1,12 @@
 //! The `checkpoint` file (`StoreCheckpoint`): 4096 bytes, the first 40 holding timestamps.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use crate::error::{IoContext, Result, StoreError};
 use crate::format::checkpoint::{Checkpoint, CHECKPOINT_FILE_SIZE};
+use crate::mapped_file::open_options_no_follow;
 
 /// The checkpoint file and its values.
 #[derive(Debug)]
@@ -23,7 +24,7 @@ impl StoreCheckpoint {
     pub fn open(path: &Path, writable: bool) -> Result<StoreCheckpoint> {
         let mut page = vec![0u8; CHECKPOINT_FILE_SIZE];
         let file = if writable {
-            let mut f = OpenOptions::new()
+            let mut f = open_options_no_follow()
                 .read(true)
                 .write(true)
                 .create(true)
@@ -33,7 +34,7 @@ impl StoreCheckpoint {
             read_page(&mut f, &mut page, path)?;
             Some(f)
         } else {
-            match File::open(path) {
+            match open_options_no_follow().read(true).open(path) {
                 Ok(mut f) => {
                     read_page(&mut f, &mut page, path)?;
                     None

@@ -14,8 +14,7 @@
 //! - Every header field is written through to the mapping when it changes, field by field, as
 //!   `IndexHeader`'s setters do; nothing else writes the header.
 
-use std::fs::File;
-use std::fs::{self, OpenOptions};
+use std::fs::{self, File};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -143,7 +142,7 @@ impl IndexFile {
     ) -> Result<IndexFile> {
         let path = path.into();
         let size = check_geometry(hash_slot_num, index_num)?;
-        let file = OpenOptions::new()
+        let file = crate::mapped_file::open_options_no_follow()
             .read(true)
             .write(true)
             .create_new(true)
@@ -194,7 +193,7 @@ impl IndexFile {
     ) -> Result<IndexFile> {
         let path = path.into();
         let size = check_geometry(hash_slot_num, index_num)?;
-        let file = OpenOptions::new()
+        let file = crate::mapped_file::open_options_no_follow()
             .read(true)
             .write(!read_only)
             .open(&path)

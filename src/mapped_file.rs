@@ -15,6 +15,16 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::error::{IoContext, Result, StoreError};
 
+/// Options that refuse to open a symlink (`O_NOFOLLOW`): every file of a store is opened this
+/// way, so a link planted in the store directory (`abort`, `checkpoint`, a segment) can never
+/// make the engine read or write a file outside it. The open fails with ELOOP instead.
+pub fn open_options_no_follow() -> OpenOptions {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut o = OpenOptions::new();
+    o.custom_flags(libc::O_NOFOLLOW);
+    o
+}
+
 /// `UtilAll.offset2FileName`: the offset, zero-padded to 20 decimal digits.
 pub fn offset_to_file_name(offset: u64) -> String {
     format!("{offset:020}")
@@ -88,7 +98,7 @@ impl std::fmt::Debug for MappedFile {
 impl MappedFile {
     /// Creates a new zero-filled segment of `file_size` bytes. Fails if the file exists.
     pub fn create(path: &Path, file_from_offset: u64, file_size: usize) -> Result<MappedFile> {
-        let file = OpenOptions::new()
+        let file = open_options_no_follow()
             .read(true)
             .write(true)
             .create_new(true)
@@ -118,7 +128,7 @@ impl MappedFile {
         file_size: usize,
         writable: bool,
     ) -> Result<MappedFile> {
-        let file = OpenOptions::new()
+        let file = open_options_no_follow()
             .read(true)
             .write(writable)
             .open(path)

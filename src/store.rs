@@ -2,7 +2,7 @@
 //! would), puts messages and batches, and reads them back by queue offset, physical offset,
 //! msgId or key.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -307,7 +307,12 @@ impl MessageStore {
                 },
             ));
             let abort = store.config.abort_path();
-            File::create(&abort).at(&abort)?;
+            crate::mapped_file::open_options_no_follow()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .open(&abort)
+                .at(&abort)?;
             store.start_cleanup_service()?;
         }
         Ok(store)
@@ -1219,7 +1224,7 @@ fn delay_rewrite(msg: &Message, _level: i32) -> String {
 /// Takes the store's `lock` file with an exclusive OFD lock on byte 0, which conflicts with the
 /// `FileChannel.tryLock` a Java broker holds and with another open of ours in this process.
 fn take_lock(path: &Path) -> Result<File> {
-    let mut f = OpenOptions::new()
+    let mut f = crate::mapped_file::open_options_no_follow()
         .read(true)
         .write(true)
         .create(true)

@@ -558,3 +558,40 @@ fn a_put_after_recovery_of_a_fuzzed_store_is_dispatched() {
         b"after-recovery"
     );
 }
+
+/// Found by review (issue 7, path safety): `abort`, `checkpoint` and `lock` were opened
+/// following symlinks, so a store whose `abort` linked to a file outside it had that file
+/// truncated by a writable open, and a linked `checkpoint` was overwritten by a flush. Every
+/// store file is now opened with O_NOFOLLOW: the open fails, naming the file, and the target is
+/// untouched.
+#[cfg(unix)]
+#[test]
+fn root_files_that_are_symlinks_are_never_followed() {
+    use std::os::unix::fs::symlink;
+    for name in ["abort", "checkpoint", "lock"] {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("store");
+        store_with(&root, "TopicH", 1);
+        let victim = tmp.path().join("victim");
+        fs::write(&victim, b"precious bytes outside the store").unwrap();
+        let link = root.join(name);
+        let _ = fs::remove_file(&link);
+        symlink(&victim, &link).unwrap();
+        let r = MessageStore::open(config(&root));
+        let e = r
+            .expect_err("a symlinked store file is refused")
+            .to_string();
+        assert!(e.contains(name), "{name}: {e}");
+        if name == "checkpoint" {
+            let e = MessageStore::open_read_only(config(&root))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(name), "{name}: {e}");
+        }
+        assert_eq!(
+            fs::read(&victim).unwrap(),
+            b"precious bytes outside the store",
+            "{name}"
+        );
+    }
+}
