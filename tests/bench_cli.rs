@@ -50,7 +50,14 @@ fn smoke_run_writes_json_plot_and_doc_section_and_removes_its_stores() {
         assert_eq!(c["messages"], 3000, "{mode}");
         assert_eq!(c["not_ok"], 0, "{mode}");
         assert_eq!(c["body_size"], 128, "{mode}");
-        assert_eq!(c["latency_us"]["samples"], 3000, "{mode}");
+        // One put in four is timed, per writer from its first (the clock reads would cost a
+        // tenth of a fast put): 3000/4 samples, plus at most one per writer for the rounding.
+        let threads = c["threads"].as_u64().unwrap();
+        let samples = c["latency_us"]["samples"].as_u64().unwrap();
+        assert!(
+            (750..=750 + threads).contains(&samples),
+            "{mode}: {samples} samples"
+        );
         let lat = &c["latency_us"];
         let (p50, p99, p999, max) = (
             lat["p50"].as_f64().unwrap(),
