@@ -11,7 +11,7 @@ use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use common::{all_fixtures, copy_store_to_temp, fixture, sha256_hex, tree_digest};
+use common::{all_fixtures, copy_store_to_temp, files_under, fixture, sha256_hex, tree_digest};
 use rmqstore::inspect::discover_config;
 use rmqstore::inspect::rebuild::{rebuild, RebuildOptions, RebuildTarget};
 use rmqstore::inspect::verify::{verify, VerifyOptions};
@@ -20,25 +20,6 @@ use rmqstore::MessageStore;
 
 fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_rmqstore"))
-}
-
-/// Relative path -> bytes of every file under `dir`.
-fn files_under(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = fs::read_dir(&d) else { continue };
-        for e in rd {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
 }
 
 fn assert_same_files(name: &str, a: &Path, b: &Path) {

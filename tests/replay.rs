@@ -9,22 +9,16 @@ use std::sync::Arc;
 
 use rmqstore::clock::ManualClock;
 use rmqstore::format::{decode_record, Decoded, Host};
-use rmqstore::{Message, MessageStore, OpenMode, ReplayMessage, StoreConfig};
+use rmqstore::{Message, MessageStore, OpenMode, ReplayMessage};
 use serde_json::Value;
+
+mod common;
+use common::{files_under, fixture_store_config};
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/fixtures/java")
         .join(name)
-}
-
-fn small_config(root: &Path) -> StoreConfig {
-    let mut c = StoreConfig::with_root(root);
-    c.mapped_file_size_commit_log = 1_048_576;
-    c.mapped_file_size_consume_queue_raw = 4000;
-    c.max_hash_slot_num = 1000;
-    c.max_index_num = 4000;
-    c
 }
 
 fn read_json(p: &Path) -> Value {
@@ -50,24 +44,6 @@ fn load_segments(dir: &Path) -> BTreeMap<u64, Vec<u8>> {
     m
 }
 
-fn files_under(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let Ok(rd) = fs::read_dir(&d) else { continue };
-        for e in rd {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                out.insert(rel, fs::read(&p).unwrap());
-            }
-        }
-    }
-    out
-}
-
 fn replay_fixture(name: &str) {
     let fx = fixture(name);
     let manifest = read_json(&fx.join("manifest.json"));
@@ -77,7 +53,7 @@ fn replay_fixture(name: &str) {
     let root = tmp.path().join("store");
     let clock = ManualClock::new(manifest["writeStartMillis"].as_i64().unwrap());
     let store = MessageStore::open_with(
-        small_config(&root),
+        fixture_store_config(&root),
         OpenMode::ReadWrite,
         Arc::new(clock.clone()),
     )

@@ -20,12 +20,7 @@ use rmqstore::{Message, MessageBatch, MessageStore, OpenMode, PutMessageStatus, 
 const SEG: u64 = 1024 * 1024;
 
 fn fixture_config(root: &Path) -> StoreConfig {
-    let mut c = StoreConfig::with_root(root);
-    c.mapped_file_size_commit_log = SEG as usize;
-    c.mapped_file_size_consume_queue_raw = 4000;
-    c.max_hash_slot_num = 1000;
-    c.max_index_num = 4000;
-    c
+    common::fixture_store_config(root)
 }
 
 fn base() -> Fixture {

@@ -37,12 +37,7 @@ const LARGE: usize = 1_000_000;
 /// The fixtures' store config: 1 MiB commitlog segments, 4000-byte consume-queue files, index
 /// files of 1000 slots and 4000 entries.
 fn fixture_config(root: &Path) -> StoreConfig {
-    let mut c = StoreConfig::with_root(root);
-    c.mapped_file_size_commit_log = 1024 * 1024;
-    c.mapped_file_size_consume_queue_raw = 4000;
-    c.max_hash_slot_num = 1000;
-    c.max_index_num = 4000;
-    c
+    common::fixture_store_config(root)
 }
 
 fn fixture_config_for(fx: &Fixture, root: &Path) -> StoreConfig {

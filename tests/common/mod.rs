@@ -501,3 +501,23 @@ pub fn fixture_store_config(root: &Path) -> rmqstore::StoreConfig {
     c.max_index_num = 4000;
     c
 }
+
+/// Relative path -> bytes of every file under `dir` (missing dir: empty).
+#[allow(dead_code)]
+pub fn files_under(dir: &Path) -> BTreeMap<String, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        for e in rd {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.insert(rel, fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
