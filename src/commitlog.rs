@@ -367,6 +367,30 @@ impl CommitLog {
         }
     }
 
+    /// The start of the record holding `offset` (`offset` itself at a record boundary), walking
+    /// its segment from the start: consume-queue units, which recovery derives reput starts
+    /// from, can be damaged and point into the middle of a record. Where a record before it
+    /// does not decode, the last good boundary.
+    pub fn align_to_record(&self, offset: u64) -> u64 {
+        let Some(f) = self.files.find_by_offset(offset) else {
+            return offset;
+        };
+        let data = f.readable();
+        let target = (offset - f.file_from_offset()) as usize;
+        let mut pos = 0usize;
+        while pos < target && pos < data.len() {
+            match decode_record(&data[pos..], false) {
+                Ok(Decoded::Message { total_size, .. })
+                    if pos + (total_size as usize) <= target =>
+                {
+                    pos += total_size as usize
+                }
+                _ => break, // the record holding `offset`, a blank, or bytes that do not decode
+            }
+        }
+        f.file_from_offset() + pos as u64
+    }
+
     /// Ends the log at `offset` (`truncateDirtyFiles`); later segments are deleted.
     pub fn truncate_dirty(&self, offset: u64) -> Result<()> {
         self.put.lock().active = None;

@@ -414,8 +414,16 @@ impl MessageStore {
         }
         // A damaged unit can claim a message ending beyond the log (Java would then dispatch
         // nothing new until the log grew past it): never start past the recovered end.
-        let java_from = (java_from.max(0) as u64).min(self.commit_log.max_offset());
+        let end = self.commit_log.max_offset();
+        let java_from = (java_from.max(0) as u64).min(end);
+        // ...and never inside a record (a damaged unit can claim any end).
+        let java_from = if java_from < end {
+            self.commit_log.align_to_record(java_from)
+        } else {
+            java_from
+        };
         let requeue_from = java_from.min(earliest_recent.max(min).max(0) as u64);
+        let requeue_from = self.commit_log.align_to_record(requeue_from).min(java_from);
         if writable && requeue_from < java_from {
             // Only the queues: the index gets exactly what Java's reput gives it.
             self.dispatcher
@@ -867,13 +875,36 @@ impl MessageStore {
             // position at the failed record and is retried by the next put, or by the next
             // open (the abort file stays while dispatch is behind), as Java's reput would.
             let group_start = file.file_from_offset() + pos as u64;
-            let group_end = group_start + total as u64;
             let mut d = self.dispatcher.lock();
             // The log ended at `group_start` before this put, so nothing at or after it can
             // have been dispatched: a reput position beyond it is stale and would skip us.
             if d.reput_from > group_start {
                 d.reput_from = group_start;
             }
+            if d.reput_from < group_start {
+                // Behind (an earlier dispatch failed) or a blank record in between: catch up
+                // through the commitlog first.
+                drop(d);
+                let caught_up = self.dispatcher.reput(&self.commit_log, group_start);
+                d = self.dispatcher.lock();
+                match caught_up {
+                    // A dispatch failed again (an I/O error): stay behind, in order; this group
+                    // is dispatched by a later catch-up.
+                    Err(e) => self.dispatcher.record_error(&e),
+                    // Stuck on bytes that do not decode: skip them, as Java's reput on a master
+                    // skips the rest of the readable bytes, so new messages are still
+                    // dispatched. The skipped bytes stay in the commitlog (verify reports them).
+                    Ok(()) if d.reput_from < group_start => {
+                        self.dispatcher.record_error(&StoreError::Invalid(format!(
+                            "dispatch skipped commitlog bytes [{}, {}) that do not decode",
+                            d.reput_from, group_start
+                        )));
+                        d.reput_from = group_start;
+                    }
+                    Ok(()) => {}
+                }
+            }
+            // In order (caught up): dispatch this group now.
             if d.reput_from == group_start {
                 let mut at = group_start;
                 for r in recs.iter() {
@@ -896,13 +927,6 @@ impl MessageStore {
                     }
                     at += len as u64;
                     d.reput_from = at;
-                }
-            } else {
-                // Behind (an earlier dispatch failed) or a blank record in between: catch up
-                // through the commitlog, which also dispatches this group.
-                drop(d);
-                if let Err(e) = self.dispatcher.reput(&self.commit_log, group_end) {
-                    self.dispatcher.record_error(&e);
                 }
             }
         }
