@@ -988,6 +988,36 @@ impl StoreConfig {
     }
 }
 
+/// The three ways an operator makes puts durable: `flushDiskType` plus, for ASYNC_FLUSH,
+/// `transientStorePoolEnable`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlushMode {
+    Async,
+    Transient,
+    Sync,
+}
+
+impl FlushMode {
+    pub const ALL: [FlushMode; 3] = [FlushMode::Async, FlushMode::Transient, FlushMode::Sync];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            FlushMode::Async => "async",
+            FlushMode::Transient => "transient",
+            FlushMode::Sync => "sync",
+        }
+    }
+
+    /// Sets `flushDiskType` and `transientStorePoolEnable` for this mode.
+    pub fn apply(self, c: &mut StoreConfig) {
+        c.flush_disk_type = match self {
+            FlushMode::Async | FlushMode::Transient => FlushDiskType::AsyncFlush,
+            FlushMode::Sync => FlushDiskType::SyncFlush,
+        };
+        c.transient_store_pool_enable = self == FlushMode::Transient;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,6 @@ use std::path::Path;
 use std::time::Duration;
 
 use criterion::Criterion;
-use rmqstore::config::FlushDiskType;
 use rmqstore::format::properties;
 use rmqstore::{Message, StoreConfig};
 
@@ -22,32 +21,12 @@ pub fn criterion() -> Criterion {
         .sample_size(20)
 }
 
-/// The flush modes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Async,
-    Transient,
-    Sync,
-}
-
-impl Mode {
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Async => "async",
-            Mode::Transient => "transient",
-            Mode::Sync => "sync",
-        }
-    }
-}
+pub use rmqstore::config::FlushMode as Mode;
 
 /// A store config for `mode` under `root` (1 GiB segments, as a broker has by default).
 pub fn config(root: &Path, mode: Mode) -> StoreConfig {
     let mut c = StoreConfig::with_root(root);
-    c.flush_disk_type = match mode {
-        Mode::Sync => FlushDiskType::SyncFlush,
-        _ => FlushDiskType::AsyncFlush,
-    };
-    c.transient_store_pool_enable = mode == Mode::Transient;
+    mode.apply(&mut c);
     c
 }
 

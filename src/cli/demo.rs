@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 
 use super::{CliError, CliResult};
-use crate::config::{FlushDiskType, StoreConfig};
+use crate::config::StoreConfig;
 use crate::format::cq::SCHEDULE_TOPIC;
 use crate::format::hash::body_crc;
 use crate::format::host::Host;
@@ -33,43 +33,24 @@ pub struct DemoArgs {
     pub messages: usize,
 }
 
+use crate::config::FlushMode as Mode;
+
 /// The store variants the demo runs, each in its own sub-folder of the output folder: the
-/// three flush modes an operator chooses between.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Mode {
-    Async,
-    Sync,
-    Transient,
-}
+/// three flush modes an operator chooses between, in this order.
+const MODES: [Mode; 3] = [Mode::Async, Mode::Sync, Mode::Transient];
 
-impl Mode {
-    const ALL: [Mode; 3] = [Mode::Async, Mode::Sync, Mode::Transient];
-
-    fn name(self) -> &'static str {
-        match self {
-            Mode::Async => "async",
-            Mode::Sync => "sync",
-            Mode::Transient => "transient",
-        }
+/// The store config of a mode: small files so that everything rolls over.
+fn mode_config(mode: Mode, root: &Path) -> StoreConfig {
+    let mut c = StoreConfig::with_root(root);
+    c.mapped_file_size_commit_log = 1024 * 1024;
+    c.mapped_file_size_consume_queue_raw = 4000;
+    c.max_hash_slot_num = 1000;
+    c.max_index_num = 4000;
+    mode.apply(&mut c);
+    if mode == Mode::Transient {
+        c.transient_store_pool_size = 2;
     }
-
-    /// The store config of this mode: small files so that everything rolls over.
-    fn config(self, root: &Path) -> StoreConfig {
-        let mut c = StoreConfig::with_root(root);
-        c.mapped_file_size_commit_log = 1024 * 1024;
-        c.mapped_file_size_consume_queue_raw = 4000;
-        c.max_hash_slot_num = 1000;
-        c.max_index_num = 4000;
-        c.flush_disk_type = match self {
-            Mode::Async | Mode::Transient => FlushDiskType::AsyncFlush,
-            Mode::Sync => FlushDiskType::SyncFlush,
-        };
-        if self == Mode::Transient {
-            c.transient_store_pool_enable = true;
-            c.transient_store_pool_size = 2;
-        }
-        c
-    }
+    c
 }
 
 pub fn run(args: &DemoArgs) -> CliResult {
@@ -78,7 +59,7 @@ pub fn run(args: &DemoArgs) -> CliResult {
     writeln!(stdout, "demo folder: {}", out_dir.display())?;
     stdout.flush()?;
     let mut failed = Vec::new();
-    for mode in Mode::ALL {
+    for mode in MODES {
         let root = out_dir.join(mode.name());
         let summary = run_mode(mode, &root, args.messages)?;
         writeln!(
@@ -280,7 +261,7 @@ fn workload(n: usize) -> (Vec<Message>, MessageBatch) {
 }
 
 fn run_mode(mode: Mode, root: &Path, n: usize) -> CliResult<Summary> {
-    let written_config = mode.config(root);
+    let written_config = mode_config(mode, root);
     let (singles, batch) = workload(n);
     let fail = |what: &str, e: &dyn std::fmt::Display| CliError::Failed(format!("{what}: {e}"));
 

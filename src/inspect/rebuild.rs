@@ -130,6 +130,19 @@ fn interrupted() -> StoreError {
         "interrupted; nothing was changed and the partial output was removed".into(),
     )
 }
+/// The hidden folder beside `out` that a command builds in before renaming it to `out`, so an
+/// interruption never leaves a half-written `out`: `.<name>.<tag>-<ts>`.
+pub(crate) fn build_dir_beside(out: &Path, tag: &str, ts: &str) -> Result<PathBuf> {
+    let parent = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = out
+        .file_name()
+        .ok_or_else(|| StoreError::bad_file(out, "not a folder name"))?
+        .to_string_lossy();
+    Ok(parent.join(format!(".{name}.{tag}-{ts}")))
+}
 
 /// Rebuilds the consume queues, index and checkpoint of the store at `root`.
 pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
@@ -165,18 +178,7 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
     let (build_root, out_final) = match &opts.target {
         RebuildTarget::Out(out) => {
             check_out_dir(root, out)?;
-            let parent = out
-                .parent()
-                .filter(|p| !p.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            let name = out
-                .file_name()
-                .ok_or_else(|| StoreError::bad_file(out, "not a folder name"))?
-                .to_string_lossy();
-            (
-                parent.join(format!(".{name}.rebuild-{ts}")),
-                Some(out.clone()),
-            )
+            (build_dir_beside(out, "rebuild", &ts)?, Some(out.clone()))
         }
         RebuildTarget::InPlace => (root.to_path_buf(), None),
     };

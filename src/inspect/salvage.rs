@@ -80,18 +80,11 @@ pub fn salvage(root: &Path, out: &Path, opts: &SalvageOptions) -> Result<Salvage
             .is_some_and(|c| c.load(Ordering::SeqCst))
     };
     let (segs, _strays) = list_segments(&config.commit_log_dir())?;
-    let parent = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = out
-        .file_name()
-        .ok_or_else(|| StoreError::bad_file(out, "not a folder name"))?
-        .to_string_lossy();
-    let build = parent.join(format!(
-        ".{name}.salvage-{}",
-        time_millis_to_human_string(clock.now_millis())
-    ));
+    let build = crate::inspect::rebuild::build_dir_beside(
+        out,
+        "salvage",
+        &time_millis_to_human_string(clock.now_millis()),
+    )?;
     fs::create_dir(&build).at(&build)?;
     let result = (|| -> Result<SalvageReport> {
         let mut new_config = config.clone();

@@ -24,7 +24,7 @@ use clap::Args;
 use serde::Serialize;
 
 use super::{CliError, CliResult};
-use crate::config::{FlushDiskType, StoreConfig};
+use crate::config::StoreConfig;
 use crate::format::properties;
 use crate::message::Message;
 use crate::store::PutMessageStatus;
@@ -71,34 +71,14 @@ pub struct BenchArgs {
 }
 
 /// The flush modes an operator chooses between.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Async,
-    Transient,
-    Sync,
-}
+pub use crate::config::FlushMode as Mode;
 
-impl Mode {
-    pub fn name(self) -> &'static str {
-        match self {
-            Mode::Async => "async",
-            Mode::Transient => "transient",
-            Mode::Sync => "sync",
-        }
-    }
-
-    pub fn config(self, root: &Path, segment_size: usize) -> StoreConfig {
-        let mut c = StoreConfig::with_root(root);
-        c.mapped_file_size_commit_log = segment_size;
-        c.flush_disk_type = match self {
-            Mode::Async | Mode::Transient => FlushDiskType::AsyncFlush,
-            Mode::Sync => FlushDiskType::SyncFlush,
-        };
-        if self == Mode::Transient {
-            c.transient_store_pool_enable = true;
-        }
-        c
-    }
+/// The store config of a cell: `mode` with segments of `segment_size`.
+fn cell_config(mode: Mode, root: &Path, segment_size: usize) -> StoreConfig {
+    let mut c = StoreConfig::with_root(root);
+    c.mapped_file_size_commit_log = segment_size;
+    mode.apply(&mut c);
+    c
 }
 
 /// How big a run is.
@@ -528,7 +508,7 @@ fn run_cell(
     plan: &Plan,
     disk: &DiskProbe,
 ) -> CliResult<CellResult> {
-    let config = mode.config(root, plan.segment_size);
+    let config = cell_config(mode, root, plan.segment_size);
     let t_open = Instant::now();
     let store = Arc::new(MessageStore::open(config)?);
     let open_ms = t_open.elapsed().as_secs_f64() * 1e3;
