@@ -4,20 +4,22 @@
 //!   when at least `flushCommitLogLeastPages` pages are dirty, and everything every
 //!   `flushCommitLogThoroughInterval`. Puts wake it.
 //! - SYNC_FLUSH (`GroupCommitService`): a put waits until its bytes are durable. Waiting puts
-//!   share syncs: the first waiter becomes the leader and flushes everything appended so far;
-//!   the others wait for it, and whoever is still short of its target leads the next sync.
-//!   Puts that do not want to block register a callback, completed by the service thread.
+//!   share syncs: a put that finds no sync running flushes everything appended so far itself;
+//!   puts arriving meanwhile sleep, and are then served by the service thread, which syncs
+//!   back to back while anyone waits and wakes exactly the puts each sync made durable.
+//!   Puts that do not want to block register a callback, completed by the same thread.
 //! - Transient store pool (`CommitRealTimeService`): appends go to a write buffer; a thread
 //!   commits them into the file every `commitIntervalCommitLog`, then dispatches what became
 //!   readable and wakes the flusher.
 //! - `FlushConsumeQueueService`: consume queues and the index every second, and every
 //!   `flushConsumeQueueThoroughInterval` everything plus the checkpoint.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, Thread};
 use std::time::{Duration, Instant};
 
+use crossbeam::queue::SegQueue;
 use parking_lot::{Condvar, Mutex};
 
 use crate::checkpoint::StoreCheckpoint;
@@ -70,25 +72,79 @@ pub enum FlushWaitError {
 
 type Callback = Box<dyn FnOnce(std::result::Result<(), FlushWaitError>) + Send>;
 
+/// A blocked waiter's mailbox: whoever ran the sync writes the outcome here and unparks
+/// exactly this thread, so a sync wakes only the puts it decided, not every waiter.
+#[derive(Debug)]
+struct WaitSlot {
+    state: AtomicU8,
+    /// Why the sync failed, when `state` is `SLOT_FAILED`.
+    failure: Mutex<Option<String>>,
+    thread: Thread,
+}
+
+const SLOT_PENDING: u8 = 0;
+/// Every byte below the waiter's target is durable.
+const SLOT_DONE: u8 = 1;
+/// A sync that covered the waiter's bytes failed.
+const SLOT_FAILED: u8 = 2;
+
+thread_local! {
+    /// One slot per thread, reused by each of its waits (a thread waits for one put at a time).
+    static SLOT: Arc<WaitSlot> = Arc::new(WaitSlot {
+        state: AtomicU8::new(SLOT_PENDING),
+        failure: Mutex::new(None),
+        thread: std::thread::current(),
+    });
+}
+
 struct GroupState {
     /// Everything below this offset is durable.
     flushed: u64,
-    /// A thread is syncing right now.
+    /// Someone owns the sync: a put leading it, or the service thread.
     leader_busy: bool,
+    /// The sync was handed to the service thread (it runs syncs back to back while puts wait).
+    service_leads: bool,
     /// The last flush error, cleared by the next successful flush.
     error: Option<String>,
+    /// Blocked waiters: (target offset, slot).
+    waiters: Vec<(u64, Arc<WaitSlot>)>,
     /// Non-blocking waiters: (target offset, deadline, completion).
     callbacks: Vec<(u64, Instant, Callback)>,
 }
 
+/// One sync's result: the end it tried to make durable, and the durable end or the error.
+struct SyncOutcome {
+    attempted: u64,
+    result: Result<u64>,
+}
+
 /// Group commit for SYNC_FLUSH.
+///
+/// A put that finds no sync running leads one itself (a lone writer never waits for another
+/// thread). Puts that arrive meanwhile register a wait slot and sleep. When the leader is done
+/// and others still wait, it hands the sync to the service thread, which syncs back to back,
+/// waking after each sync exactly the puts it made durable (they append their next message
+/// while the following sync runs), until nobody waits.
 pub struct GroupCommit {
     commit_log: Arc<CommitLog>,
     checkpoint: Arc<Mutex<StoreCheckpoint>>,
     state: Mutex<GroupState>,
-    done: Condvar,
+    /// `state.waiters.len()`, readable without the lock (the service polls it while gathering).
+    waiting: AtomicUsize,
+    /// Settled waiters not woken yet. Waking is spread over the woken: whoever syncs wakes
+    /// `WAKE_FAN_OUT` of them, and each woken waiter wakes as many more before returning, so
+    /// a sync that settles 64 puts does not cost its thread 64 wake-ups in a row.
+    to_wake: SegQueue<Thread>,
     waker: Waker,
 }
+
+/// Bounds of how long the service waits for the puts it just woken to come back before the
+/// next sync: the last sync's duration, within these.
+const GATHER_MIN: Duration = Duration::from_micros(10);
+const GATHER_MAX: Duration = Duration::from_micros(200);
+
+/// How many settled waiters each thread in the wake-up chain wakes.
+const WAKE_FAN_OUT: usize = 2;
 
 impl std::fmt::Debug for GroupCommit {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -105,44 +161,116 @@ impl GroupCommit {
             state: Mutex::new(GroupState {
                 flushed,
                 leader_busy: false,
+                service_leads: false,
                 error: None,
+                waiters: Vec::new(),
                 callbacks: Vec::new(),
             }),
-            done: Condvar::new(),
+            waiting: AtomicUsize::new(0),
+            to_wake: SegQueue::new(),
             waker: Waker::default(),
         }
     }
 
-    /// Blocks until every byte below `target` is durable, or `timeout` passes.
+    /// Blocks until every byte below `target` is durable, a sync covering them fails, or
+    /// `timeout` passes.
     pub fn wait(&self, target: u64, timeout: Duration) -> std::result::Result<(), FlushWaitError> {
         let deadline = Instant::now() + timeout;
         let mut st = self.state.lock();
+        if st.flushed >= target {
+            return Ok(());
+        }
+        if !st.leader_busy {
+            st.leader_busy = true;
+            drop(st);
+            let outcome = self.sync_once();
+            let mut st = self.state.lock();
+            let wake = self.finish_sync(&mut st, &outcome);
+            let mine = if st.flushed >= target {
+                Some(Ok(()))
+            } else {
+                st.error
+                    .clone()
+                    .filter(|_| target <= outcome.attempted)
+                    .map(|e| Err(FlushWaitError::Failed(e)))
+            };
+            let slot = if mine.is_none() {
+                // Its bytes were not part of the sync (cannot happen while appends are
+                // visible at once; kept for safety): wait like the others.
+                let slot = SLOT.with(Arc::clone);
+                slot.state.store(SLOT_PENDING, Ordering::Relaxed);
+                st.waiters.push((target, slot.clone()));
+                self.waiting.store(st.waiters.len(), Ordering::Release);
+                Some(slot)
+            } else {
+                None
+            };
+            self.release_or_hand_over(&mut st);
+            drop(st);
+            self.wake_settled(wake);
+            match (mine, slot) {
+                (Some(r), _) => return r,
+                (None, Some(slot)) => return self.sleep(slot, target, deadline),
+                (None, None) => unreachable!("a leader without an outcome registers a slot"),
+            }
+        }
+        let slot = SLOT.with(Arc::clone);
+        slot.state.store(SLOT_PENDING, Ordering::Relaxed);
+        st.waiters.push((target, slot.clone()));
+        self.waiting.store(st.waiters.len(), Ordering::Release);
+        drop(st);
+        self.sleep(slot, target, deadline)
+    }
+
+    /// Sleeps on `slot` until its outcome arrives or the deadline passes.
+    fn sleep(
+        &self,
+        slot: Arc<WaitSlot>,
+        target: u64,
+        deadline: Instant,
+    ) -> std::result::Result<(), FlushWaitError> {
         loop {
-            if st.flushed >= target {
-                return Ok(());
-            }
-            if !st.leader_busy {
-                st.leader_busy = true;
-                drop(st);
-                let r = self.sync_once();
-                st = self.state.lock();
-                st.leader_busy = false;
-                self.finish_sync(&mut st, r);
-                self.done.notify_all();
-                if let Some(e) = &st.error {
-                    if st.flushed < target {
-                        return Err(FlushWaitError::Failed(e.clone()));
-                    }
+            match slot.state.load(Ordering::Acquire) {
+                SLOT_DONE => {
+                    self.pass_on_wakes();
+                    return Ok(());
                 }
-                continue;
+                SLOT_FAILED => {
+                    self.pass_on_wakes();
+                    let e = slot.failure.lock().take();
+                    return Err(FlushWaitError::Failed(
+                        e.unwrap_or_else(|| "flush failed".into()),
+                    ));
+                }
+                _ => {}
             }
-            if self.done.wait_until(&mut st, deadline).timed_out() {
+            let now = Instant::now();
+            if now >= deadline {
+                let mut st = self.state.lock();
+                // The outcome may have arrived meanwhile (it is written under this lock).
+                if slot.state.load(Ordering::Acquire) != SLOT_PENDING {
+                    continue;
+                }
+                st.waiters.retain(|(_, s)| !Arc::ptr_eq(s, &slot));
+                self.waiting.store(st.waiters.len(), Ordering::Release);
                 return if st.flushed >= target {
                     Ok(())
                 } else {
                     Err(FlushWaitError::Timeout)
                 };
             }
+            std::thread::park_timeout(deadline - now);
+        }
+    }
+
+    /// Ends a put's leadership: hands the sync to the service thread when anyone still waits,
+    /// else frees it.
+    fn release_or_hand_over(&self, st: &mut GroupState) {
+        if st.waiters.is_empty() && st.callbacks.is_empty() {
+            st.leader_busy = false;
+        } else {
+            st.service_leads = true;
+            self.waker.wake();
         }
     }
 
@@ -164,37 +292,51 @@ impl GroupCommit {
         self.waker.wake();
     }
 
-    /// Flushes everything appended so far. Returns the new durable end.
-    fn sync_once(&self) -> Result<u64> {
-        if let Some(ts) = self.commit_log.files().flush_least(0)? {
-            self.checkpoint.lock().values.physic_msg_timestamp = ts;
-        }
-        Ok(self.commit_log.files().flushed_offset())
+    /// Flushes everything appended so far.
+    fn sync_once(&self) -> SyncOutcome {
+        let files = self.commit_log.files();
+        let attempted = files.committed_offset();
+        let result = files.flush_least(0).map(|ts| {
+            if let Some(ts) = ts {
+                self.checkpoint.lock().values.physic_msg_timestamp = ts;
+            }
+            files.flushed_offset()
+        });
+        SyncOutcome { attempted, result }
     }
 
-    fn finish_sync(&self, st: &mut GroupState, r: Result<u64>) {
-        match r {
+    /// Records a sync's outcome and decides every waiter it settles: durable, or failed when
+    /// the failed sync covered its bytes (a later sync retries those; the message stays
+    /// stored either way), or timed out (callbacks). Returns the threads to unpark once the
+    /// lock is released.
+    fn finish_sync(&self, st: &mut GroupState, outcome: &SyncOutcome) -> Vec<Thread> {
+        match &outcome.result {
             Ok(f) => {
-                st.flushed = st.flushed.max(f);
+                st.flushed = st.flushed.max(*f);
                 st.error = None;
             }
             Err(e) => st.error = Some(e.to_string()),
         }
         let now = Instant::now();
         let flushed = st.flushed;
-        let error = st.error.clone();
+        let failed = st.error.clone().map(|e| (e, outcome.attempted));
+        let decide = |target: u64| {
+            if target <= flushed {
+                Some(Ok(()))
+            } else {
+                match &failed {
+                    Some((e, attempted)) if target <= *attempted => {
+                        Some(Err(FlushWaitError::Failed(e.clone())))
+                    }
+                    _ => None,
+                }
+            }
+        };
         let mut i = 0;
         while i < st.callbacks.len() {
             let (target, deadline, _) = &st.callbacks[i];
-            let outcome = if *target <= flushed {
-                Some(Ok(()))
-            } else if let Some(e) = &error {
-                Some(Err(FlushWaitError::Failed(e.clone())))
-            } else if *deadline <= now {
-                Some(Err(FlushWaitError::Timeout))
-            } else {
-                None
-            };
+            let outcome = decide(*target)
+                .or_else(|| (*deadline <= now).then_some(Err(FlushWaitError::Timeout)));
             match outcome {
                 Some(o) => {
                     let (_, _, cb) = st.callbacks.swap_remove(i);
@@ -203,31 +345,99 @@ impl GroupCommit {
                 None => i += 1,
             }
         }
+        let mut wake = Vec::new();
+        st.waiters.retain(|(target, slot)| {
+            let state = match decide(*target) {
+                None => return true,
+                Some(Ok(())) => SLOT_DONE,
+                Some(Err(e)) => {
+                    if let FlushWaitError::Failed(e) = e {
+                        *slot.failure.lock() = Some(e);
+                    }
+                    SLOT_FAILED
+                }
+            };
+            slot.state.store(state, Ordering::Release);
+            wake.push(slot.thread.clone());
+            false
+        });
+        self.waiting.store(st.waiters.len(), Ordering::Release);
+        wake
     }
 
-    /// One round of the service thread: wait up to 10 ms (or a wake-up), then sync if
-    /// anything is unflushed and no put is leading a sync already.
+    /// Queues the settled waiters for waking and starts the chain.
+    fn wake_settled(&self, settled: Vec<Thread>) {
+        for t in settled {
+            self.to_wake.push(t);
+        }
+        self.pass_on_wakes();
+    }
+
+    /// Wakes up to `WAKE_FAN_OUT` queued waiters (each of which does the same when it runs).
+    fn pass_on_wakes(&self) {
+        for _ in 0..WAKE_FAN_OUT {
+            match self.to_wake.pop() {
+                Some(t) => t.unpark(),
+                None => return,
+            }
+        }
+    }
+
+    /// Waits until `count` puts wait for a sync, or `grace` passes, yielding the CPU to the
+    /// puts meanwhile.
+    fn gather(&self, count: usize, grace: Duration) {
+        let until = Instant::now() + grace;
+        while self.waiting.load(Ordering::Acquire) < count && Instant::now() < until {
+            std::thread::yield_now();
+        }
+    }
+
+    /// The service thread's turn: after a wake-up (or 10 ms), sync back to back while anyone
+    /// waits, unless a put is leading a sync itself.
     fn service_round(&self) {
         self.waker.wait(Duration::from_millis(10));
-        let mut st = self.state.lock();
-        if st.leader_busy {
-            return;
+        loop {
+            let mut st = self.state.lock();
+            if st.leader_busy && !st.service_leads {
+                return;
+            }
+            let pending = self.commit_log.files().committed_offset() > st.flushed;
+            if !pending && st.callbacks.is_empty() {
+                st.leader_busy = false;
+                st.service_leads = false;
+                return;
+            }
+            st.leader_busy = true;
+            st.service_leads = true;
+            drop(st);
+            let started = Instant::now();
+            let outcome = if pending {
+                self.sync_once()
+            } else {
+                let f = self.commit_log.files().flushed_offset();
+                SyncOutcome {
+                    attempted: f,
+                    result: Ok(f),
+                }
+            };
+            let took = started.elapsed();
+            let mut st = self.state.lock();
+            let wake = self.finish_sync(&mut st, &outcome);
+            let settled = wake.len();
+            if !pending || (settled == 0 && st.waiters.is_empty() && st.callbacks.is_empty()) {
+                st.leader_busy = false;
+                st.service_leads = false;
+                drop(st);
+                self.wake_settled(wake);
+                return;
+            }
+            drop(st);
+            // Wake the settled puts before the next sync, so they append during it...
+            self.wake_settled(wake);
+            // ...and give them up to one sync's time to do so: the puts just woken usually
+            // come straight back, and one sync for all of them beats one sync each.
+            self.gather(settled, took.clamp(GATHER_MIN, GATHER_MAX));
         }
-        let pending = self.commit_log.files().committed_offset() > st.flushed;
-        if !pending && st.callbacks.is_empty() {
-            return;
-        }
-        st.leader_busy = true;
-        drop(st);
-        let r = if pending {
-            self.sync_once()
-        } else {
-            Ok(self.commit_log.files().flushed_offset())
-        };
-        let mut st = self.state.lock();
-        st.leader_busy = false;
-        self.finish_sync(&mut st, r);
-        self.done.notify_all();
     }
 }
 

@@ -116,6 +116,65 @@ fn eio_on_sync_flush() {
     check_acknowledged(&store, &acked);
 }
 
+/// EIO on the syncs while many writers wait: a put whose bytes a failed sync covered (whether
+/// it led that sync or slept while the service or another put ran it) reports the failure
+/// instead of hanging or claiming durability; none is lost, and the next syncs succeed.
+#[test]
+fn eio_on_sync_flush_with_many_waiters() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let mut c = config(&root);
+    c.mapped_file_size_commit_log = 1024 * 1024;
+    c.flush_disk_type = FlushDiskType::SyncFlush;
+    let store = std::sync::Arc::new(MessageStore::open(c.clone()).unwrap());
+    let guard = inject(FaultPoint::Flush, &root.join("commitlog"), libc::EIO, 0, 20);
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let (mut ok, mut failed) = (0, 0);
+                for i in 0..60 {
+                    let m = Message::new("M", t, format!("writer {t} message {i}").into_bytes());
+                    let r = store.put_message(&m).unwrap();
+                    match r.status {
+                        PutMessageStatus::PutOk => ok += 1,
+                        PutMessageStatus::FlushDiskTimeout => {
+                            let reason = r.reason.unwrap();
+                            assert!(reason.contains("flush failed"), "{reason}");
+                            failed += 1;
+                        }
+                        s => panic!("unexpected {s:?}"),
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+    let results: Vec<(i32, i32)> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    drop(guard);
+    let failed: i32 = results.iter().map(|r| r.1).sum();
+    assert!(failed > 0, "the injected EIO reached no put: {results:?}");
+    // After the fault, a sync succeeds and makes everything durable, the failed ones too.
+    let r = store
+        .put_message(&Message::new("M", 0, b"after".to_vec()))
+        .unwrap();
+    assert_eq!(r.status, PutMessageStatus::PutOk);
+    let store = std::sync::Arc::try_unwrap(store).unwrap();
+    store.shutdown().unwrap();
+    let store = MessageStore::open(c).unwrap();
+    for t in 0..8 {
+        let got = store.get_messages("M", t, 0, 100);
+        let want = if t == 0 { 61 } else { 60 };
+        assert_eq!(got.messages.len(), want, "queue {t}");
+        for (i, m) in got.messages.iter().take(60).enumerate() {
+            assert_eq!(
+                m.decode().unwrap().body,
+                format!("writer {t} message {i}").as_bytes()
+            );
+        }
+    }
+}
+
 #[test]
 fn eio_on_async_flush_is_reported() {
     let dir = tempfile::tempdir().unwrap();
