@@ -63,6 +63,39 @@ fn fdatasync(f: &File, path: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The size of the write before each timed fdatasync.
+const SYNC_WRITE_SIZE: usize = 4096;
+
+/// fdatasync latency after a 4 KiB overwrite of a preallocated file (what a commitlog flush
+/// is), `samples` times, in a file `name` in `dir` that is removed afterwards. The bench runs
+/// it once with the disk probe and again, briefly, right before each SYNC_FLUSH cell: the
+/// latency of a virtual disk drifts over minutes, and a put is compared with the disk as it
+/// was at the time.
+pub fn fdatasync_prealloc(dir: &Path, name: &str, samples: usize) -> std::io::Result<Histogram> {
+    let block = vec![0xA5u8; SYNC_WRITE_SIZE];
+    let path = dir.join(name);
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create_new(true)
+        .open(&path)?;
+    f.set_len((samples * SYNC_WRITE_SIZE) as u64)?;
+    for i in 0..samples {
+        f.write_all_at(&block, (i * SYNC_WRITE_SIZE) as u64)?;
+    }
+    fdatasync(&f, &path)?;
+    let mut h = Histogram::new();
+    for i in 0..samples {
+        f.write_all_at(&block, (i * SYNC_WRITE_SIZE) as u64)?;
+        let t = Instant::now();
+        fdatasync(&f, &path)?;
+        h.record(t.elapsed().as_nanos() as u64);
+    }
+    drop(f);
+    fs::remove_file(&path)?;
+    Ok(h)
+}
+
 /// Runs both probes in `dir` and removes their files.
 pub fn probe(dir: &Path, seq_mib: usize, sync_samples: usize) -> std::io::Result<DiskProbe> {
     let seq_path = dir.join("disk-probe-seq");
@@ -81,29 +114,9 @@ pub fn probe(dir: &Path, seq_mib: usize, sync_samples: usize) -> std::io::Result
     fs::remove_file(&seq_path)?;
     let seq_write_bytes = (seq_mib as u64) << 20;
 
-    let write_size = 4096;
+    let write_size = SYNC_WRITE_SIZE;
     let block = vec![0xA5u8; write_size];
-    // Preallocated: written and synced once, then overwritten block by block.
-    let pre_path = dir.join("disk-probe-prealloc");
-    let f = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create_new(true)
-        .open(&pre_path)?;
-    f.set_len((sync_samples * write_size) as u64)?;
-    for i in 0..sync_samples {
-        f.write_all_at(&block, (i * write_size) as u64)?;
-    }
-    fdatasync(&f, &pre_path)?;
-    let mut pre = Histogram::new();
-    for i in 0..sync_samples {
-        f.write_all_at(&block, (i * write_size) as u64)?;
-        let t = Instant::now();
-        fdatasync(&f, &pre_path)?;
-        pre.record(t.elapsed().as_nanos() as u64);
-    }
-    drop(f);
-    fs::remove_file(&pre_path)?;
+    let pre = fdatasync_prealloc(dir, "disk-probe-prealloc", sync_samples)?;
 
     let app_path = dir.join("disk-probe-append");
     let mut f = OpenOptions::new()

@@ -251,7 +251,10 @@ pub struct CellResult {
     pub pct_of_disk_bw: f64,
     pub record_bytes: f64,
     pub latency_us: LatencyUs,
-    /// SYNC_FLUSH: put p50 over the disk's fdatasync p50 (a put waits for at least one sync).
+    /// SYNC_FLUSH: the disk's fdatasync p50, measured right before this cell (µs).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fdatasync_p50_before_us: Option<f64>,
+    /// SYNC_FLUSH: put p50 over `fdatasync_p50_before_us` (a put waits for at least one sync).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub p50_over_fdatasync_p50: Option<f64>,
     pub dispatch_lag: DispatchLag,
@@ -388,6 +391,13 @@ pub fn run(args: &BenchArgs) -> CliResult {
             r.dispatch_lag.messages_behind,
             r.dispatch_lag.catch_up_ms,
         )?;
+        if let (Some(x), Some(f)) = (r.p50_over_fdatasync_p50, r.fdatasync_p50_before_us) {
+            writeln!(
+                out,
+                "{:>19} put p50 = {x:.2} x the disk's fdatasync p50 of {f:.1} us just before",
+                ""
+            )?;
+        }
         out.flush()?;
         cells.push(r);
     }
@@ -508,6 +518,18 @@ fn run_cell(
     plan: &Plan,
     disk: &DiskProbe,
 ) -> CliResult<CellResult> {
+    // The disk as it is now, for SYNC_FLUSH's latency ratio (a short probe, ~20-50 ms).
+    let fdatasync_p50_before_us = if mode == Mode::Sync {
+        let h = disk::fdatasync_prealloc(
+            root.parent().unwrap_or(root),
+            "cell-fdatasync-probe",
+            (plan.disk_sync_samples / 2).max(100),
+        )
+        .map_err(|e| CliError::Failed(format!("fdatasync probe: {e}")))?;
+        Some(h.quantile(0.5) as f64 / 1000.0)
+    } else {
+        None
+    };
     let config = cell_config(mode, root, plan.segment_size);
     let t_open = Instant::now();
     let store = Arc::new(MessageStore::open(config)?);
@@ -622,8 +644,10 @@ fn run_cell(
         } else {
             bytes as f64 / messages as f64
         },
-        p50_over_fdatasync_p50: (mode == Mode::Sync && disk.fdatasync_prealloc_us.p50 > 0.0)
-            .then(|| latency_us.p50 / disk.fdatasync_prealloc_us.p50),
+        p50_over_fdatasync_p50: fdatasync_p50_before_us
+            .filter(|&p| p > 0.0)
+            .map(|p| latency_us.p50 / p),
+        fdatasync_p50_before_us,
         latency_us,
         dispatch_lag: DispatchLag {
             messages_behind: behind,
@@ -748,16 +772,20 @@ pub fn markdown(r: &Report, png_link: &str) -> String {
     let _ = writeln!(s);
     let _ = writeln!(
         s,
-        "| mode | body | writers | msg/s | MB/s | % of disk | p50 µs | p99 µs | p99.9 µs | dispatch lag (msgs) | catch-up ms |"
+        "| mode | body | writers | msg/s | MB/s | % of disk | p50 µs | p99 µs | p99.9 µs | p50 / fdatasync p50 | dispatch lag (msgs) | catch-up ms |"
     );
     let _ = writeln!(
         s,
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
     );
     for c in &r.cells {
+        let ratio = match (c.p50_over_fdatasync_p50, c.fdatasync_p50_before_us) {
+            (Some(x), Some(f)) => format!("{x:.2} (of {f:.0} µs)"),
+            _ => "".into(),
+        };
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {:.1} |",
+            "| {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} | {:.1} |",
             c.mode,
             c.body_size,
             c.threads,
@@ -767,6 +795,7 @@ pub fn markdown(r: &Report, png_link: &str) -> String {
             c.latency_us.p50,
             c.latency_us.p99,
             c.latency_us.p999,
+            ratio,
             c.dispatch_lag.messages_behind,
             c.dispatch_lag.catch_up_ms
         );
