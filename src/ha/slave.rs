@@ -182,10 +182,11 @@ impl Client {
                     self.pause(retry.min(Duration::from_millis(200)));
                 }
                 End::Fatal(why) => {
-                    self.shared
-                        .error(format!("HA: replication from {addr} stopped: {why}"));
+                    // The status first: whoever sees the error must also see the stop.
+                    let msg = format!("HA: replication from {addr} stopped: {why}");
                     *self.shared.fatal.lock() = Some(why);
                     self.status(|s| s.stopped = true);
+                    self.shared.error(msg);
                     break;
                 }
             }
@@ -288,6 +289,8 @@ impl Client {
                              slave has bytes the master does not (diverged)",
                             h.offset
                         );
+                        // Stopped before reported: whoever sees the divergence sees the stop.
+                        self.status(|s| s.stopped = true);
                         self.shared.diverged(msg.clone());
                         return End::Fatal(msg);
                     }
@@ -328,6 +331,8 @@ impl Client {
                             "this slave's commitlog differs from the master's at offset {diff} \
                              (diverged)"
                         );
+                        // Stopped before reported: whoever sees the divergence sees the stop.
+                        self.status(|s| s.stopped = true);
                         self.shared.diverged(msg.clone());
                         return End::Fatal(msg);
                     }
