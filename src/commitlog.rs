@@ -147,6 +147,16 @@ impl CommitLog {
         })
     }
 
+    /// Appends go to the segment files with `pwrite` instead of through their mappings (used
+    /// under SYNC_FLUSH, see [`MappedFile::set_write_through`]); prefaulting, which would only
+    /// map pages writable again, stops.
+    pub fn set_write_through(&mut self, on: bool) {
+        self.files.set_write_through(on);
+        if on {
+            self.prefaulter = None;
+        }
+    }
+
     /// New segments borrow write buffers from `pool` (transient store pool).
     pub fn set_transient_store_pool(&mut self, pool: Arc<crate::mapped_file::TransientStorePool>) {
         self.files.set_transient_store_pool(pool);

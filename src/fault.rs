@@ -18,7 +18,8 @@ pub enum FaultPoint {
     CreateFile,
     /// msync/fdatasync of a mapped file (EIO).
     Flush,
-    /// A `write` to a file (the checkpoint); `short` makes it write part of the data first.
+    /// A `write` to a file (the checkpoint, and commitlog appends under SYNC_FLUSH, which use
+    /// `pwrite`): the injected fault writes the first half of the data, then fails.
     Write,
     /// A rename (the swap of `rebuild --in-place`).
     Rename,
@@ -110,6 +111,22 @@ pub(crate) fn write_all(file: &mut impl io::Write, path: &Path, data: &[u8]) -> 
         return Err(e);
     }
     file.write_all(data)
+}
+
+/// `write_all_at` (pwrite) with the `Write` fault point: an injected fault writes the first
+/// half of `data`, then fails (a short write).
+pub(crate) fn write_all_at(
+    file: &std::fs::File,
+    path: &Path,
+    data: &[u8],
+    at: u64,
+) -> io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    if let Err(e) = check(FaultPoint::Write, path) {
+        file.write_all_at(&data[..data.len() / 2], at)?;
+        return Err(e);
+    }
+    file.write_all_at(data, at)
 }
 
 /// `fs::rename` with the `Rename` fault point.

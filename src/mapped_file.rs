@@ -55,6 +55,13 @@ pub fn drop_interrupted_creation(path: &Path, read_only: bool) -> Result<bool> {
     Ok(true)
 }
 
+thread_local! {
+    /// Where a write-through append is encoded before its `pwrite` (one per appending thread;
+    /// grows to the largest group that thread appended).
+    static WRITE_THROUGH_SCRATCH: std::cell::RefCell<Vec<u8>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// One fixed-size memory-mapped segment.
 pub struct MappedFile {
     path: PathBuf,
@@ -80,6 +87,9 @@ pub struct MappedFile {
     available: AtomicBool,
     /// When deletion first started (store clock), for `destroyMapedFileIntervalForcibly`.
     first_shutdown_ms: AtomicI64,
+    /// Appends are written with `pwrite` rather than through the mapping (see
+    /// [`set_write_through`](Self::set_write_through)).
+    write_through: AtomicBool,
     /// The file has been deleted from disk (the mapping lives on for whoever holds it).
     destroyed: AtomicBool,
 }
@@ -185,6 +195,7 @@ impl MappedFile {
             available: AtomicBool::new(true),
             first_shutdown_ms: AtomicI64::new(0),
             destroyed: AtomicBool::new(false),
+            write_through: AtomicBool::new(false),
         })
     }
 
@@ -321,6 +332,20 @@ impl MappedFile {
         unsafe { std::slice::from_raw_parts(self.map.as_ptr(), self.file_size) }
     }
 
+    /// Writes appends with `pwrite` into the file instead of through the mapping (readers
+    /// still read the mapping: both are the same page cache). Under SYNC_FLUSH every put is
+    /// followed by a sync: writing through the mapping makes each sync write-protect the
+    /// page again (`page_mkclean`, with a TLB shootdown) and the next put fault on it while
+    /// it may still be under writeback; a `pwrite` does neither, and syncs under concurrent
+    /// puts get markedly shorter. Nothing else changes: the bytes, the positions, the flush.
+    pub fn set_write_through(&self, on: bool) {
+        self.write_through.store(on, Ordering::Relaxed);
+    }
+
+    pub fn is_write_through(&self) -> bool {
+        self.write_through.load(Ordering::Relaxed)
+    }
+
     /// Appends `len` bytes written by `fill` at the write position, then publishes them.
     /// Returns the position written at, or `None` (nothing written) if `len` does not fit.
     pub fn append_with<R>(
@@ -340,6 +365,28 @@ impl MappedFile {
             let r = fill(pos, &mut wb[pos..pos + len]);
             self.wrote_position.store(pos + len, Ordering::Release);
             return Ok(Some((pos, r)));
+        }
+        if self.write_through.load(Ordering::Relaxed) {
+            return WRITE_THROUGH_SCRATCH.with(|scratch| {
+                let mut scratch = scratch.borrow_mut();
+                scratch.clear();
+                scratch.resize(len, 0);
+                let r = fill(pos, &mut scratch[..]);
+                if let Err(e) =
+                    crate::fault::write_all_at(&self.file, &self.path, &scratch, pos as u64)
+                {
+                    // Not published, so never read; and what a short write left above the
+                    // write position is zeroed again (best effort: the disk is failing), so
+                    // no half record lingers there for a later recovery to look at.
+                    scratch.fill(0);
+                    let _ =
+                        std::os::unix::fs::FileExt::write_all_at(&self.file, &scratch, pos as u64);
+                    return Err(e).at(&self.path);
+                }
+                self.wrote_position.store(pos + len, Ordering::Release);
+                self.committed_position.store(pos + len, Ordering::Release);
+                Ok(Some((pos, r)))
+            });
         }
         // SAFETY: `[pos, pos+len)` lies inside the mapping (checked above) and above the
         // published write position, so no reader can be looking at it; `append_lock` makes us
@@ -561,6 +608,9 @@ pub struct MappedFileQueue {
     writable: bool,
     files: RwLock<Vec<Arc<MappedFile>>>,
     pool: Option<Arc<TransientStorePool>>,
+    /// Every segment, loaded or created, appends with `pwrite` (see
+    /// [`MappedFile::set_write_through`]).
+    write_through: bool,
 }
 
 impl std::fmt::Debug for MappedFileQueue {
@@ -634,12 +684,22 @@ impl MappedFileQueue {
             writable,
             files: RwLock::new(files),
             pool: None,
+            write_through: false,
         })
     }
 
     /// New segments will borrow write buffers from `pool`.
     pub fn set_transient_store_pool(&mut self, pool: Arc<TransientStorePool>) {
         self.pool = Some(pool);
+    }
+
+    /// Makes every segment, those loaded and those created later, append with `pwrite`
+    /// (see [`MappedFile::set_write_through`]).
+    pub fn set_write_through(&mut self, on: bool) {
+        self.write_through = on;
+        for f in self.files.read().iter() {
+            f.set_write_through(on);
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -776,6 +836,7 @@ impl MappedFileQueue {
         fs::create_dir_all(&self.dir).at(&self.dir)?;
         let path = self.dir.join(offset_to_file_name(from));
         let f = Arc::new(MappedFile::create(&path, from, self.file_size)?);
+        f.set_write_through(self.write_through);
         if let Some(buf) = self.pool.as_ref().and_then(|p| p.borrow()) {
             f.set_write_buffer(buf);
         }
@@ -904,6 +965,64 @@ mod tests {
         assert_eq!(file_name_to_offset("00000000000001048576"), Some(1048576));
         assert_eq!(file_name_to_offset("0000000000000104857"), None);
         assert_eq!(file_name_to_offset("0000000000000104857x"), None);
+    }
+
+    /// Write-through appends (pwrite) land in the file and are read through the mapping,
+    /// exactly as appends through the mapping are; flushing works the same.
+    #[test]
+    fn write_through_appends_reach_file_and_mapping() {
+        let d = tempfile::tempdir().unwrap();
+        let mut q = MappedFileQueue::load(d.path(), 4096, true).unwrap();
+        q.set_write_through(true);
+        let (f, _) = q.last_or_create(0).unwrap();
+        assert!(f.is_write_through());
+        assert!(f.append(b"hello, ").unwrap());
+        let (pos, ()) = f
+            .append_with(6, |pos, buf| {
+                assert_eq!(pos, 7);
+                buf.copy_from_slice(b"world!");
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!(pos, 7);
+        assert_eq!(f.wrote_position(), 13);
+        assert_eq!(f.committed_position(), 13);
+        assert_eq!(f.slice(0, 13).unwrap(), b"hello, world!");
+        assert_eq!(f.flush_if(0).unwrap(), 13);
+        let on_disk = std::fs::read(f.path()).unwrap();
+        assert_eq!(on_disk.len(), 4096);
+        assert_eq!(&on_disk[..13], b"hello, world!");
+        assert!(on_disk[13..].iter().all(|&b| b == 0));
+        // Too big for what is left: nothing written, nothing moved.
+        assert!(!f.append(&[1u8; 4090]).unwrap());
+        assert_eq!(f.wrote_position(), 13);
+        // A segment created later is write-through too.
+        f.set_wrote_position(4096);
+        let (g, _) = q.last_or_create(0).unwrap();
+        assert_eq!(g.file_from_offset(), 4096);
+        assert!(g.is_write_through());
+    }
+
+    /// A failed write-through append (an injected short write) publishes nothing and leaves
+    /// no half-written bytes behind; the next append goes to the same place.
+    #[test]
+    fn write_through_short_write_publishes_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let mut q = MappedFileQueue::load(d.path(), 4096, true).unwrap();
+        q.set_write_through(true);
+        let (f, _) = q.last_or_create(0).unwrap();
+        assert!(f.append(b"first").unwrap());
+        let guard =
+            crate::fault::inject(crate::fault::FaultPoint::Write, d.path(), libc::EIO, 0, 1);
+        let e = f.append(&[0xAB; 100]).unwrap_err().to_string();
+        drop(guard);
+        assert!(e.contains(&f.path().display().to_string()), "{e}");
+        assert_eq!(f.wrote_position(), 5);
+        assert!(std::fs::read(f.path()).unwrap()[5..]
+            .iter()
+            .all(|&b| b == 0));
+        assert!(f.append(b"second").unwrap());
+        assert_eq!(f.slice(0, 11).unwrap(), b"firstsecond");
     }
 
     #[test]

@@ -244,6 +244,9 @@ impl MessageStore {
             config.mapped_file_size_commit_log,
             writable,
         )?;
+        if writable && config.is_sync_flush() {
+            commit_log.set_write_through(true);
+        }
         let dispatch_on_commit = writable && config.is_transient_store_pool_enable();
         if dispatch_on_commit {
             commit_log.set_transient_store_pool(TransientStorePool::new(

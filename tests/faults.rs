@@ -116,6 +116,45 @@ fn eio_on_sync_flush() {
     check_acknowledged(&store, &acked);
 }
 
+/// Under SYNC_FLUSH records reach the segment with `pwrite`: a short write (half the record,
+/// then EIO) fails that put with an error naming the segment, stores nothing of it, and the
+/// store goes on; everything acknowledged is there after a crash and reopen.
+#[test]
+fn short_write_of_a_sync_flush_append() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("store");
+    let mut c = config(&root);
+    c.flush_disk_type = FlushDiskType::SyncFlush;
+    let store = MessageStore::open(c.clone()).unwrap();
+    let mut acked = Vec::new();
+    for i in 0..3 {
+        let r = store.put_message(&Message::new("F", 0, body(i))).unwrap();
+        assert_eq!(r.status, PutMessageStatus::PutOk);
+        acked.push((i, r.append.unwrap().logics_offset as u64));
+    }
+    let guard = inject(FaultPoint::Write, &root.join("commitlog"), libc::EIO, 0, 1);
+    let err = store
+        .put_message(&Message::new("F", 0, body(99)))
+        .unwrap_err()
+        .to_string();
+    drop(guard);
+    assert!(
+        err.contains("commitlog") && err.contains("Input/output error"),
+        "{err}"
+    );
+    for i in 3..6 {
+        let r = store.put_message(&Message::new("F", 0, body(i))).unwrap();
+        assert_eq!(r.status, PutMessageStatus::PutOk);
+        // The failed put took no queue offset.
+        acked.push((i, r.append.unwrap().logics_offset as u64));
+    }
+    check_acknowledged(&store, &acked);
+    // A crash (no shutdown): recovery from the abort file finds exactly what was acknowledged.
+    drop(store);
+    let store = MessageStore::open(c).unwrap();
+    check_acknowledged(&store, &acked);
+}
+
 /// EIO on the syncs while many writers wait: a put whose bytes a failed sync covered (whether
 /// it led that sync or slept while the service or another put ran it) reports the failure
 /// instead of hanging or claiming durability; none is lost, and the next syncs succeed.
