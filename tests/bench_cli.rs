@@ -83,6 +83,18 @@ fn smoke_run_writes_json_plot_and_doc_section_and_removes_its_stores() {
     }
     assert_eq!(cells[2]["threads"], 4);
 
+    // SYNC_FLUSH with pipelined puts: one producer, 16 in flight, every callback ran.
+    let piped = json["pipelined"].as_array().unwrap();
+    assert_eq!(piped.len(), 1);
+    let p = &piped[0];
+    assert_eq!(p["in_flight"], 16);
+    assert_eq!(p["messages"], 3000);
+    assert_eq!(p["not_ok"], 0);
+    assert_eq!(p["latency_us"]["samples"], 750);
+    let lat = &p["latency_us"];
+    assert!(0.0 < lat["p50"].as_f64().unwrap() && lat["p50"].as_f64() <= lat["p99"].as_f64());
+    assert!(p["fdatasync_p50_before_us"].as_f64().unwrap() > 0.0);
+
     let png = fs::read(out.path().join("res/bench.png")).unwrap();
     assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
     assert!(png.len() > 1000);
@@ -93,6 +105,8 @@ fn smoke_run_writes_json_plot_and_doc_section_and_removes_its_stores() {
     assert!(!text.contains("old numbers"));
     assert!(text.contains("| transient | 128 | 1 |"), "{text}");
     assert!(text.contains("](res/bench.png)"), "{text}");
+    assert!(text.contains("SYNC_FLUSH with pipelined puts"), "{text}");
+    assert!(text.contains("| 128 | 16 |"), "{text}");
 
     // The temporary stores are gone.
     assert_eq!(fs::read_dir(stores.path()).unwrap().count(), 0);

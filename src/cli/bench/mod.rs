@@ -96,6 +96,9 @@ pub struct Plan {
     pub queues: i32,
     #[serde(skip)]
     pub cells: Vec<(Mode, usize, usize)>,
+    /// SYNC_FLUSH with pipelined puts: (body size, puts in flight), one producer thread.
+    #[serde(skip)]
+    pub pipelined: Vec<(usize, usize)>,
 }
 
 impl Plan {
@@ -131,6 +134,7 @@ impl Plan {
                     (Mode::Transient, 128, 1),
                     (Mode::Sync, 128, 4),
                 ],
+                pipelined: vec![(128, 16)],
             }
         } else if a.quick {
             Plan {
@@ -143,6 +147,11 @@ impl Plan {
                 disk_sync_samples: 200,
                 queues: 4,
                 cells: full_matrix(),
+                pipelined: vec![
+                    (128, PIPELINE_DEPTH),
+                    (1024, PIPELINE_DEPTH),
+                    (4096, PIPELINE_DEPTH),
+                ],
             }
         } else {
             Plan {
@@ -155,6 +164,11 @@ impl Plan {
                 disk_sync_samples: 1000,
                 queues: 4,
                 cells: full_matrix(),
+                pipelined: vec![
+                    (128, PIPELINE_DEPTH),
+                    (1024, PIPELINE_DEPTH),
+                    (4096, PIPELINE_DEPTH),
+                ],
             }
         };
         if let Some(s) = a.segment_size {
@@ -166,6 +180,19 @@ impl Plan {
         if !a.mode.is_empty() {
             p.cells
                 .retain(|(m, _, _)| a.mode.iter().any(|x| x == m.name()));
+            if !a.mode.iter().any(|x| x == Mode::Sync.name()) {
+                p.pipelined.clear();
+            }
+        }
+        if !a.body.is_empty() {
+            let depth = p.pipelined.first().map(|x| x.1);
+            p.pipelined = depth
+                .map(|d| a.body.iter().map(|&b| (b, d)).collect())
+                .unwrap_or_default();
+        }
+        if !a.threads.is_empty() {
+            // Asking for particular writer counts asks for the matrix cells only.
+            p.pipelined.clear();
         }
         if !a.body.is_empty() || !a.threads.is_empty() {
             let modes: Vec<Mode> = p.cells.iter().fold(Vec::new(), |mut v, c| {
@@ -282,7 +309,28 @@ pub struct Report {
     pub machine: Machine,
     pub disk: DiskProbe,
     pub cells: Vec<CellResult>,
+    /// SYNC_FLUSH, one producer thread keeping puts in flight with `put_message_with_callback`.
+    pub pipelined: Vec<PipelinedResult>,
 }
+
+/// SYNC_FLUSH with pipelined puts: one thread keeps `in_flight` puts outstanding through
+/// `put_message_with_callback`, as a broker acknowledging producers asynchronously does; the
+/// latency is from the put call to its callback (the message durable).
+#[derive(Debug, Clone, Serialize)]
+pub struct PipelinedResult {
+    pub body_size: usize,
+    pub in_flight: usize,
+    pub messages: u64,
+    pub not_ok: u64,
+    pub seconds: f64,
+    pub msgs_per_s: f64,
+    pub mb_per_s: f64,
+    pub latency_us: LatencyUs,
+    pub fdatasync_p50_before_us: f64,
+}
+
+/// Puts in flight in the pipelined SYNC_FLUSH runs.
+const PIPELINE_DEPTH: usize = 64;
 
 /// Removes the temp folder however the bench ends.
 struct TempDir(PathBuf);
@@ -401,6 +449,29 @@ pub fn run(args: &BenchArgs) -> CliResult {
         out.flush()?;
         cells.push(r);
     }
+    let mut pipelined = Vec::new();
+    for (i, &(size, depth)) in plan.pipelined.iter().enumerate() {
+        let root = tmp.0.join(format!("pipelined-{i}-{size}-{depth}"));
+        let r = run_pipelined(&root, size, depth, &plan)?;
+        let _ = fs::remove_dir_all(&root);
+        writeln!(
+            out,
+            "{:<9} {:>5} {:>3} {:>9} {:>10.0} {:>8.1} {:>6} {:>9.1} {:>9.1} {:>9.1}   (one thread, {} puts in flight; latency put -> callback)",
+            "sync-pipe",
+            r.body_size,
+            1,
+            r.messages,
+            r.msgs_per_s,
+            r.mb_per_s,
+            "",
+            r.latency_us.p50,
+            r.latency_us.p99,
+            r.latency_us.p999,
+            r.in_flight,
+        )?;
+        out.flush()?;
+        pipelined.push(r);
+    }
     drop(tmp);
 
     let machine = machine_info(&base, loadavg_before);
@@ -414,6 +485,7 @@ pub fn run(args: &BenchArgs) -> CliResult {
         machine,
         disk,
         cells,
+        pipelined,
     };
     let json_path = args.out.join("bench.json");
     let json = serde_json::to_string_pretty(&report).map_err(std::io::Error::other)?;
@@ -509,6 +581,89 @@ fn push_hex(s: &mut String, v: u64, digits: usize) {
 /// One put in this many has its latency timed (reading the clock twice per put would cost a
 /// tenth of a fast put); throughput counts every put.
 const LATENCY_SAMPLE_EVERY: u64 = 4;
+
+/// One pipelined SYNC_FLUSH run: this thread puts with `put_message_with_callback`, keeping at
+/// most `depth` puts whose callback has not run yet.
+fn run_pipelined(
+    root: &Path,
+    size: usize,
+    depth: usize,
+    plan: &Plan,
+) -> CliResult<PipelinedResult> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let fdatasync_p50_before_us = disk::fdatasync_prealloc(
+        root.parent().unwrap_or(root),
+        "pipelined-fdatasync-probe",
+        (plan.disk_sync_samples / 2).max(100),
+    )
+    .map(|h| h.quantile(0.5) as f64 / 1000.0)
+    .map_err(|e| CliError::Failed(format!("fdatasync probe: {e}")))?;
+    let store = MessageStore::open(cell_config(Mode::Sync, root, plan.segment_size))?;
+    let start_offset = store.max_phy_offset();
+    let done = Arc::new(AtomicU64::new(0));
+    let not_ok = Arc::new(AtomicU64::new(0));
+    let hist = Arc::new(parking_lot::Mutex::new(Histogram::new()));
+    let body: Vec<u8> = (0..size).map(|i| b'a' + (i % 26) as u8).collect();
+    let mut msg = Message::new("BenchTopic", 0, body);
+    let duration = Duration::from_secs_f64(plan.seconds_per_cell);
+    let start = Instant::now();
+    let mut n = 0u64;
+    while n < plan.max_messages_per_cell && start.elapsed() < duration {
+        while n - done.load(Ordering::Acquire) >= depth as u64 {
+            std::hint::spin_loop();
+            std::thread::yield_now();
+        }
+        fill_message(&mut msg, 0, n, plan.queues);
+        let (done, not_ok, hist) = (done.clone(), not_ok.clone(), hist.clone());
+        let timed = n % LATENCY_SAMPLE_EVERY == 0;
+        let t0 = Instant::now();
+        store.put_message_with_callback(&msg, move |r| {
+            if timed {
+                hist.lock().record(t0.elapsed().as_nanos() as u64);
+            }
+            if r.status != PutMessageStatus::PutOk {
+                not_ok.fetch_add(1, Ordering::Relaxed);
+            }
+            done.fetch_add(1, Ordering::AcqRel);
+        })?;
+        n += 1;
+        if n % 256 == 0 && store.max_phy_offset() - start_offset >= plan.max_bytes_per_cell {
+            break;
+        }
+    }
+    let wait_until = Instant::now() + Duration::from_secs(60);
+    while done.load(Ordering::Acquire) < n {
+        if Instant::now() > wait_until {
+            return Err(CliError::Failed(
+                "pipelined puts: callbacks missing after 60 s".into(),
+            ));
+        }
+        std::thread::yield_now();
+    }
+    let seconds = start.elapsed().as_secs_f64().max(1e-9);
+    let bytes = store.max_phy_offset() - start_offset;
+    store.shutdown()?;
+    let h = hist.lock();
+    let us = |v: u64| v as f64 / 1000.0;
+    Ok(PipelinedResult {
+        body_size: size,
+        in_flight: depth,
+        messages: n,
+        not_ok: not_ok.load(Ordering::Relaxed),
+        seconds,
+        msgs_per_s: n as f64 / seconds,
+        mb_per_s: bytes as f64 / seconds / 1e6,
+        latency_us: LatencyUs {
+            samples: h.count(),
+            mean: h.mean() / 1000.0,
+            p50: us(h.quantile(0.5)),
+            p99: us(h.quantile(0.99)),
+            p999: us(h.quantile(0.999)),
+            max: us(h.max()),
+        },
+        fdatasync_p50_before_us,
+    })
+}
 
 fn run_cell(
     root: &Path,
@@ -799,6 +954,38 @@ pub fn markdown(r: &Report, png_link: &str) -> String {
             c.dispatch_lag.messages_behind,
             c.dispatch_lag.catch_up_ms
         );
+    }
+    if !r.pipelined.is_empty() {
+        let _ = writeln!(s);
+        let _ = writeln!(
+            s,
+            "SYNC_FLUSH with pipelined puts: one thread keeps puts in flight with \
+             `put_message_with_callback` (as a broker acknowledging producers asynchronously \
+             does); latency is from the put call to its callback, i.e. until the message is durable."
+        );
+        let _ = writeln!(s);
+        let _ = writeln!(
+            s,
+            "| body | in flight | msg/s | MB/s | p50 µs | p99 µs | p99.9 µs | fdatasync p50 just before µs |"
+        );
+        let _ = writeln!(
+            s,
+            "| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+        );
+        for p in &r.pipelined {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} |",
+                p.body_size,
+                p.in_flight,
+                p.msgs_per_s,
+                p.mb_per_s,
+                p.latency_us.p50,
+                p.latency_us.p99,
+                p.latency_us.p999,
+                p.fdatasync_p50_before_us
+            );
+        }
     }
     let _ = writeln!(s);
     let _ = writeln!(s, "![throughput and p99 per mode and size]({png_link})");
