@@ -125,7 +125,8 @@ impl<'a> StoreProperties<'a> {
         let mut sp = StoreProperties::default();
         for (name, value) in iter(props) {
             if let Some(slot) = sp.slot(name) {
-                *slot = Some(String::from_utf8_lossy(value));
+                // The strict check first: it is much faster on valid text (the normal case).
+                *slot = Some(super::record::utf8_lossy(value));
             }
         }
         sp
