@@ -350,10 +350,17 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
         return Err(interrupted());
     }
     let end = scan.end;
-    for cq in dispatcher.consume_queues().all() {
-        cq.flush()?;
-    }
-    dispatcher.flush_index()?;
+    // The consume queues and the index go to disk at the same time (the time is the disk's).
+    std::thread::scope(|scope| {
+        let queues = scope.spawn(|| -> Result<()> {
+            for cq in dispatcher.consume_queues().all() {
+                cq.flush()?;
+            }
+            Ok(())
+        });
+        let index = dispatcher.flush_index();
+        join(queues).and(index)
+    })?;
     let logics_ts = dispatcher.logics_msg_timestamp();
     let queues = dispatcher.consume_queues().all().len();
     let (index_files, index_end_ts) = {
