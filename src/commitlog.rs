@@ -300,9 +300,20 @@ impl CommitLog {
         &self,
         start_index: usize,
         check_crc: bool,
-        mut on_record: impl FnMut(&ScannedRecord<'_>) -> std::result::Result<(), crate::format::Problem>,
+        on_record: impl FnMut(&ScannedRecord<'_>) -> std::result::Result<(), crate::format::Problem>,
     ) -> ScanEnd {
-        let files = self.files.files();
+        Self::scan_files(&self.files.files(), start_index, check_crc, on_record)
+    }
+
+    /// [`scan`](Self::scan) over segments the caller holds (`self.files().files()`), so the
+    /// records it is handed may outlive each call (an offline tool passing them to another
+    /// thread).
+    pub fn scan_files<'a>(
+        files: &'a [Arc<MappedFile>],
+        start_index: usize,
+        check_crc: bool,
+        mut on_record: impl FnMut(&ScannedRecord<'a>) -> std::result::Result<(), crate::format::Problem>,
+    ) -> ScanEnd {
         if files.is_empty() {
             return ScanEnd {
                 end: 0,

@@ -149,11 +149,17 @@ impl ConsumeQueue {
         }
         let expect_logic_offset = cq_offset as u64 * CQ_UNIT_SIZE as u64;
         let mut active = self.active.lock();
-        let (mut file, first_in_queue) = match active.as_ref() {
-            Some(f) if !f.is_full() => (f.clone(), false),
-            _ => self.files.last_or_create(expect_logic_offset)?,
+        // The active file is used through the guard, without reference counting per unit
+        // (rebuild and recovery put millions).
+        let first_in_queue = match active.as_ref() {
+            Some(f) if !f.is_full() => false,
+            _ => {
+                let (f, first) = self.files.last_or_create(expect_logic_offset)?;
+                *active = Some(f);
+                first
+            }
         };
-        *active = Some(file.clone());
+        let file = active.as_ref().expect("set above");
         if first_in_queue && cq_offset != 0 && file.wrote_position() == 0 {
             self.min_logic_offset
                 .store(expect_logic_offset, Ordering::Release);
@@ -182,8 +188,8 @@ impl ConsumeQueue {
         if !file.append(&unit)? {
             // The file filled up between the lookup and the append (pre-blank padding ends
             // exactly at its end): continue in the next file.
-            file = self.files.create_next(expect_logic_offset)?.0;
-            *active = Some(file.clone());
+            *active = Some(self.files.create_next(expect_logic_offset)?.0);
+            let file = active.as_ref().expect("set above");
             if !file.append(&unit)? {
                 return Err(StoreError::bad_file(
                     file.path(),

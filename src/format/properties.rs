@@ -122,10 +122,15 @@ impl<'a> StoreProperties<'a> {
     }
 
     pub fn parse(props: &'a [u8]) -> Self {
+        // Valid text (the normal case) is checked once as a whole rather than value by value.
+        if let Ok(text) = std::str::from_utf8(props) {
+            return Self::parse_str(text);
+        }
         let mut sp = StoreProperties::default();
         for (name, value) in iter(props) {
             if let Some(slot) = sp.slot(name) {
-                *slot = Some(String::from_utf8_lossy(value));
+                // The strict check first: it is much faster on valid text (the normal case).
+                *slot = Some(super::record::utf8_lossy(value));
             }
         }
         sp
@@ -283,6 +288,20 @@ mod tests {
         assert_eq!(sp.tags.as_deref(), Some("T"));
         assert_eq!(sp.uniq_key.as_deref(), Some("U"));
         assert_eq!(sp.delay, None);
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_only_where_it_is() {
+        let p = b"KEYS\x01k\xff1 k2\x02TAGS\x01T\x02X\x01\xfe\x02UNIQ_KEY\x01U\x02";
+        let sp = StoreProperties::parse(p);
+        assert_eq!(sp.keys.as_deref(), Some("k\u{fffd}1 k2"));
+        assert_eq!(sp.tags.as_deref(), Some("T"));
+        assert!(matches!(sp.tags, Some(Cow::Borrowed(_))));
+        assert_eq!(sp.uniq_key.as_deref(), Some("U"));
+        let valid = encode([("KEYS", "k1 k2"), ("TAGS", "标签"), ("DELAY", "3")]);
+        let sv = StoreProperties::parse(valid.as_bytes());
+        assert_eq!(sv, StoreProperties::parse_str(&valid));
+        assert!(matches!(sv.keys, Some(Cow::Borrowed("k1 k2"))));
     }
 
     #[test]

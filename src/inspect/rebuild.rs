@@ -32,6 +32,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::discover::{discover_config, GeometryOverrides};
+use super::scan::last_non_zero;
 use super::verify::legacy_delay_window;
 use crate::clock::{time_millis_to_human_string, Clock, ManualClock, SystemClock};
 use crate::commitlog::CommitLog;
@@ -43,6 +44,7 @@ use crate::format::checkpoint::{Checkpoint, CHECKPOINT_FILE_SIZE};
 use crate::format::index::{slot_pos, IndexHeader};
 use crate::format::{get_i32, Problem};
 use crate::index::IndexService;
+use crate::mapped_file::MappedFile;
 
 /// Where the rebuilt files go.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -240,42 +242,107 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
     let mut kept_legacy = 0u64;
     let mut last_ts = 0i64;
     let mut failure: Option<StoreError> = None;
-    let scan = commit_log.scan(0, config.check_crc_on_recover, |sr| {
-        if cancelled() {
-            failure = Some(interrupted());
-            return Err(Problem::Invalid("interrupted".into()));
-        }
-        let mut req = DispatchRequest::from_record(&sr.record, sr.total_size, &delay_levels)?;
-        let props = sr.record.store_properties();
-        if let (Some((lo, hi)), Some(old)) = (
-            legacy_delay_window(&sr.record, &props, &delay_levels),
-            old_cqs.as_ref(),
-        ) {
-            let unit = old
-                .get(&req.topic, req.queue_id)
-                .and_then(|q| q.get_unit(req.consume_queue_offset.max(0) as u64));
-            if let Some(u) = unit {
-                if u.commitlog_offset == req.commitlog_offset
-                    && u.size == req.msg_size
-                    && u.tags_code != req.tags_code
-                    && (lo..=hi).contains(&u.tags_code)
-                {
-                    req.tags_code = u.tags_code;
-                    kept_legacy += 1;
+    let segs = commit_log.files().files();
+    let seg_size = config.mapped_file_size_commit_log as u64;
+    // Three threads: this one scans the commitlog and turns records into requests; another
+    // applies them to the dispatcher in commitlog order (as one thread would); with --out, a
+    // third copies the commitlog as far as the scan has accepted it.
+    let cl_out = out_final.as_ref().map(|_| build_root.join("commitlog"));
+    if let Some(dir) = &cl_out {
+        fs::create_dir(dir).at(dir)?;
+    }
+    let dispatch_failed = AtomicBool::new(false);
+    let (scan, copied, applied) = std::thread::scope(|scope| {
+        let (progress, copier_rx) = crossbeam::channel::unbounded::<CopyTo>();
+        let copier = cl_out.as_ref().map(|dir| {
+            let segs = &segs;
+            let cancelled = &cancelled;
+            scope.spawn(move || copy_commitlog(segs, seg_size, dir, copier_rx, cancelled))
+        });
+        let (to_dispatch, requests) = crossbeam::channel::bounded::<Vec<DispatchRequest>>(4);
+        let (spare_batches, spares) = crossbeam::channel::unbounded::<Vec<DispatchRequest>>();
+        let applier = {
+            let (dispatcher, dispatch_failed) = (&dispatcher, &dispatch_failed);
+            scope.spawn(move || -> Result<()> {
+                let mut d = dispatcher.lock();
+                for mut batch in requests {
+                    for req in &batch {
+                        if let Err(e) = dispatcher.dispatch(&mut d, req) {
+                            dispatch_failed.store(true, Ordering::Relaxed);
+                            return Err(e);
+                        }
+                    }
+                    batch.clear();
+                    let _ = spare_batches.send(batch);
+                }
+                Ok(())
+            })
+        };
+        let mut batch = Vec::with_capacity(DISPATCH_BATCH);
+        let mut next_progress = 0u64;
+        let check_crc = config.check_crc_on_recover;
+        let scan = CommitLog::scan_files(&segs, 0, check_crc, |sr| {
+            if cancelled() {
+                failure = Some(interrupted());
+                return Err(Problem::Invalid("interrupted".into()));
+            }
+            if dispatch_failed.load(Ordering::Relaxed) {
+                return Err(Problem::Invalid("dispatch failed".into()));
+            }
+            if sr.offset >= next_progress {
+                // Everything below an accepted record is kept. (A copier that stopped on an
+                // error no longer listens; its error is reported after the scan.)
+                let _ = progress.send(CopyTo::Below(sr.offset));
+                next_progress = sr.offset + COPY_STEP;
+            }
+            // The properties are parsed once, for the request and the 3.x delay window.
+            let props = sr.record.store_properties();
+            let legacy = legacy_delay_window(&sr.record, &props, &delay_levels);
+            let mut req =
+                DispatchRequest::from_parts(&sr.record, sr.total_size, props, &delay_levels)?;
+            if let (Some((lo, hi)), Some(old)) = (legacy, old_cqs.as_ref()) {
+                let unit = old
+                    .get(&req.topic, req.queue_id)
+                    .and_then(|q| q.get_unit(req.consume_queue_offset.max(0) as u64));
+                if let Some(u) = unit {
+                    if u.commitlog_offset == req.commitlog_offset
+                        && u.size == req.msg_size
+                        && u.tags_code != req.tags_code
+                        && (lo..=hi).contains(&u.tags_code)
+                    {
+                        req.tags_code = u.tags_code;
+                        kept_legacy += 1;
+                    }
                 }
             }
+            if req.goes_to_consume_queue() {
+                units += 1;
+            }
+            records += 1;
+            last_ts = sr.record.store_timestamp;
+            batch.push(req);
+            if batch.len() == DISPATCH_BATCH {
+                let next = spares
+                    .try_recv()
+                    .unwrap_or_else(|_| Vec::with_capacity(DISPATCH_BATCH));
+                // Fails only when the applier stopped on an error, reported below.
+                let _ = to_dispatch.send(std::mem::replace(&mut batch, next));
+            }
+            Ok(())
+        });
+        if !batch.is_empty() {
+            let _ = to_dispatch.send(batch);
         }
-        if req.goes_to_consume_queue() {
-            units += 1;
+        drop(to_dispatch);
+        if failure.is_none() {
+            let _ = progress.send(CopyTo::End(scan.end));
         }
-        if let Err(e) = dispatcher.dispatch(&mut dispatcher.lock(), &req) {
-            failure = Some(e);
-            return Err(Problem::Invalid("dispatch failed".into()));
-        }
-        records += 1;
-        last_ts = sr.record.store_timestamp;
-        Ok(())
+        drop(progress);
+        let applied: Result<()> = join(applier);
+        (scan, copier.map(join), applied)
     });
+    // A dispatch error concerns a record before any the scan stopped at.
+    applied?;
     if let Some(e) = failure {
         return Err(e);
     }
@@ -283,10 +350,17 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
         return Err(interrupted());
     }
     let end = scan.end;
-    for cq in dispatcher.consume_queues().all() {
-        cq.flush()?;
-    }
-    dispatcher.flush_index()?;
+    // The consume queues and the index go to disk at the same time (the time is the disk's).
+    std::thread::scope(|scope| {
+        let queues = scope.spawn(|| -> Result<()> {
+            for cq in dispatcher.consume_queues().all() {
+                cq.flush()?;
+            }
+            Ok(())
+        });
+        let index = dispatcher.flush_index();
+        join(queues).and(index)
+    })?;
     let logics_ts = dispatcher.logics_msg_timestamp();
     let queues = dispatcher.consume_queues().all().len();
     let (index_files, index_end_ts) = {
@@ -329,8 +403,6 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
     }
 
     // The commitlog: what lies after the end goes (a broker's recovery drops it too).
-    let segs = commit_log.files().files();
-    let seg_size = config.mapped_file_size_commit_log as u64;
     let mut truncated = Vec::new();
     let mut report = RebuildReport {
         store: root.to_path_buf(),
@@ -353,31 +425,12 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
     };
 
     if let Some(out) = out_final {
-        let cl_out = build_root.join("commitlog");
-        fs::create_dir(&cl_out).at(&cl_out)?;
-        for f in &segs {
-            if cancelled() {
-                return Err(interrupted());
-            }
-            let from = f.file_from_offset();
-            let data = f.whole();
-            let dst = cl_out.join(f.path().file_name().expect("segment name"));
-            if from > end {
-                if data.iter().any(|&b| b != 0) {
-                    truncated.push(f.path().to_path_buf());
-                }
-                continue;
-            }
-            let keep = ((end - from).min(seg_size)) as usize;
-            if keep < data.len() && data[keep..].iter().any(|&b| b != 0) {
-                truncated.push(f.path().to_path_buf());
-                let mut copy = data.to_vec();
-                copy[keep..].iter_mut().for_each(|b| *b = 0);
-                write_synced(&dst, &copy)?;
-            } else {
-                fs::copy(f.path(), &dst).at(&dst)?;
-            }
-        }
+        truncated = match copied {
+            Some(Ok(Some(t))) => t,
+            Some(Err(e)) => return Err(e),
+            // The copier stops without an end only when the scan failed, returned above.
+            _ => return Err(interrupted()),
+        };
         let cfg = config.config_dir();
         if cfg.is_dir() {
             copy_tree(&cfg, &build_root.join("config"))?;
@@ -408,13 +461,13 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
         let from = f.file_from_offset();
         let data = f.whole();
         if from > end {
-            if data.iter().any(|&b| b != 0) {
+            if last_non_zero(data).is_some() {
                 replace.push((f.path().to_path_buf(), None));
             }
             continue;
         }
         let keep = ((end - from).min(seg_size)) as usize;
-        if keep < data.len() && data[keep..].iter().any(|&b| b != 0) {
+        if keep < data.len() && last_non_zero(&data[keep..]).is_some() {
             if !cl_new.exists() {
                 fs::create_dir(&cl_new).at(&cl_new)?;
                 cleanup.0.push(cl_new.clone());
@@ -488,6 +541,120 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
     cleanup.disarm();
     report.commitlog_truncated = truncated;
     Ok(report)
+}
+
+/// How far the scan has got, for the commitlog copier.
+enum CopyTo {
+    /// Every byte below this commitlog offset is kept.
+    Below(u64),
+    /// The scan ended here: the commitlog ends here.
+    End(u64),
+}
+
+/// A scoped thread's result; its panic goes on in the caller.
+fn join<T>(h: std::thread::ScopedJoinHandle<'_, T>) -> T {
+    h.join().unwrap_or_else(|p| std::panic::resume_unwind(p))
+}
+
+/// How many requests the scan hands to the dispatching thread at a time.
+const DISPATCH_BATCH: usize = 512;
+
+/// How many bytes the scan moves on between two messages to the copier.
+const COPY_STEP: u64 = 8 << 20;
+
+/// Copies the commitlog segments into `dir` for `--out`, each as far as the scan has
+/// accepted it (so nothing past the end is ever written), and gives every kept segment its
+/// full length: the bytes after the end read as zeros, as a broker's recovery leaves them,
+/// and stay a hole rather than being written. Returns the segments that held data after the
+/// end, or `None` when the scan stopped without an end (it failed or was interrupted).
+///
+/// A segment with data after the end is synced (its copy differs from the source); the
+/// others get the source's permissions, as a plain copy would.
+fn copy_commitlog(
+    segs: &[Arc<MappedFile>],
+    seg_size: u64,
+    dir: &Path,
+    progress: crossbeam::channel::Receiver<CopyTo>,
+    cancelled: &dyn Fn() -> bool,
+) -> Result<Option<Vec<PathBuf>>> {
+    // Each segment's last non-zero byte, found while the scan runs rather than after it.
+    let last_nz: Vec<Option<usize>> = segs.iter().map(|f| last_non_zero(f.whole())).collect();
+    let mut outs: Vec<Option<(fs::File, usize)>> = segs.iter().map(|_| None).collect();
+    // Writes the segment's bytes up to `upto` into its copy (created on first use).
+    fn copy(
+        out: &mut Option<(fs::File, usize)>,
+        f: &MappedFile,
+        dir: &Path,
+        upto: usize,
+    ) -> Result<()> {
+        let dst = dir.join(f.path().file_name().expect("segment name"));
+        if out.is_none() {
+            let file = fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&dst)
+                .at(&dst)?;
+            *out = Some((file, 0));
+        }
+        let (file, done) = out.as_mut().expect("opened above");
+        if upto > *done {
+            file.write_all(&f.whole()[*done..upto]).at(&dst)?;
+            *done = upto;
+        }
+        Ok(())
+    }
+    let end = loop {
+        let Ok(mut msg) = progress.recv() else {
+            return Ok(None);
+        };
+        // Only the latest word counts.
+        while let Ok(m) = progress.try_recv() {
+            msg = m;
+        }
+        if cancelled() {
+            return Err(interrupted());
+        }
+        match msg {
+            CopyTo::Below(below) => {
+                for (i, f) in segs.iter().enumerate() {
+                    let from = f.file_from_offset();
+                    if from >= below {
+                        break;
+                    }
+                    let upto = ((below - from).min(seg_size) as usize).min(f.whole().len());
+                    copy(&mut outs[i], f, dir, upto)?;
+                }
+            }
+            CopyTo::End(end) => break end,
+        }
+    };
+    let mut truncated = Vec::new();
+    for (i, f) in segs.iter().enumerate() {
+        if cancelled() {
+            return Err(interrupted());
+        }
+        let from = f.file_from_offset();
+        let len = f.whole().len();
+        if from > end {
+            if last_nz[i].is_some() {
+                truncated.push(f.path().to_path_buf());
+            }
+            continue;
+        }
+        let keep = ((end - from).min(seg_size) as usize).min(len);
+        copy(&mut outs[i], f, dir, keep)?;
+        let dst = dir.join(f.path().file_name().expect("segment name"));
+        let (file, _) = outs[i].take().expect("copied above");
+        file.set_len(len as u64).at(&dst)?;
+        if last_nz[i].is_some_and(|n| n >= keep) {
+            truncated.push(f.path().to_path_buf());
+            file.sync_all().at(&dst)?;
+        } else {
+            let perms = fs::metadata(f.path()).at(f.path())?.permissions();
+            fs::set_permissions(&dst, perms).at(&dst)?;
+        }
+    }
+    Ok(Some(truncated))
 }
 
 /// `--out` must not exist or be an empty folder, and must not be inside the store.

@@ -19,7 +19,8 @@
 //! `index-missing`, `index-behind`, `checkpoint-missing`, `checkpoint-size`,
 //! `checkpoint-future`.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::hash_map::Entry;
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -27,7 +28,10 @@ use serde::Serialize;
 
 use super::discover::{discover_config, GeometryOverrides};
 use super::report::{Finding, Findings, Severity};
-use super::scan::{list_segments, walk_segment, DamageKind, Item, SegmentFile};
+use super::scan::{
+    last_non_zero, list_segments, walk_segment, walk_segment_known_tail, DamageKind, Item,
+    SegmentFile,
+};
 use crate::clock::{Clock, SystemClock};
 use crate::config::StoreConfig;
 use crate::error::{Result, StoreError};
@@ -35,10 +39,11 @@ use crate::format::checkpoint::{Checkpoint, CHECKPOINT_FILE_SIZE};
 use crate::format::cq::{
     is_dispatched_to_cq, record_tags_code, CqUnit, DelayLevels, CQ_UNIT_SIZE, SCHEDULE_TOPIC,
 };
-use crate::format::hash::index_key_hash;
+use crate::format::hash::{index_hash_of, java_hash_extend, java_string_hash};
 use crate::format::index::{entry_pos, index_file_size, slot_pos, IndexHeader};
 use crate::format::properties::StoreProperties;
-use crate::format::record::{sysflag, Magic, MessageRecord};
+use crate::format::record::{sysflag, utf8_lossy, Magic, MessageRecord};
+use crate::fxhash::FxHashMap;
 use crate::index::IndexFile;
 use crate::mapped_file::offset_to_file_name;
 
@@ -170,29 +175,97 @@ impl VerifyReport {
     }
 }
 
-/// A record verify keeps for the cross-checks.
-#[derive(Debug, Clone)]
+/// What verify keeps of a record for the cross-checks: 48 bytes and no heap, since a store
+/// holds millions. Its commitlog offset is in `Ctx::offsets` at the same index.
+#[derive(Debug, Clone, Copy)]
 struct Rec {
-    offset: u64,
+    queue_offset: i64,
+    /// Meaningful when `tags_ok` (false when the DELAY property does not parse).
+    tags_code: i64,
+    /// Its index keys' hashes are `key_hashes[key_start..][..key_len]`.
+    key_start: usize,
     size: u32,
-    seg: usize,
-    pos: usize,
+    /// Index into `Ctx::segs` (a store has far fewer than 2^32 segments).
+    seg: u32,
     topic: u32,
     queue_id: i32,
-    queue_offset: i64,
     sys_flag: i32,
-    /// None when the DELAY property does not parse.
-    tags_code: Option<i64>,
-    legacy_delay: Option<(i64, i64)>,
-    keys: std::ops::Range<usize>,
+    /// At most UNIQ_KEY plus the KEYS tokens of a properties string of under 32 KiB.
+    key_len: u16,
+    tags_ok: bool,
     in_cq: bool,
+}
+
+impl Rec {
+    fn keys(&self) -> std::ops::Range<usize> {
+        self.key_start..self.key_start + self.key_len as usize
+    }
+    fn tags_code(&self) -> Option<i64> {
+        self.tags_ok.then_some(self.tags_code)
+    }
+}
+
+/// Topic names interned to ids in first-seen order, keyed by the name as decoded (so byte
+/// strings that decode to the same name share an id).
+#[derive(Default)]
+struct Topics {
+    names: Vec<String>,
+    ids: FxHashMap<String, u32>,
+    by_bytes: FxHashMap<Box<[u8]>, u32>,
+    /// Per id, the Java hash of `"<topic>#"`: the shared prefix of its index keys.
+    key_prefix: Vec<i32>,
+    /// The previous record's topic bytes and id (records of one topic tend to follow each
+    /// other).
+    last_bytes: Vec<u8>,
+    last_id: Option<u32>,
+}
+
+impl Topics {
+    fn id_of_name(&mut self, name: &str) -> u32 {
+        if let Some(&id) = self.ids.get(name) {
+            return id;
+        }
+        let id = self.names.len() as u32;
+        self.names.push(name.to_string());
+        self.ids.insert(name.to_string(), id);
+        self.key_prefix
+            .push(java_hash_extend(java_string_hash(name), "#"));
+        id
+    }
+
+    fn id_of_bytes(&mut self, bytes: &[u8]) -> u32 {
+        if let Some(id) = self.last_id {
+            if self.last_bytes == bytes {
+                return id;
+            }
+        }
+        let id = match self.by_bytes.get(bytes) {
+            Some(&id) => id,
+            None => {
+                let id = self.id_of_name(&utf8_lossy(bytes));
+                self.by_bytes.insert(bytes.into(), id);
+                id
+            }
+        };
+        self.last_bytes.clear();
+        self.last_bytes.extend_from_slice(bytes);
+        self.last_id = Some(id);
+        id
+    }
 }
 
 struct Ctx {
     findings: Findings,
-    topics: Vec<String>,
-    topic_ids: HashMap<String, u32>,
+    topics: Topics,
+    /// The commitlog offset of each record of `recs`, in walk order.
+    offsets: Vec<u64>,
     recs: Vec<Rec>,
+    /// `offsets` rises strictly (it does unless segments are misnamed and overlap), so a
+    /// lookup may start from a hint.
+    offsets_rise: bool,
+    /// `(index in recs, window)` of the delayed records a 3.x broker may have written
+    /// ([`legacy_delay_window`]), in record order.
+    legacy_delay: Vec<(usize, (i64, i64))>,
     key_hashes: Vec<i32>,
     segs: Vec<SegmentFile>,
     seg_paths: Vec<PathBuf>,
@@ -201,20 +274,37 @@ struct Ctx {
 }
 
 impl Ctx {
-    fn topic_id(&mut self, t: &str) -> u32 {
-        if let Some(&id) = self.topic_ids.get(t) {
-            return id;
-        }
-        let id = self.topics.len() as u32;
-        self.topics.push(t.to_string());
-        self.topic_ids.insert(t.to_string(), id);
-        id
-    }
     fn find(&self, offset: u64) -> Option<usize> {
-        self.recs.binary_search_by_key(&offset, |r| r.offset).ok()
+        self.offsets.binary_search(&offset).ok()
     }
-    fn rec_loc(&self, r: &Rec) -> (PathBuf, u64) {
-        (self.segs[r.seg].path.clone(), r.pos as u64)
+    /// [`find`](Self::find), searching forward from `hint` first: consume-queue units and
+    /// index entries mostly point a little after the previous unit or entry of their file.
+    /// The answer is the same (offsets are unique when they rise strictly).
+    fn find_from(&self, offset: u64, hint: usize) -> Option<usize> {
+        let o = &self.offsets;
+        if !self.offsets_rise || hint >= o.len() || o[hint] > offset {
+            return self.find(offset);
+        }
+        // Gallop: o[lo] <= offset, and offset < o[hi] unless hi is the end.
+        let (mut lo, mut step) = (hint, 1usize);
+        let mut hi = hint + 1;
+        while hi < o.len() && o[hi] <= offset {
+            lo = hi;
+            step = step.saturating_mul(2);
+            hi = hi.saturating_add(step);
+        }
+        let hi = hi.min(o.len());
+        o[lo..hi].binary_search(&offset).ok().map(|i| lo + i)
+    }
+    fn legacy_delay(&self, ri: usize) -> Option<(i64, i64)> {
+        self.legacy_delay
+            .binary_search_by_key(&ri, |&(i, _)| i)
+            .ok()
+            .map(|i| self.legacy_delay[i].1)
+    }
+    fn rec_loc(&self, ri: usize) -> (PathBuf, u64) {
+        let s = &self.segs[self.recs[ri].seg as usize];
+        (s.path.clone(), self.offsets[ri] - s.offset)
     }
     /// The commitlog file and position of an absolute offset.
     fn cl_loc(&self, offset: u64) -> Option<(PathBuf, u64)> {
@@ -334,9 +424,11 @@ pub fn verify(root: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
     };
     let mut cx = Ctx {
         findings: Findings::default(),
-        topics: Vec::new(),
-        topic_ids: HashMap::new(),
+        topics: Topics::default(),
+        offsets: Vec::new(),
         recs: Vec::new(),
+        offsets_rise: true,
+        legacy_delay: Vec::new(),
         key_hashes: Vec::new(),
         segs: Vec::new(),
         seg_paths: Vec::new(),
@@ -387,7 +479,7 @@ pub fn verify(root: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
     verify_checkpoint(&config, now, &mut cx, &mut summary)?;
 
     summary.topics = {
-        let mut t = cx.topics.clone();
+        let mut t = cx.topics.names.clone();
         t.sort();
         t
     };
@@ -473,11 +565,17 @@ fn scan_commitlog(
         }
     }
     // Records.
-    let last_data_seg = segs
+    // The last segment holding data, and its last non-zero byte (which its walk needs too).
+    let last_data = segs
         .iter()
-        .rposition(|s| super::scan::last_non_zero(s.data()).is_some());
+        .enumerate()
+        .rev()
+        .find_map(|(i, s)| last_non_zero(s.data()).map(|nz| (i, nz)));
+    let last_data_seg = last_data.map(|(i, _)| i);
     let mut recovery_end: Option<u64> = None;
-    let mut last_qo: HashMap<(u32, i32), (i64, u64)> = HashMap::new();
+    let mut last_qo: FxHashMap<(u32, i32), (i64, u64)> = FxHashMap::default();
+    // Whether the last data segment's walk ended in a blank (None: not walked whole).
+    let mut last_data_seg_blank: Option<bool> = None;
     for (si, s) in segs.iter().enumerate() {
         let data = s.data();
         let data = &data[..data.len().min(size as usize)];
@@ -492,10 +590,14 @@ fn scan_commitlog(
             );
             continue;
         }
-        let mut items = Vec::new();
-        walk_segment(data, s.offset, |it| items.push(it));
         let mut seg_end = 0usize;
-        for it in items {
+        let mut ended_blank = false;
+        let last_nz = match last_data {
+            Some((l, nz)) if l == si && nz < data.len() => Some(nz),
+            _ => last_non_zero(data),
+        };
+        walk_segment_known_tail(data, s.offset, last_nz, |it| {
+            ended_blank = matches!(it, Item::Blank { .. });
             match it {
                 Item::Record {
                     pos,
@@ -656,25 +758,36 @@ fn scan_commitlog(
                     seg_end = to;
                 }
             }
+        });
+        if Some(si) == last_data_seg && data.len() == s.data().len() {
+            last_data_seg_blank = Some(ended_blank);
         }
         cx.data_end = cx.data_end.max(s.offset + seg_end as u64);
     }
     // The data end is the end of the last valid record or blank, not of damage.
     cx.data_end = cx
-        .recs
+        .offsets
         .last()
-        .map_or(cx.cl_min, |r| r.offset + r.size as u64)
+        .zip(cx.recs.last())
+        .map_or(cx.cl_min, |(&o, r)| o + r.size as u64)
         .max(cx.cl_min);
     if let Some(last) = last_data_seg.and_then(|l| segs.get(l)) {
-        // A last data segment that ends in a blank: the data ends at the next segment.
-        let d = last.data();
-        if let Some(Item::Blank { .. }) = last_item(d, last.offset) {
+        // A last data segment that ends in a blank: the data ends at the next segment. (Its
+        // walk above answers that, unless it was cut to the segment size.)
+        let blank = last_data_seg_blank.unwrap_or_else(|| {
+            matches!(
+                last_item(last.data(), last.offset),
+                Some(Item::Blank { .. })
+            )
+        });
+        if blank {
             cx.data_end = cx.data_end.max(last.offset + size);
         }
     }
     summary.data_end = cx.data_end;
     summary.recovery_end = recovery_end.unwrap_or(cx.data_end);
     summary.records = cx.recs.len() as u64;
+    cx.offsets_rise = cx.offsets.windows(2).all(|w| w[0] < w[1]);
     cx.segs = segs;
     Ok(())
 }
@@ -695,10 +808,9 @@ fn add_record(
     pos: usize,
     size: usize,
     abs: u64,
-    last_qo: &mut HashMap<(u32, i32), (i64, u64)>,
+    last_qo: &mut FxHashMap<(u32, i32), (i64, u64)>,
 ) {
-    let topic = record.topic_str();
-    let tid = cx.topic_id(&topic);
+    let tid = cx.topics.id_of_bytes(record.topic);
     let props = record.store_properties();
     if record.sys_flag & (sysflag::BORNHOST_V6 | sysflag::STOREHOST_V6) != 0 {
         summary.ipv6_records += 1;
@@ -728,41 +840,60 @@ fn add_record(
     if !dispatched {
         summary.not_dispatched += 1;
     } else {
-        let key = (tid, record.queue_id);
-        if let Some(&(prev, prev_at)) = last_qo.get(&key) {
-            if record.queue_offset != prev + 1 {
-                cx.findings.push(
-                    Finding::new(
-                        Severity::Error,
-                        "queue-offset",
-                        format!(
-                            "{topic} queue {}: QUEUEOFFSET {} follows {prev} (record at \
-                             commitlog offset {prev_at}); queue offsets must be dense and rising",
-                            record.queue_id, record.queue_offset
-                        ),
-                    )
-                    .at(cx.segs_path(seg), pos as u64 + 20),
-                );
+        match last_qo.entry((tid, record.queue_id)) {
+            Entry::Occupied(mut e) => {
+                let (prev, prev_at) = *e.get();
+                if record.queue_offset != prev.wrapping_add(1) {
+                    cx.findings.push(
+                        Finding::new(
+                            Severity::Error,
+                            "queue-offset",
+                            format!(
+                                "{} queue {}: QUEUEOFFSET {} follows {prev} (record at \
+                                 commitlog offset {prev_at}); queue offsets must be dense and \
+                                 rising",
+                                cx.topics.names[tid as usize], record.queue_id, record.queue_offset
+                            ),
+                        )
+                        .at(cx.segs_path(seg), pos as u64 + 20),
+                    );
+                }
+                e.insert((record.queue_offset, abs));
+            }
+            Entry::Vacant(e) => {
+                e.insert((record.queue_offset, abs));
             }
         }
-        last_qo.insert(key, (record.queue_offset, abs));
     }
-    let start = cx.key_hashes.len();
-    for k in index_keys(record, &props) {
-        cx.key_hashes.push(index_key_hash(&k));
+    // The hashes of `index_keys`, without building the strings: the hash of `topic#key`
+    // continues the topic's hash of `topic#`.
+    let key_start = cx.key_hashes.len();
+    if record.tran_type() != sysflag::TRANSACTION_ROLLBACK_TYPE {
+        let prefix = cx.topics.key_prefix[tid as usize];
+        if let Some(u) = props.uniq_key.as_deref() {
+            cx.key_hashes
+                .push(index_hash_of(java_hash_extend(prefix, u)));
+        }
+        for k in props.key_tokens() {
+            cx.key_hashes
+                .push(index_hash_of(java_hash_extend(prefix, k)));
+        }
     }
+    if let Some(w) = legacy_delay_window(record, &props, delay_levels) {
+        cx.legacy_delay.push((cx.recs.len(), w));
+    }
+    cx.offsets.push(abs);
     cx.recs.push(Rec {
-        offset: abs,
+        queue_offset: record.queue_offset,
+        tags_code: tags_code.unwrap_or(0),
+        key_start,
         size: size as u32,
-        seg,
-        pos,
+        seg: seg as u32,
         topic: tid,
         queue_id: record.queue_id,
-        queue_offset: record.queue_offset,
         sys_flag: record.sys_flag,
-        tags_code,
-        legacy_delay: legacy_delay_window(record, &props, delay_levels),
-        keys: start..cx.key_hashes.len(),
+        key_len: (cx.key_hashes.len() - key_start) as u16,
+        tags_ok: tags_code.is_some(),
         in_cq: false,
     });
 }
@@ -800,7 +931,7 @@ fn verify_consume_queues(config: &StoreConfig, cx: &mut Ctx, summary: &mut Summa
                 .file(s),
             );
         }
-        let tid = cx.topic_ids.get(&topic).copied();
+        let tid = cx.topics.ids.get(&topic).copied();
         let mut q = QueueSummary {
             topic: topic.clone(),
             queue_id: qid,
@@ -815,6 +946,7 @@ fn verify_consume_queues(config: &StoreConfig, cx: &mut Ctx, summary: &mut Summa
         let mut beyond: Option<(PathBuf, u64, u64)> = None;
         let mut beyond_n = 0u64;
         let mut legacy = 0u64;
+        let mut hint = 0usize;
         for (i, f) in files.iter().enumerate() {
             if f.len != fsize {
                 cx.findings.push(
@@ -947,7 +1079,7 @@ fn verify_consume_queues(config: &StoreConfig, cx: &mut Ctx, summary: &mut Summa
                         .at(&f.path, at + 12),
                     );
                 }
-                let Some(ri) = cx.find(off) else {
+                let Some(ri) = cx.find_from(off, hint) else {
                     cx.findings.push(
                         Finding::new(
                             Severity::Error,
@@ -962,11 +1094,11 @@ fn verify_consume_queues(config: &StoreConfig, cx: &mut Ctx, summary: &mut Summa
                     );
                     continue;
                 };
-                let r = cx.recs[ri].clone();
-                let rtopic = cx.topics[r.topic as usize].clone();
+                hint = ri + 1;
+                let r = cx.recs[ri];
                 let mut wrong = Vec::new();
                 if Some(r.topic) != tid {
-                    wrong.push(format!("topic {rtopic}"));
+                    wrong.push(format!("topic {}", cx.topics.names[r.topic as usize]));
                 }
                 if r.queue_id != qid {
                     wrong.push(format!("queue {}", r.queue_id));
@@ -1010,9 +1142,9 @@ fn verify_consume_queues(config: &StoreConfig, cx: &mut Ctx, summary: &mut Summa
                     );
                 }
                 cx.recs[ri].in_cq = true;
-                if let Some(want) = r.tags_code {
+                if let Some(want) = r.tags_code() {
                     if unit.tags_code != want {
-                        match r.legacy_delay {
+                        match cx.legacy_delay(ri) {
                             Some((lo, hi)) if (lo..=hi).contains(&unit.tags_code) => legacy += 1,
                             _ => cx.findings.push(
                                 Finding::new(
@@ -1099,21 +1231,21 @@ fn verify_consume_queues(config: &StoreConfig, cx: &mut Ctx, summary: &mut Summa
     let mut behind_first: Option<u64> = None;
     let mut behind = 0u64;
     let mut missing: BTreeMap<(u32, i32), (u64, usize)> = BTreeMap::new();
-    let mut behind_by_queue: HashMap<(u32, i32), u64> = HashMap::new();
-    for (ri, r) in cx.recs.iter().enumerate() {
-        if r.in_cq || !is_dispatched_to_cq(r.sys_flag) || r.tags_code.is_none() {
+    let mut behind_by_queue: FxHashMap<(u32, i32), u64> = FxHashMap::default();
+    for (ri, (r, &offset)) in cx.recs.iter().zip(&cx.offsets).enumerate() {
+        if r.in_cq || !is_dispatched_to_cq(r.sys_flag) || !r.tags_ok {
             continue;
         }
-        if r.offset >= reput_from {
+        if offset >= reput_from {
             behind += 1;
-            behind_first.get_or_insert(r.offset);
+            behind_first.get_or_insert(offset);
             *behind_by_queue.entry((r.topic, r.queue_id)).or_default() += 1;
         } else {
             missing.entry((r.topic, r.queue_id)).or_insert((0, ri)).0 += 1;
         }
     }
     for (q, _) in queues.iter_mut() {
-        if let Some(&tid) = cx.topic_ids.get(&q.topic) {
+        if let Some(&tid) = cx.topics.ids.get(&q.topic) {
             q.behind = behind_by_queue
                 .get(&(tid, q.queue_id))
                 .copied()
@@ -1138,9 +1270,9 @@ fn verify_consume_queues(config: &StoreConfig, cx: &mut Ctx, summary: &mut Summa
         );
     }
     for ((tid, qid), (n, ri)) in missing {
-        let topic = cx.topics[tid as usize].clone();
-        let (off, qo) = (cx.recs[ri].offset, cx.recs[ri].queue_offset);
-        let (cl_path, cl_pos) = cx.rec_loc(&cx.recs[ri]);
+        let topic = cx.topics.names[tid as usize].clone();
+        let (off, qo) = (cx.offsets[ri], cx.recs[ri].queue_offset);
+        let (cl_path, cl_pos) = cx.rec_loc(ri);
         let dir = config
             .consume_queue_dir()
             .join(&topic)
@@ -1218,7 +1350,9 @@ fn verify_index(config: &StoreConfig, cx: &mut Ctx, summary: &mut Summary) -> Re
         files.push(IndexFile::open(&p, slots, num, true)?);
     }
     summary.index_files = files.len();
-    let mut present: HashSet<(u64, i32)> = HashSet::new();
+    // Per position of `key_hashes`: some entry of some file points at the record with that
+    // key hash.
+    let mut key_present = vec![false; cx.key_hashes.len()];
     let mut first_begin: Option<i64> = None;
     let mut last_end: i64 = -1;
     for f in &files {
@@ -1298,8 +1432,14 @@ fn verify_index(config: &StoreConfig, cx: &mut Ctx, summary: &mut Summary) -> Re
         let mut expired = 0u64;
         let mut bad_target: Option<(u64, i64)> = None;
         let mut bad_target_n = 0u64;
+        let mut hint = 0usize;
+        // Each entry's (key hash, link), for the chain check; entries past one that does not
+        // decode are left out, and then the full walk below runs.
+        let mut links: Vec<(i32, i32)> = Vec::with_capacity(count as usize);
+        links.push((0, 0));
         for n in 1..count as u32 {
             let Some(e) = f.entry(n) else { break };
+            links.push((e.key_hash, e.prev_index));
             let at = entry_pos(slots, n) as u64;
             if e.prev_index < 0 || e.prev_index as u32 >= n {
                 cx.findings.push(
@@ -1320,14 +1460,25 @@ fn verify_index(config: &StoreConfig, cx: &mut Ctx, summary: &mut Summary) -> Re
                 expired += 1;
                 continue;
             }
-            match cx.find(e.phy_offset as u64) {
+            match cx.find_from(e.phy_offset as u64, hint) {
                 None => {
                     bad_target_n += 1;
                     bad_target.get_or_insert((at, e.phy_offset));
                 }
                 Some(ri) => {
-                    let r = &cx.recs[ri];
-                    if !cx.key_hashes[r.keys.clone()].contains(&e.key_hash) {
+                    hint = ri;
+                    let keys = cx.recs[ri].keys();
+                    let mut matched = false;
+                    for (h, present) in cx.key_hashes[keys.clone()]
+                        .iter()
+                        .zip(&mut key_present[keys])
+                    {
+                        if *h == e.key_hash {
+                            matched = true;
+                            *present = true;
+                        }
+                    }
+                    if !matched {
                         cx.findings.push(
                             Finding::new(
                                 Severity::Error,
@@ -1341,7 +1492,6 @@ fn verify_index(config: &StoreConfig, cx: &mut Ctx, summary: &mut Summary) -> Re
                             .at(&path, at),
                         );
                     }
-                    present.insert((e.phy_offset as u64, e.key_hash));
                 }
             }
         }
@@ -1374,6 +1524,9 @@ fn verify_index(config: &StoreConfig, cx: &mut Ctx, summary: &mut Summary) -> Re
             );
         }
         // Chains: every slot's chain stays in its slot, terminates, and reaches each entry once.
+        if chains_are_sound(bytes, slots, &links, count) {
+            continue;
+        }
         let mut visited = vec![false; count as usize];
         for slot in 0..slots {
             let sp = slot_pos(slot);
@@ -1456,26 +1609,23 @@ fn verify_index(config: &StoreConfig, cx: &mut Ctx, summary: &mut Summary) -> Re
         let mut behind_first = None;
         let mut commit_unindexed = 0u64;
         let mut commit_first = None;
-        for r in &cx.recs {
-            if r.keys.is_empty() || (r.offset as i64) < begin {
+        for (r, &offset) in cx.recs.iter().zip(&cx.offsets) {
+            if r.key_len == 0 || (offset as i64) < begin {
                 continue;
             }
-            if r.offset as i64 > last_end {
+            if offset as i64 > last_end {
                 behind += 1;
-                behind_first.get_or_insert(r.offset);
+                behind_first.get_or_insert(offset);
                 continue;
             }
             let commit = sysflag::tran_type(r.sys_flag) == sysflag::TRANSACTION_COMMIT_TYPE;
-            let absent = cx.key_hashes[r.keys.clone()]
-                .iter()
-                .filter(|&&h| !present.contains(&(r.offset, h)))
-                .count() as u64;
-            if absent > 0 && commit && absent == r.keys.len() as u64 {
+            let absent = key_present[r.keys()].iter().filter(|&&p| !p).count() as u64;
+            if absent > 0 && commit && absent == r.key_len as u64 {
                 commit_unindexed += 1;
-                commit_first.get_or_insert(r.offset);
+                commit_first.get_or_insert(offset);
             } else if absent > 0 {
                 missing_n += absent;
-                missing.get_or_insert((r.offset, r.seg));
+                missing.get_or_insert((offset, r.seg as usize));
             }
         }
         summary.index_behind_records = behind;
@@ -1526,6 +1676,52 @@ fn verify_index(config: &StoreConfig, cx: &mut Ctx, summary: &mut Summary) -> Re
         }
     }
     Ok(())
+}
+
+/// Whether the full chain walk of [`verify_index`] would find nothing wrong and reach every
+/// entry, decided without following the chains (which jumps all over the file):
+///
+/// - every slot holds 0 or an entry in `1..count`, and every entry decodes (`links` has all
+///   `count`) and links to an earlier entry or to 0;
+/// - every entry is named exactly once, by a slot or by a later entry's link. Links only go
+///   down, so from any entry the namers lead up to exactly one slot: the chains are disjoint,
+///   finite and together reach every entry once;
+/// - every entry's hash belongs to the slot of its chain. The slot is handed down the chain
+///   from the highest entry to the lowest, which is the order entries are visited here.
+///
+/// When any of this fails the caller walks the chains one by one to say what is wrong.
+fn chains_are_sound(bytes: &[u8], slots: u32, links: &[(i32, i32)], count: i32) -> bool {
+    const NONE: u32 = u32::MAX;
+    let count = count.max(1) as usize;
+    if links.len() != count || slots == 0 {
+        return false;
+    }
+    // The slot whose chain reaches each entry.
+    let mut chain_slot = vec![NONE; count];
+    for slot in 0..slots {
+        let v = crate::format::get_i32(bytes, slot_pos(slot)).unwrap_or(0);
+        if v == 0 {
+            continue;
+        }
+        if v < 0 || v as usize >= count || chain_slot[v as usize] != NONE {
+            return false;
+        }
+        chain_slot[v as usize] = slot;
+    }
+    for n in (1..count).rev() {
+        let (hash, prev) = links[n];
+        let slot = chain_slot[n];
+        if slot == NONE || hash as u32 % slots != slot || prev < 0 || prev as usize >= n {
+            return false;
+        }
+        if prev > 0 {
+            if chain_slot[prev as usize] != NONE {
+                return false;
+            }
+            chain_slot[prev as usize] = slot;
+        }
+    }
+    true
 }
 
 fn verify_checkpoint(
