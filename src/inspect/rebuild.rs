@@ -32,7 +32,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::discover::{discover_config, GeometryOverrides};
-use super::scan::last_non_zero;
+use super::scan::last_non_zero_in;
 use super::verify::legacy_delay_window;
 use crate::clock::{time_millis_to_human_string, Clock, ManualClock, SystemClock};
 use crate::commitlog::CommitLog;
@@ -461,13 +461,13 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
         let from = f.file_from_offset();
         let data = f.whole();
         if from > end {
-            if last_non_zero(data).is_some() {
+            if last_non_zero_in(f.path(), data, 0).is_some() {
                 replace.push((f.path().to_path_buf(), None));
             }
             continue;
         }
         let keep = ((end - from).min(seg_size)) as usize;
-        if keep < data.len() && last_non_zero(&data[keep..]).is_some() {
+        if keep < data.len() && last_non_zero_in(f.path(), &data[keep..], keep).is_some() {
             if !cl_new.exists() {
                 fs::create_dir(&cl_new).at(&cl_new)?;
                 cleanup.0.push(cl_new.clone());
@@ -578,7 +578,10 @@ fn copy_commitlog(
     cancelled: &dyn Fn() -> bool,
 ) -> Result<Option<Vec<PathBuf>>> {
     // Each segment's last non-zero byte, found while the scan runs rather than after it.
-    let last_nz: Vec<Option<usize>> = segs.iter().map(|f| last_non_zero(f.whole())).collect();
+    let last_nz: Vec<Option<usize>> = segs
+        .iter()
+        .map(|f| last_non_zero_in(f.path(), f.whole(), 0))
+        .collect();
     let mut outs: Vec<Option<(fs::File, usize)>> = segs.iter().map(|_| None).collect();
     // Writes the segment's bytes up to `upto` into its copy (created on first use).
     fn copy(

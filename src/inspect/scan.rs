@@ -288,6 +288,64 @@ pub fn last_non_zero(buf: &[u8]) -> Option<usize> {
     buf[..head].iter().rposition(|&b| b != 0)
 }
 
+/// [`last_non_zero`] over `data`, the bytes of the file at `path` from file offset `base`,
+/// skipping the file's holes: the file system reports them (`SEEK_DATA` / `SEEK_HOLE`) and
+/// they read as zeros, so a sparse segment's unwritten tail (half a segment or more, which
+/// reading would fault in page by page) costs nothing. Regions reported as data are scanned
+/// as before; where the file system cannot report holes, or the file cannot be opened, the
+/// whole of `data` is scanned.
+pub fn last_non_zero_in(path: &Path, data: &[u8], base: usize) -> Option<usize> {
+    let Some(extents) = data_extents(path) else {
+        return last_non_zero(data);
+    };
+    let end = base + data.len();
+    for &(s, e) in extents.iter().rev() {
+        let (s, e) = (s.max(base), e.min(end));
+        if s >= e {
+            continue;
+        }
+        if let Some(p) = last_non_zero(&data[s - base..e - base]) {
+            return Some(s - base + p);
+        }
+    }
+    None
+}
+
+/// The file's data regions `[start, end)` in order (everything else is a hole), or `None`
+/// when they cannot be asked for.
+fn data_extents(path: &Path) -> Option<Vec<(usize, usize)>> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    // A descriptor of our own: seeking moves its file offset.
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(path)
+        .ok()?;
+    let len = f.metadata().ok()?.len() as i64;
+    let fd = f.as_raw_fd();
+    let mut extents = Vec::new();
+    let mut off = 0i64;
+    while off < len {
+        // SAFETY: lseek on a descriptor this function owns and keeps open; no memory is passed.
+        let start = unsafe { libc::lseek(fd, off, libc::SEEK_DATA) };
+        if start < 0 {
+            return match std::io::Error::last_os_error().raw_os_error() {
+                Some(libc::ENXIO) => Some(extents), // only a hole up to the end
+                _ => None,
+            };
+        }
+        // SAFETY: as above.
+        let end = unsafe { libc::lseek(fd, start, libc::SEEK_HOLE) };
+        if end <= start {
+            return None;
+        }
+        extents.push((start as usize, end.min(len) as usize));
+        off = end;
+    }
+    Some(extents)
+}
+
 /// The next position at or after `from` where a message record decodes with a valid body CRC
 /// and its PHYSICALOFFSET equals its position, or a blank record runs exactly to the end.
 pub fn resync(data: &[u8], file_from: u64, from: usize) -> Option<usize> {
@@ -315,6 +373,34 @@ pub fn resync(data: &[u8], file_from: u64, from: usize) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Holes are skipped, data regions scanned: the answer is the one a full scan gives,
+    /// for the whole file and for a slice of it.
+    #[test]
+    fn last_non_zero_in_skips_holes() {
+        use std::os::unix::fs::FileExt;
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("seg");
+        let f = fs::File::create(&p).unwrap();
+        let len = 4 << 20;
+        f.set_len(len as u64).unwrap();
+        let data_of = |p: &Path| fs::read(p).unwrap();
+        assert_eq!(last_non_zero_in(&p, &data_of(&p), 0), None);
+        f.write_all_at(b"x", 100).unwrap();
+        f.write_all_at(b"yz", 1_000_000).unwrap();
+        // Zeros written explicitly are data to the file system, and still zeros.
+        f.write_all_at(&vec![0u8; 65536], 3 << 20).unwrap();
+        let data = data_of(&p);
+        assert_eq!(last_non_zero(&data), Some(1_000_001));
+        assert_eq!(last_non_zero_in(&p, &data, 0), Some(1_000_001));
+        assert_eq!(last_non_zero_in(&p, &data[..1_000_001], 0), Some(1_000_000));
+        assert_eq!(last_non_zero_in(&p, &data[200..], 200), Some(1_000_001 - 200));
+        assert_eq!(last_non_zero_in(&p, &data[1_000_002..], 1_000_002), None);
+        assert_eq!(last_non_zero_in(&p, &data[..100], 0), None);
+        // No file to ask: the bytes are scanned.
+        let missing = d.path().join("missing");
+        assert_eq!(last_non_zero_in(&missing, &data, 0), Some(1_000_001));
+    }
 
     #[test]
     fn last_non_zero_matches_a_plain_search() {

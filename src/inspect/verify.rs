@@ -29,7 +29,7 @@ use serde::Serialize;
 use super::discover::{discover_config, GeometryOverrides};
 use super::report::{Finding, Findings, Severity};
 use super::scan::{
-    last_non_zero, list_segments, walk_segment, walk_segment_known_tail, DamageKind, Item,
+    last_non_zero_in, list_segments, walk_segment, walk_segment_known_tail, DamageKind, Item,
     SegmentFile,
 };
 use crate::clock::{Clock, SystemClock};
@@ -570,7 +570,7 @@ fn scan_commitlog(
         .iter()
         .enumerate()
         .rev()
-        .find_map(|(i, s)| last_non_zero(s.data()).map(|nz| (i, nz)));
+        .find_map(|(i, s)| last_non_zero_in(&s.path, s.data(), 0).map(|nz| (i, nz)));
     let last_data_seg = last_data.map(|(i, _)| i);
     let mut recovery_end: Option<u64> = None;
     let mut last_qo: FxHashMap<(u32, i32), (i64, u64)> = FxHashMap::default();
@@ -594,7 +594,7 @@ fn scan_commitlog(
         let mut ended_blank = false;
         let last_nz = match last_data {
             Some((l, nz)) if l == si && nz < data.len() => Some(nz),
-            _ => last_non_zero(data),
+            _ => last_non_zero_in(&s.path, data, 0),
         };
         walk_segment_known_tail(data, s.offset, last_nz, |it| {
             ended_blank = matches!(it, Item::Blank { .. });
