@@ -394,7 +394,10 @@ mod tests {
         assert_eq!(last_non_zero(&data), Some(1_000_001));
         assert_eq!(last_non_zero_in(&p, &data, 0), Some(1_000_001));
         assert_eq!(last_non_zero_in(&p, &data[..1_000_001], 0), Some(1_000_000));
-        assert_eq!(last_non_zero_in(&p, &data[200..], 200), Some(1_000_001 - 200));
+        assert_eq!(
+            last_non_zero_in(&p, &data[200..], 200),
+            Some(1_000_001 - 200)
+        );
         assert_eq!(last_non_zero_in(&p, &data[1_000_002..], 1_000_002), None);
         assert_eq!(last_non_zero_in(&p, &data[..100], 0), None);
         // No file to ask: the bytes are scanned.
