@@ -301,6 +301,21 @@ pub struct LatencyUs {
     pub max: f64,
 }
 
+impl LatencyUs {
+    /// From a histogram of nanoseconds.
+    fn from_nanos(h: &Histogram) -> LatencyUs {
+        let us = |v: u64| v as f64 / 1000.0;
+        LatencyUs {
+            samples: h.count(),
+            mean: h.mean() / 1000.0,
+            p50: us(h.quantile(0.5)),
+            p99: us(h.quantile(0.99)),
+            p999: us(h.quantile(0.999)),
+            max: us(h.max()),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub tool: String,
@@ -644,7 +659,6 @@ fn run_pipelined(
     let bytes = store.max_phy_offset() - start_offset;
     store.shutdown()?;
     let h = hist.lock();
-    let us = |v: u64| v as f64 / 1000.0;
     Ok(PipelinedResult {
         body_size: size,
         in_flight: depth,
@@ -653,14 +667,7 @@ fn run_pipelined(
         seconds,
         msgs_per_s: n as f64 / seconds,
         mb_per_s: bytes as f64 / seconds / 1e6,
-        latency_us: LatencyUs {
-            samples: h.count(),
-            mean: h.mean() / 1000.0,
-            p50: us(h.quantile(0.5)),
-            p99: us(h.quantile(0.99)),
-            p999: us(h.quantile(0.999)),
-            max: us(h.max()),
-        },
+        latency_us: LatencyUs::from_nanos(&h),
         fdatasync_p50_before_us,
     })
 }
@@ -773,15 +780,7 @@ fn run_cell(
     store.shutdown()?;
     let shutdown_ms = t_close.elapsed().as_secs_f64() * 1e3;
 
-    let us = |v: u64| v as f64 / 1000.0;
-    let latency_us = LatencyUs {
-        samples: hist.count(),
-        mean: hist.mean() / 1000.0,
-        p50: us(hist.quantile(0.5)),
-        p99: us(hist.quantile(0.99)),
-        p999: us(hist.quantile(0.999)),
-        max: us(hist.max()),
-    };
+    let latency_us = LatencyUs::from_nanos(&hist);
     let mb_per_s = bytes as f64 / seconds / 1e6;
     Ok(CellResult {
         mode: mode.name(),
