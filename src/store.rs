@@ -239,10 +239,11 @@ impl MessageStore {
             None
         };
         let abnormal = config.abort_path().exists();
-        let mut commit_log = CommitLog::load(
+        let mut commit_log = CommitLog::load_with(
             &config.commit_log_dir(),
             config.mapped_file_size_commit_log,
             writable,
+            config.background_services,
         )?;
         let dispatch_on_commit = writable && config.is_transient_store_pool_enable();
         if dispatch_on_commit {
@@ -258,12 +259,14 @@ impl MessageStore {
         )?;
         let checkpoint = StoreCheckpoint::open(&config.checkpoint_path(), writable)?;
         let index = if config.message_index_enable {
-            Some(IndexService::open(
+            let mut ix = IndexService::open(
                 config.index_dir(),
                 config.max_hash_slot_num,
                 config.max_index_num,
                 !writable,
-            )?)
+            )?;
+            ix.set_prefault(config.background_services);
+            Some(ix)
         } else {
             None
         };
@@ -297,7 +300,8 @@ impl MessageStore {
             shut_down: false,
         };
         store.recover(abnormal)?;
-        if writable {
+        let services = writable && store.config.background_services;
+        if services {
             store.services = Some(FlushServices::start(
                 &store.config,
                 FlushTargets {
@@ -306,6 +310,8 @@ impl MessageStore {
                     checkpoint: store.checkpoint.clone(),
                 },
             ));
+        }
+        if writable {
             let abort = store.config.abort_path();
             crate::mapped_file::open_options_no_follow()
                 .write(true)
@@ -313,6 +319,8 @@ impl MessageStore {
                 .truncate(true)
                 .open(&abort)
                 .at(&abort)?;
+        }
+        if services {
             store.start_cleanup_service()?;
         }
         Ok(store)
@@ -615,6 +623,11 @@ impl MessageStore {
     /// What a put returns after its durability wait, by flush mode (`handleDiskFlush`).
     fn handle_disk_flush(&self, append: AppendResult, wait: bool) -> PutMessageResult {
         let Some(services) = &self.services else {
+            // No background services (`background_services` off): a SYNC_FLUSH put that waits
+            // makes itself durable, as the group commit would.
+            if wait && self.config.is_sync_flush() {
+                return flush_outcome(append, self.sync_commit_log());
+            }
             return flush_outcome(append, Ok(()));
         };
         match services.group_commit() {
@@ -634,6 +647,19 @@ impl MessageStore {
                 services.on_put();
                 flush_outcome(append, Ok(()))
             }
+        }
+    }
+
+    /// Flushes the commitlog now and records its last store timestamp in the checkpoint, as a
+    /// group-commit round does.
+    fn sync_commit_log(&self) -> std::result::Result<(), FlushWaitError> {
+        match self.commit_log.files().flush_least(0) {
+            Ok(Some(ts)) => {
+                self.checkpoint.lock().values.physic_msg_timestamp = ts;
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(FlushWaitError::Failed(e.to_string())),
         }
     }
 
