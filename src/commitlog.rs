@@ -137,12 +137,25 @@ impl std::fmt::Debug for CommitLog {
 
 impl CommitLog {
     pub fn load(dir: &Path, file_size: usize, writable: bool) -> Result<CommitLog> {
+        Self::load_with(dir, file_size, writable, true)
+    }
+
+    /// [`load`](Self::load); `prefault` allows the prefault thread a writable log with large
+    /// segments starts.
+    pub(crate) fn load_with(
+        dir: &Path,
+        file_size: usize,
+        writable: bool,
+        prefault: bool,
+    ) -> Result<CommitLog> {
         Ok(CommitLog {
             files: MappedFileQueue::load(dir, file_size, writable)?,
             put: Mutex::new(PutState::default()),
             // Prefaulting pays off on large segments (production uses 1 GiB); small ones are
             // faulted in by the writer as before.
-            prefaulter: (writable && file_size >= 4 * crate::mapped_file::PREFAULT_WINDOW)
+            prefaulter: (prefault
+                && writable
+                && file_size >= 4 * crate::mapped_file::PREFAULT_WINDOW)
                 .then(crate::mapped_file::Prefaulter::start),
         })
     }

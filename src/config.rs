@@ -79,6 +79,18 @@ pub struct StoreConfig {
     /// Address the HA listener binds (`0.0.0.0`, every interface, as Java's
     /// `new InetSocketAddress(haListenPort)`). Not a Java key; set it in code.
     pub ha_listen_address: String,
+    /// Whether a writable open starts the store's background threads: the flush and commit
+    /// services, the scheduled cleanup, and the prefaulting of new commitlog segments and index
+    /// files. Not a Java key; set it in code (default `true`). With `false` a writable store
+    /// runs no thread of its own (for embedders that drive it themselves, tests and fuzzing):
+    /// puts still store, dispatch and read back at once; a SYNC_FLUSH put that waits for
+    /// durability flushes the commitlog itself before it returns; everything else becomes
+    /// durable at [`MessageStore::flush`](crate::MessageStore::flush) or
+    /// [`shutdown`](crate::MessageStore::shutdown); cleanup runs only when asked
+    /// ([`run_cleanup_once`](crate::MessageStore::run_cleanup_once)); and the transient store
+    /// pool is not used (appends go straight to the mapped file, as without the pool).
+    /// Replication threads start only with `start_ha`, either way.
+    pub background_services: bool,
 }
 
 impl Default for StoreConfig {
@@ -131,6 +143,7 @@ impl Default for StoreConfig {
             ha_transfer_batch_size: 32 * 1024,
             ha_slave_fallbehind_max: 256 * 1024 * 1024,
             ha_listen_address: "0.0.0.0".into(),
+            background_services: true,
         }
     }
 }
@@ -192,9 +205,12 @@ impl StoreConfig {
         self.flush_disk_type == FlushDiskType::SyncFlush
     }
 
-    /// Java's `isTransientStorePoolEnable`: only with ASYNC_FLUSH and not on a slave.
+    /// Java's `isTransientStorePoolEnable`: only with ASYNC_FLUSH and not on a slave; and here
+    /// only with [`background_services`](Self::background_services), whose committer thread
+    /// the pool needs.
     pub fn is_transient_store_pool_enable(&self) -> bool {
         self.transient_store_pool_enable
+            && self.background_services
             && self.flush_disk_type == FlushDiskType::AsyncFlush
             && self.broker_role != BrokerRole::Slave
     }

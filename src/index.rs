@@ -140,6 +140,25 @@ impl IndexFile {
         end_phy_offset: i64,
         end_timestamp: i64,
     ) -> Result<IndexFile> {
+        Self::create_with(
+            path,
+            hash_slot_num,
+            index_num,
+            end_phy_offset,
+            end_timestamp,
+            true,
+        )
+    }
+
+    /// [`create`](Self::create), prefaulting the new file on a background thread or not.
+    pub(crate) fn create_with(
+        path: impl Into<PathBuf>,
+        hash_slot_num: u32,
+        index_num: u32,
+        end_phy_offset: i64,
+        end_timestamp: i64,
+        prefault: bool,
+    ) -> Result<IndexFile> {
         let path = path.into();
         let size = check_geometry(hash_slot_num, index_num)?;
         let file = crate::mapped_file::open_options_no_follow()
@@ -152,7 +171,9 @@ impl IndexFile {
             crate::fault::check(crate::fault::FaultPoint::CreateFile, &path)
                 .and_then(|()| file.set_len(size as u64))
                 .at(&path)?;
-            prefault_in_background(&file, size, hash_slot_num);
+            if prefault {
+                prefault_in_background(&file, size, hash_slot_num);
+            }
             // SAFETY: the file was just created by us with its final length; the store owns the
             // index directory, and nothing truncates an index file while it is mapped.
             let map = unsafe { MmapMut::map_mut(&file) }.at(&path)?;
@@ -469,6 +490,8 @@ pub struct IndexService {
     hash_slot_num: u32,
     index_num: u32,
     read_only: bool,
+    /// New files are prefaulted on a short-lived thread (see [`Self::set_prefault`]).
+    prefault: bool,
     files: Vec<IndexFile>,
     /// End timestamp of the last file that became full and was flushed (0 if none yet).
     flushed_index_msg_timestamp: i64,
@@ -549,9 +572,16 @@ impl IndexService {
             hash_slot_num,
             index_num,
             read_only,
+            prefault: true,
             files,
             flushed_index_msg_timestamp: 0,
         })
+    }
+
+    /// Whether new index files are prefaulted on a short-lived background thread (the
+    /// default), or left to fault in as they are written (no thread).
+    pub fn set_prefault(&mut self, on: bool) {
+        self.prefault = on;
     }
 
     pub fn dir(&self) -> &Path {
@@ -719,7 +749,15 @@ impl IndexService {
                 }
             }
             let path = self.dir.join(&name);
-            match IndexFile::create(&path, self.hash_slot_num, self.index_num, end_phy, end_ts) {
+            let made = IndexFile::create_with(
+                &path,
+                self.hash_slot_num,
+                self.index_num,
+                end_phy,
+                end_ts,
+                self.prefault,
+            );
+            match made {
                 Ok(f) => break f,
                 Err(StoreError::Io { source, .. })
                     if source.kind() == io::ErrorKind::AlreadyExists && tries < 1000 =>

@@ -239,10 +239,11 @@ impl MessageStore {
             None
         };
         let abnormal = config.abort_path().exists();
-        let mut commit_log = CommitLog::load(
+        let mut commit_log = CommitLog::load_with(
             &config.commit_log_dir(),
             config.mapped_file_size_commit_log,
             writable,
+            config.background_services,
         )?;
         if writable && config.is_sync_flush() {
             commit_log.set_write_through(true);
@@ -261,12 +262,14 @@ impl MessageStore {
         )?;
         let checkpoint = StoreCheckpoint::open(&config.checkpoint_path(), writable)?;
         let index = if config.message_index_enable {
-            Some(IndexService::open(
+            let mut ix = IndexService::open(
                 config.index_dir(),
                 config.max_hash_slot_num,
                 config.max_index_num,
                 !writable,
-            )?)
+            )?;
+            ix.set_prefault(config.background_services);
+            Some(ix)
         } else {
             None
         };
@@ -300,7 +303,8 @@ impl MessageStore {
             shut_down: false,
         };
         store.recover(abnormal)?;
-        if writable {
+        let services = writable && store.config.background_services;
+        if services {
             store.services = Some(FlushServices::start(
                 &store.config,
                 FlushTargets {
@@ -309,6 +313,8 @@ impl MessageStore {
                     checkpoint: store.checkpoint.clone(),
                 },
             ));
+        }
+        if writable {
             let abort = store.config.abort_path();
             crate::mapped_file::open_options_no_follow()
                 .write(true)
@@ -316,6 +322,8 @@ impl MessageStore {
                 .truncate(true)
                 .open(&abort)
                 .at(&abort)?;
+        }
+        if services {
             store.start_cleanup_service()?;
         }
         Ok(store)
@@ -618,6 +626,11 @@ impl MessageStore {
     /// What a put returns after its durability wait, by flush mode (`handleDiskFlush`).
     fn handle_disk_flush(&self, append: AppendResult, wait: bool) -> PutMessageResult {
         let Some(services) = &self.services else {
+            // No background services (`background_services` off): a SYNC_FLUSH put that waits
+            // makes itself durable, as the group commit would.
+            if wait && self.config.is_sync_flush() {
+                return flush_outcome(append, self.sync_commit_log());
+            }
             return flush_outcome(append, Ok(()));
         };
         match services.group_commit() {
@@ -637,6 +650,19 @@ impl MessageStore {
                 services.on_put();
                 flush_outcome(append, Ok(()))
             }
+        }
+    }
+
+    /// Flushes the commitlog now and records its last store timestamp in the checkpoint, as a
+    /// group-commit round does.
+    fn sync_commit_log(&self) -> std::result::Result<(), FlushWaitError> {
+        match self.commit_log.files().flush_least(0) {
+            Ok(Some(ts)) => {
+                self.checkpoint.lock().values.physic_msg_timestamp = ts;
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(e) => Err(FlushWaitError::Failed(e.to_string())),
         }
     }
 

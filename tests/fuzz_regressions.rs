@@ -639,3 +639,50 @@ fn a_put_after_recovery_of_another_fuzzed_store_is_dispatched() {
     assert_eq!(checked, 3, "the records at 201 and 449, and the new one");
     assert_eq!(store.max_offset_in_queue("Fz", 0), 1);
 }
+
+/// Found by the `store_recovery` fuzz target: a record whose store timestamp (from disk) lies
+/// far before the index file's begin timestamp overflowed the index entry's time difference
+/// (`storeTimestamp - beginTimestamp`), a panic in abnormal recovery's dispatch. Java's `long`
+/// subtraction wraps, so the difference comes out huge and is clamped to `Integer.MAX_VALUE`;
+/// we now compute it the same way.
+#[test]
+fn an_index_entry_for_a_store_timestamp_far_before_the_file_begin() {
+    let data = fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/regressions/store_recovery-index-time-diff-overflow"),
+    )
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let c = store_from_fuzz_input(dir.path(), &data);
+    assert!(c.message_index_enable && dir.path().join("abort").exists());
+    let store = MessageStore::open(c.clone()).unwrap();
+    let mut stamps = Vec::new();
+    for r in store.records() {
+        let r = r.unwrap();
+        stamps.push((r.offset(), r.decode().unwrap().store_timestamp));
+    }
+    store.shutdown().unwrap();
+    let ix = rmqstore::index::IndexService::open(
+        dir.path().join("index"),
+        c.max_hash_slot_num,
+        c.max_index_num,
+        true,
+    )
+    .unwrap();
+    let f = &ix.files()[0];
+    let begin = f.begin_timestamp();
+    let mut wrapped = 0;
+    for n in 1..f.header().index_count as u32 {
+        let e = f.entry(n).unwrap();
+        let ts = stamps
+            .iter()
+            .find(|(o, _)| *o as i64 == e.phy_offset)
+            .expect("every entry names a record")
+            .1;
+        if ts.checked_sub(begin).is_none() {
+            assert_eq!(e.time_diff_secs, i32::MAX, "entry {n}: {ts} - {begin}");
+            wrapped += 1;
+        }
+    }
+    assert!(wrapped > 0, "the input has a record whose difference wraps");
+}

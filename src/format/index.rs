@@ -120,12 +120,13 @@ pub fn entry_pos(hash_slot_num: u32, n: u32) -> usize {
 }
 
 /// The 4.6.0 time difference of an entry: seconds since the header's begin timestamp, 0 when
-/// the begin is unset, clamped to `[0, i32::MAX]`.
+/// the begin is unset, clamped to `[0, i32::MAX]`. The subtraction wraps as Java's `long`
+/// arithmetic does (a store timestamp read from a damaged record can be anything).
 pub fn time_diff_secs(store_timestamp: i64, begin_timestamp: i64) -> i32 {
     if begin_timestamp <= 0 {
         return 0;
     }
-    let d = (store_timestamp - begin_timestamp) / 1000;
+    let d = store_timestamp.wrapping_sub(begin_timestamp) / 1000;
     d.clamp(0, i32::MAX as i64) as i32
 }
 
@@ -164,5 +165,10 @@ mod tests {
         assert_eq!(time_diff_secs(5000, 1000), 4);
         assert_eq!(time_diff_secs(500, 1000), 0);
         assert_eq!(time_diff_secs(i64::MAX, 1), i32::MAX);
+        // Java's long subtraction wraps: MIN - 1 is MAX, clamped; MAX - (-1) is never asked
+        // (a begin <= 0 gives 0).
+        assert_eq!(time_diff_secs(i64::MIN, 1), i32::MAX);
+        assert_eq!(time_diff_secs(i64::MIN + 1000, 2001), i32::MAX);
+        assert_eq!(time_diff_secs(i64::MIN, i64::MAX), 0); // MIN - MAX wraps to 1 ms
     }
 }
