@@ -19,6 +19,13 @@ fn config(root: &Path) -> StoreConfig {
     c
 }
 
+/// [`config`] under SYNC_FLUSH.
+fn sync_config(root: &Path) -> StoreConfig {
+    let mut c = config(root);
+    c.flush_disk_type = FlushDiskType::SyncFlush;
+    c
+}
+
 fn body(i: usize) -> Vec<u8> {
     format!("message {i} ").repeat(20).into_bytes()
 }
@@ -87,8 +94,7 @@ fn enospc_creating_a_segment() {
 fn eio_on_sync_flush() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("store");
-    let mut c = config(&root);
-    c.flush_disk_type = FlushDiskType::SyncFlush;
+    let c = sync_config(&root);
     let store = MessageStore::open(c.clone()).unwrap();
     let mut acked = Vec::new();
     let r = store.put_message(&Message::new("F", 0, body(0))).unwrap();
@@ -123,8 +129,7 @@ fn eio_on_sync_flush() {
 fn short_write_of_a_sync_flush_append() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("store");
-    let mut c = config(&root);
-    c.flush_disk_type = FlushDiskType::SyncFlush;
+    let c = sync_config(&root);
     let store = MessageStore::open(c.clone()).unwrap();
     let mut acked = Vec::new();
     for i in 0..3 {
@@ -162,9 +167,8 @@ fn short_write_of_a_sync_flush_append() {
 fn eio_on_sync_flush_with_many_waiters() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path().join("store");
-    let mut c = config(&root);
+    let mut c = sync_config(&root);
     c.mapped_file_size_commit_log = 1024 * 1024;
-    c.flush_disk_type = FlushDiskType::SyncFlush;
     let store = std::sync::Arc::new(MessageStore::open(c.clone()).unwrap());
     let guard = inject(FaultPoint::Flush, &root.join("commitlog"), libc::EIO, 0, 20);
     let handles: Vec<_> = (0..8)

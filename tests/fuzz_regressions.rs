@@ -525,16 +525,22 @@ fn store_from_fuzz_input(root: &Path, data: &[u8]) -> StoreConfig {
     c
 }
 
+/// A minimized fuzz input committed under `fuzz/regressions/`.
+fn regression_input(name: &str) -> Vec<u8> {
+    fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("fuzz/regressions")
+            .join(name),
+    )
+    .unwrap()
+}
+
 /// Found by the `store_recovery` fuzz target: a consume-queue unit claiming a message that ends
 /// beyond the recovered commitlog made reput start past the end, so a new put was stored but
 /// never dispatched.
 #[test]
 fn a_put_after_recovery_of_a_fuzzed_store_is_dispatched() {
-    let data = fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fuzz/regressions/store_recovery-put-not-dispatched"),
-    )
-    .unwrap();
+    let data = regression_input("store_recovery-put-not-dispatched");
     let dir = tempfile::tempdir().unwrap();
     let c = store_from_fuzz_input(dir.path(), &data);
     let store = MessageStore::open(c).unwrap();
@@ -603,11 +609,7 @@ fn root_files_that_are_symlinks_are_never_followed() {
 /// whose reput is stuck on bytes that do not decode skips them (as Java's master reput does).
 #[test]
 fn a_put_after_recovery_of_another_fuzzed_store_is_dispatched() {
-    let data = fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fuzz/regressions/store_recovery-put-not-dispatched-2"),
-    )
-    .unwrap();
+    let data = regression_input("store_recovery-put-not-dispatched-2");
     let dir = tempfile::tempdir().unwrap();
     let c = store_from_fuzz_input(dir.path(), &data);
     let store = MessageStore::open(c).unwrap();
@@ -647,11 +649,7 @@ fn a_put_after_recovery_of_another_fuzzed_store_is_dispatched() {
 /// we now compute it the same way.
 #[test]
 fn an_index_entry_for_a_store_timestamp_far_before_the_file_begin() {
-    let data = fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fuzz/regressions/store_recovery-index-time-diff-overflow"),
-    )
-    .unwrap();
+    let data = regression_input("store_recovery-index-time-diff-overflow");
     let dir = tempfile::tempdir().unwrap();
     let c = store_from_fuzz_input(dir.path(), &data);
     assert!(c.message_index_enable && dir.path().join("abort").exists());
