@@ -785,7 +785,11 @@ impl MessageStore {
         if topic.len() > MAX_TOPIC_LEN_V1 && !self.config.auto_message_version_on_topic_len {
             return Some(PutMessageResult::refused(
                 PutMessageStatus::MessageIllegal,
-                format!("topic of {} characters is longer than 127", topic.len()),
+                format!(
+                    "topic of {} bytes is longer than 127: a 4.6.0 record holds its length in \
+                     one signed byte",
+                    topic.len()
+                ),
             ));
         }
         if validate_queue_id(queue_id).is_err() {
@@ -1109,6 +1113,19 @@ impl MessageStore {
     }
     pub fn max_phy_offset(&self) -> u64 {
         self.commit_log.max_offset()
+    }
+
+    /// How many records dispatch kept out of the consume queues because their topic or queue
+    /// id cannot name a consume-queue folder (they stay readable by physical offset); see
+    /// [`undispatchable_report`](Self::undispatchable_report) for which.
+    pub fn undispatchable(&self) -> u64 {
+        self.dispatcher.undispatchable()
+    }
+
+    /// What [`undispatchable`](Self::undispatchable) counts, in words (None when nothing was
+    /// kept out): how many, and the first such record's offset, topic, queue and why.
+    pub fn undispatchable_report(&self) -> Option<String> {
+        self.dispatcher.undispatchable_report()
     }
 
     /// Every record of the commitlog in physical order, from the minimum to the recovered end.
