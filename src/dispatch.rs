@@ -101,6 +101,10 @@ pub struct Dispatcher {
     delay_levels: DelayLevels,
     clock: Arc<dyn Clock>,
     logics_msg_timestamp: AtomicI64,
+    /// On a slave: the store timestamp of the last record put into a consume queue, for the
+    /// checkpoint's `physicMsgTimestamp` (0: none yet, or not a slave).
+    slave_physic_msg_timestamp: AtomicI64,
+    slave: std::sync::atomic::AtomicBool,
     /// Records skipped by the consume queues because their topic or queue id cannot name one.
     undispatchable: AtomicU64,
     /// The first of them, described.
@@ -130,6 +134,8 @@ impl Dispatcher {
             delay_levels,
             clock,
             logics_msg_timestamp: AtomicI64::new(0),
+            slave_physic_msg_timestamp: AtomicI64::new(0),
+            slave: std::sync::atomic::AtomicBool::new(false),
             undispatchable: AtomicU64::new(0),
             first_undispatchable: Mutex::new(None),
         }
@@ -165,6 +171,18 @@ impl Dispatcher {
 
     pub fn logics_msg_timestamp(&self) -> i64 {
         self.logics_msg_timestamp.load(Ordering::Acquire)
+    }
+
+    /// Dispatch for a SLAVE: each record put into a consume queue also sets the checkpoint's
+    /// `physicMsgTimestamp`, as `ConsumeQueue#putMessagePositionInfoWrapper` does for that role
+    /// (a slave's replicated segments carry no store timestamp for its commitlog flush to set).
+    pub fn set_slave(&self, slave: bool) {
+        self.slave.store(slave, Ordering::Release);
+    }
+
+    /// On a slave, the store timestamp of the last record put into a consume queue (0: none).
+    pub fn slave_physic_msg_timestamp(&self) -> i64 {
+        self.slave_physic_msg_timestamp.load(Ordering::Acquire)
     }
 
     /// Puts one record into its consume queue (unless PREPARED/ROLLBACK) and the index.
@@ -219,6 +237,10 @@ impl Dispatcher {
                 req.tags_code,
                 req.consume_queue_offset,
             )?;
+            if self.slave.load(Ordering::Acquire) {
+                self.slave_physic_msg_timestamp
+                    .store(req.store_timestamp, Ordering::Release);
+            }
             self.logics_msg_timestamp
                 .store(req.store_timestamp, Ordering::Release);
         }

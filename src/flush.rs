@@ -297,7 +297,8 @@ impl GroupCommit {
         let files = self.commit_log.files();
         let attempted = files.committed_offset();
         let result = files.flush_least(0).map(|ts| {
-            if let Some(ts) = ts {
+            // Java sets it only from a positive store timestamp (a slave's segments have none).
+            if let Some(ts) = ts.filter(|&ts| ts > 0) {
                 self.checkpoint.lock().values.physic_msg_timestamp = ts;
             }
             files.flushed_offset()
@@ -550,8 +551,10 @@ impl FlushServices {
                     // With flushCommitLogTimed puts do not wake this sleep; only stop does.
                     waker.wait(interval);
                     match t2.commit_log.files().flush_least(pages) {
-                        Ok(Some(ts)) => t2.checkpoint.lock().values.physic_msg_timestamp = ts,
-                        Ok(None) => {}
+                        Ok(Some(ts)) if ts > 0 => {
+                            t2.checkpoint.lock().values.physic_msg_timestamp = ts
+                        }
+                        Ok(_) => {}
                         Err(e) => *errs.lock() = Some(e.to_string()),
                     }
                 }
@@ -641,9 +644,20 @@ pub fn flush_logics(t: &FlushTargets, least_pages: usize, thorough: bool) -> Res
         let mut cp = t.checkpoint.lock();
         cp.values
             .advance(logics_ts, t.dispatcher.index_msg_timestamp());
+        advance_slave_physic(&mut cp, &t.dispatcher);
         cp.flush()?;
     }
     Ok(())
+}
+
+/// On a slave, `physicMsgTimestamp` is the store time of the last record dispatched into a
+/// consume queue (Java sets it on the checkpoint at each dispatch; we carry it over whenever
+/// the checkpoint is written).
+pub fn advance_slave_physic(cp: &mut StoreCheckpoint, dispatcher: &Dispatcher) {
+    let ts = dispatcher.slave_physic_msg_timestamp();
+    if ts > 0 {
+        cp.values.physic_msg_timestamp = ts;
+    }
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {

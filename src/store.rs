@@ -279,6 +279,7 @@ impl MessageStore {
             delay_levels.clone(),
             clock.clone(),
         ));
+        dispatcher.set_slave(config.broker_role == crate::config::BrokerRole::Slave);
         let mut store = MessageStore {
             config,
             mode,
@@ -658,7 +659,9 @@ impl MessageStore {
     fn sync_commit_log(&self) -> std::result::Result<(), FlushWaitError> {
         match self.commit_log.files().flush_least(0) {
             Ok(Some(ts)) => {
-                self.checkpoint.lock().values.physic_msg_timestamp = ts;
+                if ts > 0 {
+                    self.checkpoint.lock().values.physic_msg_timestamp = ts;
+                }
                 Ok(())
             }
             Ok(None) => Ok(()),
@@ -1162,6 +1165,7 @@ impl MessageStore {
         if physic > 0 {
             cp.values.physic_msg_timestamp = physic;
         }
+        crate::flush::advance_slave_physic(&mut cp, &self.dispatcher);
         cp.flush()
     }
 
