@@ -13,6 +13,9 @@
 //!   readable and wakes the flusher.
 //! - `FlushConsumeQueueService`: consume queues and the index every second, and every
 //!   `flushConsumeQueueThoroughInterval` everything plus the checkpoint.
+//!
+//! As in Java, the first round of each service is a thorough one (its last thorough time
+//! starts at 0): the first checkpoint is written about a second after open.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -512,12 +515,12 @@ impl FlushServices {
                 let least = config.commit_commit_log_least_pages;
                 let thorough = Duration::from_millis(config.commit_commit_log_thorough_interval_ms);
                 threads.push(spawn("CommitRealTimeService", move || {
-                    let mut last_thorough = Instant::now();
+                    let mut last_thorough = None;
                     loop {
                         let stopping = stop2.load(Ordering::Acquire);
                         let mut pages = least;
-                        if stopping || last_thorough.elapsed() >= thorough {
-                            last_thorough = Instant::now();
+                        if stopping || due(last_thorough, thorough) {
+                            last_thorough = Some(Instant::now());
                             pages = 0;
                         }
                         let r = t2
@@ -541,11 +544,11 @@ impl FlushServices {
             let least = config.flush_commit_log_least_pages;
             let thorough = Duration::from_millis(config.flush_commit_log_thorough_interval_ms);
             threads.push(spawn("FlushRealTimeService", move || {
-                let mut last_thorough = Instant::now();
+                let mut last_thorough = None;
                 while !stop2.load(Ordering::Acquire) {
                     let mut pages = least;
-                    if last_thorough.elapsed() >= thorough {
-                        last_thorough = Instant::now();
+                    if due(last_thorough, thorough) {
+                        last_thorough = Some(Instant::now());
                         pages = 0;
                     }
                     // With flushCommitLogTimed puts do not wake this sleep; only stop does.
@@ -570,12 +573,12 @@ impl FlushServices {
             let w = Arc::new(Waker::default());
             all_wakers.push(w.clone());
             threads.push(spawn("FlushConsumeQueueService", move || {
-                let mut last_thorough = Instant::now();
+                let mut last_thorough = None;
                 while !stop2.load(Ordering::Acquire) {
                     w.wait(interval);
-                    let thorough_now = last_thorough.elapsed() >= thorough;
+                    let thorough_now = due(last_thorough, thorough);
                     if thorough_now {
-                        last_thorough = Instant::now();
+                        last_thorough = Some(Instant::now());
                     }
                     let r = flush_logics(&t2, if thorough_now { 0 } else { least }, thorough_now);
                     if let Err(e) = r {
@@ -658,6 +661,14 @@ pub fn advance_slave_physic(cp: &mut StoreCheckpoint, dispatcher: &Dispatcher) {
     if ts > 0 {
         cp.values.physic_msg_timestamp = ts;
     }
+}
+
+/// Whether a thorough round is due. Java's services start with their last thorough time at 0,
+/// so the first round of each is thorough: the checkpoint is first written by the consume-queue
+/// flusher's first round, `flushIntervalConsumeQueue` (1 s) after start, not a whole
+/// `flushConsumeQueueThoroughInterval` (60 s) later.
+fn due(last_thorough: Option<Instant>, interval: Duration) -> bool {
+    last_thorough.is_none_or(|t| t.elapsed() >= interval)
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {
