@@ -308,8 +308,8 @@ pub struct ConsumeQueueTable {
 }
 
 impl ConsumeQueueTable {
-    /// Loads `consumequeue/<topic>/<queueId>/`. Topic directories must have valid topic names
-    /// and queue directories numeric names; anything else is an error naming it (Java skips
+    /// Loads `consumequeue/<topic>/<queueId>/`. Topic directories may have any name a topic
+    /// folder can have (see [`validate_topic`]) and queue directories numeric names; anything else is an error naming it (Java skips
     /// non-numeric queue directories silently; we refuse, since they are not ours to ignore).
     pub fn load(root: &Path, file_size: usize, writable: bool) -> Result<ConsumeQueueTable> {
         let mut queues: FxHashMap<String, FxHashMap<i32, Arc<ConsumeQueue>>> = FxHashMap::default();
@@ -318,13 +318,20 @@ impl ConsumeQueueTable {
                 for topic_entry in rd {
                     let topic_entry = topic_entry.at(root)?;
                     let tpath = topic_entry.path();
-                    let topic = topic_entry.file_name().to_string_lossy().into_owned();
                     if !topic_entry.file_type().at(&tpath)?.is_dir() {
                         return Err(StoreError::bad_file(
                             &tpath,
                             "stray entry in consumequeue/: only topic directories belong here",
                         ));
                     }
+                    // Java names the folder with the topic's UTF-8 bytes (a topic from the
+                    // commitlog is decoded lossily first), so it is always UTF-8.
+                    let Ok(topic) = topic_entry.file_name().into_string() else {
+                        return Err(StoreError::bad_file(
+                            &tpath,
+                            "a topic folder whose name is not UTF-8: no topic names it",
+                        ));
+                    };
                     validate_topic(&topic)
                         .map_err(|e| StoreError::bad_file(&tpath, e.to_string()))?;
                     for q_entry in fs::read_dir(&tpath).at(&tpath)? {
@@ -473,10 +480,14 @@ mod tests {
         fs::create_dir_all(d.path().join("T/x")).unwrap();
         assert!(ConsumeQueueTable::load(d.path(), 100, false).is_err());
         fs::remove_dir(d.path().join("T/x")).unwrap();
-        fs::create_dir_all(d.path().join("bad.topic/0")).unwrap();
+        // Any topic Java's store takes names a folder (issue 12): no longer a stray entry.
+        fs::create_dir_all(d.path().join("a.b c主题/0")).unwrap();
+        let t = ConsumeQueueTable::load(d.path(), 100, false).unwrap();
+        assert!(t.get("a.b c主题", 0).is_some());
+        fs::write(d.path().join("stray"), b"x").unwrap();
         let e = ConsumeQueueTable::load(d.path(), 100, false)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("bad.topic"), "{e}");
+        assert!(e.contains("stray"), "{e}");
     }
 }

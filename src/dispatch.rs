@@ -101,8 +101,14 @@ pub struct Dispatcher {
     delay_levels: DelayLevels,
     clock: Arc<dyn Clock>,
     logics_msg_timestamp: AtomicI64,
+    /// On a slave: the store timestamp of the last record put into a consume queue, for the
+    /// checkpoint's `physicMsgTimestamp` (0: none yet, or not a slave).
+    slave_physic_msg_timestamp: AtomicI64,
+    slave: std::sync::atomic::AtomicBool,
     /// Records skipped by the consume queues because their topic or queue id cannot name one.
     undispatchable: AtomicU64,
+    /// The first of them, described.
+    first_undispatchable: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -128,7 +134,10 @@ impl Dispatcher {
             delay_levels,
             clock,
             logics_msg_timestamp: AtomicI64::new(0),
+            slave_physic_msg_timestamp: AtomicI64::new(0),
+            slave: std::sync::atomic::AtomicBool::new(false),
             undispatchable: AtomicU64::new(0),
+            first_undispatchable: Mutex::new(None),
         }
     }
 
@@ -149,20 +158,45 @@ impl Dispatcher {
         self.undispatchable.load(Ordering::Relaxed)
     }
 
+    /// The count of [`undispatchable`](Self::undispatchable) records and the first of them, in
+    /// words; None when there are none.
+    pub fn undispatchable_report(&self) -> Option<String> {
+        let n = self.undispatchable();
+        let first = self.first_undispatchable.lock().clone()?;
+        Some(format!(
+            "{n} record(s) kept out of the consume queues (still in the commitlog); the first: \
+             {first}"
+        ))
+    }
+
     pub fn logics_msg_timestamp(&self) -> i64 {
         self.logics_msg_timestamp.load(Ordering::Acquire)
+    }
+
+    /// Dispatch for a SLAVE: each record put into a consume queue also sets the checkpoint's
+    /// `physicMsgTimestamp`, as `ConsumeQueue#putMessagePositionInfoWrapper` does for that role
+    /// (a slave's replicated segments carry no store timestamp for its commitlog flush to set).
+    pub fn set_slave(&self, slave: bool) {
+        self.slave.store(slave, Ordering::Release);
+    }
+
+    /// On a slave, the store timestamp of the last record put into a consume queue (0: none).
+    pub fn slave_physic_msg_timestamp(&self) -> i64 {
+        self.slave_physic_msg_timestamp.load(Ordering::Acquire)
     }
 
     /// Puts one record into its consume queue (unless PREPARED/ROLLBACK) and the index.
     ///
     /// A record read from disk whose topic or queue id cannot name a consume-queue directory
-    /// (a topic outside `[%|a-zA-Z0-9_-]`, such as `../x` or bytes that are not UTF-8, or a
-    /// negative queue id), or whose queue offset no consume queue can hold (negative, or near
+    /// (an empty topic, `.`, `..`, one containing `/` or NUL, or a negative queue id; see
+    /// [`validate_topic`]), or whose queue offset no consume queue can hold (negative, or near
     /// 2^63 / 20), goes to no consume queue: creating its directory could write outside
     /// the store, and failing would stop recovery there and truncate every record after it. The
     /// record stays in the commitlog (readable by physical offset and by `records()`) and is
-    /// counted in [`undispatchable`](Self::undispatchable). The put path refuses such topics
-    /// before they reach the commitlog, so only damaged or foreign files have them.
+    /// counted and described in [`undispatchable_report`](Self::undispatchable_report). The put
+    /// path refuses such topics before they reach the commitlog, so only damaged or foreign
+    /// files have them. Any other topic, whatever its characters, gets its consume queue, as
+    /// in Java (topic bytes that are not UTF-8 are decoded lossily, as Java's `new String`).
     pub fn dispatch(&self, d: &mut DispatchInner, req: &DispatchRequest<'_>) -> Result<()> {
         self.put_in_queue(req)?;
         self.build_index(d, req)
@@ -176,6 +210,25 @@ impl Dispatcher {
                 || !queue_offset_fits(req.consume_queue_offset, self.cqs.file_size()))
         {
             self.undispatchable.fetch_add(1, Ordering::Relaxed);
+            let mut first = self.first_undispatchable.lock();
+            if first.is_none() {
+                let why = match validate_topic(&req.topic) {
+                    Err(e) => e.to_string(),
+                    Ok(()) if validate_queue_id(req.queue_id).is_err() => {
+                        "negative queue id".to_string()
+                    }
+                    Ok(()) => format!(
+                        "queue offset {} does not fit a consume queue",
+                        req.consume_queue_offset
+                    ),
+                };
+                *first = Some(format!(
+                    "commitlog offset {}, topic {:?}, queue {}: {why}",
+                    req.commitlog_offset,
+                    req.topic.chars().take(300).collect::<String>(),
+                    req.queue_id
+                ));
+            }
         } else if req.goes_to_consume_queue() {
             let cq = self.cqs.find_or_create(&req.topic, req.queue_id)?;
             cq.put_position_info(
@@ -184,6 +237,10 @@ impl Dispatcher {
                 req.tags_code,
                 req.consume_queue_offset,
             )?;
+            if self.slave.load(Ordering::Acquire) {
+                self.slave_physic_msg_timestamp
+                    .store(req.store_timestamp, Ordering::Release);
+            }
             self.logics_msg_timestamp
                 .store(req.store_timestamp, Ordering::Release);
         }

@@ -13,6 +13,9 @@
 //!   readable and wakes the flusher.
 //! - `FlushConsumeQueueService`: consume queues and the index every second, and every
 //!   `flushConsumeQueueThoroughInterval` everything plus the checkpoint.
+//!
+//! As in Java, the first round of each service is a thorough one (its last thorough time
+//! starts at 0): the first checkpoint is written about a second after open.
 
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -297,7 +300,8 @@ impl GroupCommit {
         let files = self.commit_log.files();
         let attempted = files.committed_offset();
         let result = files.flush_least(0).map(|ts| {
-            if let Some(ts) = ts {
+            // Java sets it only from a positive store timestamp (a slave's segments have none).
+            if let Some(ts) = ts.filter(|&ts| ts > 0) {
                 self.checkpoint.lock().values.physic_msg_timestamp = ts;
             }
             files.flushed_offset()
@@ -511,12 +515,12 @@ impl FlushServices {
                 let least = config.commit_commit_log_least_pages;
                 let thorough = Duration::from_millis(config.commit_commit_log_thorough_interval_ms);
                 threads.push(spawn("CommitRealTimeService", move || {
-                    let mut last_thorough = Instant::now();
+                    let mut last_thorough = None;
                     loop {
                         let stopping = stop2.load(Ordering::Acquire);
                         let mut pages = least;
-                        if stopping || last_thorough.elapsed() >= thorough {
-                            last_thorough = Instant::now();
+                        if stopping || due(last_thorough, thorough) {
+                            last_thorough = Some(Instant::now());
                             pages = 0;
                         }
                         let r = t2
@@ -540,18 +544,20 @@ impl FlushServices {
             let least = config.flush_commit_log_least_pages;
             let thorough = Duration::from_millis(config.flush_commit_log_thorough_interval_ms);
             threads.push(spawn("FlushRealTimeService", move || {
-                let mut last_thorough = Instant::now();
+                let mut last_thorough = None;
                 while !stop2.load(Ordering::Acquire) {
                     let mut pages = least;
-                    if last_thorough.elapsed() >= thorough {
-                        last_thorough = Instant::now();
+                    if due(last_thorough, thorough) {
+                        last_thorough = Some(Instant::now());
                         pages = 0;
                     }
                     // With flushCommitLogTimed puts do not wake this sleep; only stop does.
                     waker.wait(interval);
                     match t2.commit_log.files().flush_least(pages) {
-                        Ok(Some(ts)) => t2.checkpoint.lock().values.physic_msg_timestamp = ts,
-                        Ok(None) => {}
+                        Ok(Some(ts)) if ts > 0 => {
+                            t2.checkpoint.lock().values.physic_msg_timestamp = ts
+                        }
+                        Ok(_) => {}
                         Err(e) => *errs.lock() = Some(e.to_string()),
                     }
                 }
@@ -567,12 +573,12 @@ impl FlushServices {
             let w = Arc::new(Waker::default());
             all_wakers.push(w.clone());
             threads.push(spawn("FlushConsumeQueueService", move || {
-                let mut last_thorough = Instant::now();
+                let mut last_thorough = None;
                 while !stop2.load(Ordering::Acquire) {
                     w.wait(interval);
-                    let thorough_now = last_thorough.elapsed() >= thorough;
+                    let thorough_now = due(last_thorough, thorough);
                     if thorough_now {
-                        last_thorough = Instant::now();
+                        last_thorough = Some(Instant::now());
                     }
                     let r = flush_logics(&t2, if thorough_now { 0 } else { least }, thorough_now);
                     if let Err(e) = r {
@@ -641,9 +647,28 @@ pub fn flush_logics(t: &FlushTargets, least_pages: usize, thorough: bool) -> Res
         let mut cp = t.checkpoint.lock();
         cp.values
             .advance(logics_ts, t.dispatcher.index_msg_timestamp());
+        advance_slave_physic(&mut cp, &t.dispatcher);
         cp.flush()?;
     }
     Ok(())
+}
+
+/// On a slave, `physicMsgTimestamp` is the store time of the last record dispatched into a
+/// consume queue (Java sets it on the checkpoint at each dispatch; we carry it over whenever
+/// the checkpoint is written).
+pub fn advance_slave_physic(cp: &mut StoreCheckpoint, dispatcher: &Dispatcher) {
+    let ts = dispatcher.slave_physic_msg_timestamp();
+    if ts > 0 {
+        cp.values.physic_msg_timestamp = ts;
+    }
+}
+
+/// Whether a thorough round is due. Java's services start with their last thorough time at 0,
+/// so the first round of each is thorough: the checkpoint is first written by the consume-queue
+/// flusher's first round, `flushIntervalConsumeQueue` (1 s) after start, not a whole
+/// `flushConsumeQueueThoroughInterval` (60 s) later.
+fn due(last_thorough: Option<Instant>, interval: Duration) -> bool {
+    last_thorough.is_none_or(|t| t.elapsed() >= interval)
 }
 
 fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> JoinHandle<()> {

@@ -279,6 +279,7 @@ impl MessageStore {
             delay_levels.clone(),
             clock.clone(),
         ));
+        dispatcher.set_slave(config.broker_role == crate::config::BrokerRole::Slave);
         let mut store = MessageStore {
             config,
             mode,
@@ -658,7 +659,9 @@ impl MessageStore {
     fn sync_commit_log(&self) -> std::result::Result<(), FlushWaitError> {
         match self.commit_log.files().flush_least(0) {
             Ok(Some(ts)) => {
-                self.checkpoint.lock().values.physic_msg_timestamp = ts;
+                if ts > 0 {
+                    self.checkpoint.lock().values.physic_msg_timestamp = ts;
+                }
                 Ok(())
             }
             Ok(None) => Ok(()),
@@ -785,7 +788,11 @@ impl MessageStore {
         if topic.len() > MAX_TOPIC_LEN_V1 && !self.config.auto_message_version_on_topic_len {
             return Some(PutMessageResult::refused(
                 PutMessageStatus::MessageIllegal,
-                format!("topic of {} characters is longer than 127", topic.len()),
+                format!(
+                    "topic of {} bytes is longer than 127: a 4.6.0 record holds its length in \
+                     one signed byte",
+                    topic.len()
+                ),
             ));
         }
         if validate_queue_id(queue_id).is_err() {
@@ -1111,6 +1118,19 @@ impl MessageStore {
         self.commit_log.max_offset()
     }
 
+    /// How many records dispatch kept out of the consume queues because their topic or queue
+    /// id cannot name a consume-queue folder (they stay readable by physical offset); see
+    /// [`undispatchable_report`](Self::undispatchable_report) for which.
+    pub fn undispatchable(&self) -> u64 {
+        self.dispatcher.undispatchable()
+    }
+
+    /// What [`undispatchable`](Self::undispatchable) counts, in words (None when nothing was
+    /// kept out): how many, and the first such record's offset, topic, queue and why.
+    pub fn undispatchable_report(&self) -> Option<String> {
+        self.dispatcher.undispatchable_report()
+    }
+
     /// Every record of the commitlog in physical order, from the minimum to the recovered end.
     pub fn records(&self) -> RecordIter<'_> {
         RecordIter {
@@ -1145,6 +1165,7 @@ impl MessageStore {
         if physic > 0 {
             cp.values.physic_msg_timestamp = physic;
         }
+        crate::flush::advance_slave_physic(&mut cp, &self.dispatcher);
         cp.flush()
     }
 
@@ -1275,7 +1296,9 @@ fn delay_rewrite(msg: &Message, _level: i32) -> String {
 }
 
 /// Takes the store's `lock` file with an exclusive OFD lock on byte 0, which conflicts with the
-/// `FileChannel.tryLock` a Java broker holds and with another open of ours in this process.
+/// `FileChannel.tryLock` a Java broker holds and with another open of ours in this process,
+/// and with an exclusive `flock()`, which conflicts with tools (`flock(1)`, scripts) that lock
+/// the file that way. On Linux the two kinds of lock do not see each other, so both are taken.
 fn take_lock(path: &Path) -> Result<File> {
     let mut f = crate::mapped_file::open_options_no_follow()
         .read(true)
@@ -1303,12 +1326,41 @@ fn take_lock(path: &Path) -> Result<File> {
             _ => Err(StoreError::io(path, err)),
         };
     }
+    // A few short retries: `is_locked` probes with an instant shared flock.
+    let mut tries = 0;
+    while !try_flock(&f, libc::LOCK_EX).at(path)? {
+        tries += 1;
+        if tries == 10 {
+            return Err(StoreError::Locked {
+                path: path.to_path_buf(),
+            });
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
     f.write_all(b"lock").at(path)?;
     Ok(f)
 }
 
-/// Whether another process (or another open store) holds the lock on `root/lock`, tested
-/// without taking it and without creating the file.
+/// `flock(op | LOCK_NB)`: Ok(false) when another open file holds a conflicting lock.
+fn try_flock(f: &File, op: libc::c_int) -> std::io::Result<bool> {
+    loop {
+        // SAFETY: `f` is an open file descriptor for the duration of the call.
+        let rc = unsafe { libc::flock(f.as_raw_fd(), op | libc::LOCK_NB) };
+        if rc == 0 {
+            return Ok(true);
+        }
+        let err = std::io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EWOULDBLOCK) => return Ok(false),
+            Some(libc::EINTR) => continue,
+            _ => return Err(err),
+        }
+    }
+}
+
+/// Whether another process (or another open store) holds the lock on `root/lock`, either
+/// Java's fcntl lock or an exclusive `flock()`, tested without creating the file (an flock is
+/// probed by taking a shared one for an instant, which no writer waits on: they use LOCK_NB).
 pub fn is_locked(root: &Path) -> Result<bool> {
     let path = root.join("lock");
     let f = match File::open(&path) {
@@ -1328,5 +1380,15 @@ pub fn is_locked(root: &Path) -> Result<bool> {
     if rc != 0 {
         return Err(StoreError::io(&path, std::io::Error::last_os_error()));
     }
-    Ok(fl.l_type != libc::F_UNLCK as libc::c_short)
+    if fl.l_type != libc::F_UNLCK as libc::c_short {
+        return Ok(true);
+    }
+    // An flock() held by another tool (or by a writer of ours): there is no query for it, so
+    // take a shared one for an instant on our own read-only open. It conflicts with any
+    // exclusive flock, and being shared it never blocks another reader's probe.
+    if !try_flock(&f, libc::LOCK_SH).at(&path)? {
+        return Ok(true);
+    }
+    try_flock(&f, libc::LOCK_UN).at(&path)?;
+    Ok(false)
 }

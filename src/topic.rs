@@ -1,26 +1,28 @@
-//! Topic name validation. RocketMQ allows `[%|a-zA-Z0-9_-]`; since none of those is a path
-//! separator or a dot, no valid topic can name a path outside the store.
+//! Topic name validation.
+//!
+//! Java's store (4.6.0 `DefaultMessageStore#putMessage`) checks only a topic's length; the
+//! character rules (`[%|a-zA-Z0-9_-]`) are the broker's `TopicValidator`, applied before a
+//! message reaches the store. So a Java store can hold any topic, `主题Ü-unicode` or `a b.c`
+//! alike, and names its consume-queue folder `consumequeue/<topic>/` after it. We take every
+//! such topic, on put and wherever we read one, except those that cannot be one folder name
+//! inside `consumequeue/`: empty, `.`, `..`, or containing `/` or NUL. (Java would write
+//! outside its folder or fail; we refuse these with a clear error on put, and dispatch keeps
+//! such records out of the consume queues and reports them.)
 
 use crate::error::{Result, StoreError};
 
-/// Longest topic a V1 record can carry (a signed byte), the 4.6.0 store limit.
+/// Longest topic a V1 record can carry (its length is one signed byte), the 4.6.0 limit.
+/// Java 4.6.0 checks `topic.length()` in UTF-16 units against 127, then writes the UTF-8 byte
+/// count as a byte: a topic of at most 127 characters but more than 127 bytes gives a record
+/// no reader can decode. We count bytes, so such a topic is refused instead.
 pub const MAX_TOPIC_LEN_V1: usize = 127;
-/// Longest topic 5.x accepts (retry topics, written as V2 records).
+/// Longest topic 5.x accepts (retry topics, written as V2 records; also the longest folder
+/// name most file systems allow).
 pub const MAX_TOPIC_LEN: usize = 255;
 
-/// The bytes a topic may contain: `[%|a-zA-Z0-9_-]`.
-static ALLOWED: [bool; 256] = {
-    let mut t = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        t[b] = c.is_ascii_alphanumeric() || c == b'%' || c == b'|' || c == b'_' || c == b'-';
-        b += 1;
-    }
-    t
-};
-
-/// Checks a topic name as RocketMQ's `Validators.checkTopic` does, with the 5.x length limit.
+/// Checks that a topic can be stored and can name its consume-queue folder: not empty, not
+/// `.` or `..`, no `/` or NUL, at most [`MAX_TOPIC_LEN`] bytes. Every other character is
+/// allowed, as in Java's store. (Whether a V1 record can carry it is the put path's check.)
 pub fn validate_topic(topic: &str) -> Result<()> {
     let bad = |why: &str| {
         Err(StoreError::InvalidTopic {
@@ -31,17 +33,19 @@ pub fn validate_topic(topic: &str) -> Result<()> {
     if topic.is_empty() {
         return bad("the topic is empty");
     }
-    if topic.len() > MAX_TOPIC_LEN {
-        return bad("longer than 255 characters");
+    if topic == "." || topic == ".." {
+        return bad("`.` and `..` cannot name a consume-queue folder");
     }
-    let allowed = |b: u8| ALLOWED[b as usize];
-    if !topic.bytes().all(allowed) {
-        let c = topic
-            .chars()
-            .find(|&c| !(c.is_ascii() && allowed(c as u8)))
-            .unwrap_or('?');
+    if topic.contains('/') {
+        return bad("a topic containing '/' cannot name a consume-queue folder");
+    }
+    if topic.contains('\0') {
+        return bad("a topic containing NUL cannot name a consume-queue folder");
+    }
+    if topic.len() > MAX_TOPIC_LEN {
         return bad(&format!(
-            "character {c:?} is not allowed (only letters, digits, %, |, _ and -)"
+            "{} bytes, longer than {MAX_TOPIC_LEN}",
+            topic.len()
         ));
     }
     Ok(())
@@ -62,7 +66,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rejects_paths_and_accepts_rocketmq_names() {
+    fn rejects_unsafe_folder_names_and_accepts_what_java_stores() {
         for t in [
             "TopicTest",
             "%RETRY%g",
@@ -71,10 +75,17 @@ mod tests {
             "T",
             "SCHEDULE_TOPIC_XXXX",
             "x-y",
+            "主题Ü-unicode",
+            "a b",
+            "a\\b",
+            "...",
+            ".x",
+            "x..",
+            "\u{fffd}",
         ] {
             validate_topic(t).unwrap();
         }
-        for t in ["", "../x", "a/b", "..", ".", "a\\b", "a b", "/abs", "t\0"] {
+        for t in ["", "../x", "a/b", "..", ".", "/abs", "t\0"] {
             assert!(validate_topic(t).is_err(), "{t:?}");
         }
         assert!(validate_topic(&"a".repeat(255)).is_ok());

@@ -1054,3 +1054,62 @@ fn throughput_sync_master_vs_sync_flush() {
         flush / repl
     );
 }
+
+/// The checkpoint's first three longs (physic, logics, index) as stored in `root/checkpoint`.
+fn checkpoint_longs(root: &Path) -> [i64; 3] {
+    let b = fs::read(root.join("checkpoint")).unwrap();
+    let l = |i: usize| i64::from_be_bytes(b[i * 8..i * 8 + 8].try_into().unwrap());
+    [l(0), l(1), l(2)]
+}
+
+/// Issue 12 item 7: a Java slave sets `physicMsgTimestamp` to the store timestamp of each record
+/// it dispatches into a consume queue (`ConsumeQueue#putMessagePositionInfoWrapper`, role
+/// SLAVE), as it does `logicsMsgTimestamp`; its commitlog flush never sets it (a replicated
+/// segment has no store timestamp). A PREPARED record, which goes to no consume queue, does
+/// not move it.
+#[test]
+fn slave_checkpoint_physic_timestamp_is_the_last_dispatched_store_time() {
+    use rmqstore::clock::ManualClock;
+    use rmqstore::OpenMode;
+    let (md, sd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let clock = ManualClock::new(1_700_000_000_000);
+    let master = MessageStore::open_with(
+        config(md.path(), BrokerRole::AsyncMaster),
+        OpenMode::ReadWrite,
+        Arc::new(clock.clone()),
+    )
+    .unwrap();
+    let addr = master.start_ha().unwrap().local_addr().unwrap();
+    let slave = MessageStore::open(slave_config(sd.path(), addr)).unwrap();
+    start_slave(&master, &slave);
+    let mut last_queued = 0;
+    for i in 0..40 {
+        clock.advance(1000);
+        let r = master
+            .put_message(&Message::new(TOPIC, i % 4, body(0, i as usize)))
+            .unwrap();
+        assert!(r.is_ok(), "{r:?}");
+        last_queued = 1_700_000_000_000 + 1000 * (i as i64 + 1);
+    }
+    clock.advance(1000);
+    let mut prepared = Message::new(TOPIC, 0, b"half".to_vec());
+    prepared.sys_flag = rmqstore::format::record::sysflag::TRANSACTION_PREPARED_TYPE;
+    assert!(master.put_message(&prepared).unwrap().is_ok());
+    assert_eq!(
+        master.max_offset_in_queue(TOPIC, 0),
+        10,
+        "PREPARED is in no queue"
+    );
+    wait_for("the slave to catch up", || {
+        caught_up(
+            &master,
+            &slave,
+            &[(TOPIC, 0), (TOPIC, 1), (TOPIC, 2), (TOPIC, 3)],
+        )
+    });
+    slave.shutdown().unwrap();
+    let [physic, logics, _] = checkpoint_longs(sd.path());
+    assert_eq!(logics, last_queued, "slave logicsMsgTimestamp");
+    assert_eq!(physic, last_queued, "slave physicMsgTimestamp");
+    master.shutdown().unwrap();
+}

@@ -43,6 +43,7 @@ pub enum ConfigSource {
 impl StoreArgs {
     /// The store config: from `-c` (warnings on stderr) or discovered, flags on top.
     pub fn store_config(&self) -> CliResult<(StoreConfig, ConfigSource)> {
+        check_geometry(&self.geometry)?;
         let overrides = self.geometry.overrides();
         let Some(file) = &self.config else {
             return Ok((
@@ -203,4 +204,110 @@ fn local_to_epoch_millis(
         libc::mktime(&mut tm)
     };
     (secs != -1).then_some(secs as i64 * 1000)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Value checks, where flags are parsed: sizes Java can hold, ranges that are not empty.
+// ---------------------------------------------------------------------------------------------
+
+/// Largest `mappedFileSizeConsumeQueue` Java can use: it rounds up to whole 20-byte units in
+/// an `int`.
+const MAX_CQ_SIZE: u64 = (i32::MAX as u64 / 20) * 20;
+/// An index file is `40 + 4 * maxHashSlotNum + 20 * maxIndexNum` bytes, an `int` in Java.
+const INDEX_HEADER: u64 = 40;
+
+fn parse_bounded(s: &str, min: u64, max: u64, what: &str) -> Result<u64, String> {
+    let v: u64 = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a whole number of {what}"))?;
+    if v < min || v > max {
+        return Err(format!("{v} is out of range: {what} from {min} to {max}"));
+    }
+    Ok(v)
+}
+
+/// `--commitlog-size`: 4096 bytes (our smallest segment) up to Java's `int`.
+pub fn parse_commitlog_size(s: &str) -> Result<usize, String> {
+    parse_bounded(s, 4096, i32::MAX as u64, "bytes").map(|v| v as usize)
+}
+
+/// `--cq-size`: at least one byte (Java rounds up to a 20-byte unit), at most [`MAX_CQ_SIZE`].
+pub fn parse_cq_size(s: &str) -> Result<usize, String> {
+    parse_bounded(s, 1, MAX_CQ_SIZE, "bytes").map(|v| v as usize)
+}
+
+/// `--hash-slots`: at least 1, and an index file of one entry must fit Java's `int`.
+pub fn parse_hash_slots(s: &str) -> Result<u32, String> {
+    parse_bounded(s, 1, (i32::MAX as u64 - INDEX_HEADER - 20) / 4, "slots").map(|v| v as u32)
+}
+
+/// `--index-num`: at least 1, and an index file of one slot must fit Java's `int`.
+pub fn parse_index_num(s: &str) -> Result<u32, String> {
+    parse_bounded(s, 1, (i32::MAX as u64 - INDEX_HEADER - 4) / 20, "entries").map(|v| v as u32)
+}
+
+/// What no single flag can check: the index file `--hash-slots` and `--index-num` describe
+/// together must fit Java's `int`.
+pub fn check_geometry(g: &GeometryArgs) -> CliResult {
+    if let (Some(slots), Some(num)) = (g.hash_slots, g.index_num) {
+        let size = INDEX_HEADER + 4 * slots as u64 + 20 * num as u64;
+        if size > i32::MAX as u64 {
+            return Err(CliError::Input(format!(
+                "--hash-slots {slots} with --index-num {num} describe index files of {size} \
+                 bytes; Java's limit is {} (an int)",
+                i32::MAX
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `[from, to)` must hold something: `to` after `from`.
+pub fn check_range<T: PartialOrd + std::fmt::Display>(
+    from_flag: &str,
+    from: Option<T>,
+    to_flag: &str,
+    to: Option<T>,
+) -> CliResult {
+    if let (Some(f), Some(t)) = (from, to) {
+        if t <= f {
+            return Err(CliError::Input(format!(
+                "{from_flag} {f} and {to_flag} {t}: the range [{f}, {t}) is empty \
+                 ({to_flag} is exclusive and must be after {from_flag})"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The filters of `cat`: offset and time ranges that are not empty, a queue id that exists.
+pub fn check_cat(a: &super::cat::CatArgs) -> CliResult {
+    check_range("--from", a.from, "--to", a.to)?;
+    let since = a
+        .since
+        .as_deref()
+        .map(|s| parse_time("--since", s))
+        .transpose()?;
+    let until = a
+        .until
+        .as_deref()
+        .map(|s| parse_time("--until", s))
+        .transpose()?;
+    if let (Some(s), Some(u)) = (since, until) {
+        if u <= s {
+            return Err(CliError::Input(format!(
+                "--since {:?} and --until {:?}: no time is at or after the first and before \
+                 the second",
+                a.since.as_deref().unwrap_or_default(),
+                a.until.as_deref().unwrap_or_default()
+            )));
+        }
+    }
+    if let Some(q) = a.queue.filter(|&q| q < 0) {
+        return Err(CliError::Input(format!(
+            "--queue {q}: queue ids are not negative"
+        )));
+    }
+    Ok(())
 }

@@ -147,6 +147,7 @@ impl Filter {
 }
 
 pub fn run(args: &CatArgs) -> CliResult {
+    super::args::check_cat(args)?;
     let since = args
         .since
         .as_deref()

@@ -79,16 +79,16 @@ pub enum Command {
 #[derive(Debug, Clone, Default, Args)]
 pub struct GeometryArgs {
     /// Commitlog segment size in bytes (mappedFileSizeCommitLog).
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", value_parser = args::parse_commitlog_size)]
     pub commitlog_size: Option<usize>,
     /// Consume-queue file size in bytes (mappedFileSizeConsumeQueue).
-    #[arg(long, value_name = "BYTES")]
+    #[arg(long, value_name = "BYTES", value_parser = args::parse_cq_size)]
     pub cq_size: Option<usize>,
     /// Hash slots per index file (maxHashSlotNum).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = args::parse_hash_slots)]
     pub hash_slots: Option<u32>,
     /// Entries per index file (maxIndexNum).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = args::parse_index_num)]
     pub index_num: Option<u32>,
     /// Commitlog folder, when it is not STORE/commitlog (storePathCommitLog).
     #[arg(long, value_name = "DIR")]

@@ -6,8 +6,12 @@
 //! slave); a DIR that already holds a copy resumes from its own end after checking the last
 //! 64 KiB against the master. The segment size must be the master's (`--commitlog-size`,
 //! default 1 GiB as Java's; discovered from DIR when it already has segments).
+//!
+//! Nothing is created in DIR before the master answered at `--from`; a master that does not
+//! answer within `--connect-timeout` seconds ends the command with exit 2.
 
 use std::fs;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -34,6 +38,10 @@ pub struct ReplicateArgs {
     /// Offset report interval towards the master (haSendHeartbeatInterval).
     #[arg(long, value_name = "MS", default_value_t = 5000)]
     pub heartbeat_ms: u64,
+    /// Give up when the master cannot be reached within this many seconds. Nothing is created
+    /// in DIR before the master answered.
+    #[arg(long, value_name = "SECS", default_value_t = 30.0)]
+    pub connect_timeout: f64,
     #[command(flatten)]
     pub geometry: GeometryArgs,
 }
@@ -45,6 +53,15 @@ extern "C" fn on_signal(_: libc::c_int) {
 }
 
 pub fn run(args: &ReplicateArgs) -> CliResult {
+    super::args::check_geometry(&args.geometry)?;
+    if !(args.connect_timeout.is_finite() && args.connect_timeout > 0.0) {
+        return Err(CliError::Input(format!(
+            "--connect-timeout {}: a positive number of seconds",
+            args.connect_timeout
+        )));
+    }
+    let connect_timeout = Duration::from_secs_f64(args.connect_timeout.min(1e9));
+    reach_master(&args.from, connect_timeout)?;
     fs::create_dir_all(&args.store)
         .map_err(|e| CliError::Input(format!("{}: {e}", args.store.display())))?;
     let mut config = discover_config(&args.store, &args.geometry.overrides())?;
@@ -69,6 +86,7 @@ pub fn run(args: &ReplicateArgs) -> CliResult {
     let mut last_growth = Instant::now();
     let mut last_print = Instant::now();
     let mut ever_connected = false;
+    let started = Instant::now();
     eprintln!(
         "replicate: {} from {} (starting at offset {last})",
         args.store.display(),
@@ -105,6 +123,14 @@ pub fn run(args: &ReplicateArgs) -> CliResult {
         if let Some(e) = store.background_error() {
             break Err(CliError::Failed(format!("replication stopped: {e}")));
         }
+        if !ever_connected && started.elapsed() >= connect_timeout {
+            break Err(CliError::Input(format!(
+                "cannot reach the master at {} within {:?} ({}); it answered a moment ago",
+                args.from,
+                connect_timeout,
+                st.last_error.as_deref().unwrap_or("no answer")
+            )));
+        }
         if STOP.load(Ordering::SeqCst) {
             break Ok(());
         }
@@ -115,7 +141,51 @@ pub fn run(args: &ReplicateArgs) -> CliResult {
         }
     };
     let end = store.max_phy_offset();
+    if let Some(report) = store.undispatchable_report() {
+        super::warn(&format!("replicate: {report}"));
+    }
     store.shutdown()?;
     eprintln!("replicate: stopped at offset {end}");
     outcome
+}
+
+/// Checks that `--from` is `HOST:PORT` and that the master answers there, retrying for up to
+/// `timeout`, before anything is created: a slave that cannot reach its master leaves no
+/// store behind. (Its connection is closed at once; a master forgets a slave that never
+/// reported.)
+fn reach_master(from: &str, timeout: Duration) -> CliResult {
+    let bad = |why: String| CliError::Input(format!("--from {from:?}: {why}"));
+    match from.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {}
+        _ => return Err(bad("not HOST:PORT (the master's HA port)".into())),
+    }
+    let started = Instant::now();
+    let mut last_error;
+    loop {
+        match from.to_socket_addrs() {
+            Ok(addrs) => {
+                let addrs: Vec<_> = addrs.collect();
+                last_error = format!("{from} resolves to no address");
+                for a in addrs {
+                    let left = timeout.saturating_sub(started.elapsed());
+                    let wait = left.clamp(Duration::from_millis(100), Duration::from_secs(3));
+                    match TcpStream::connect_timeout(&a, wait) {
+                        Ok(_) => return Ok(()),
+                        Err(e) => last_error = format!("{a}: {e}"),
+                    }
+                }
+            }
+            Err(e) => last_error = e.to_string(),
+        }
+        if STOP.load(Ordering::SeqCst) || started.elapsed() >= timeout {
+            return Err(CliError::Input(format!(
+                "cannot reach the master at {from} within {:.1} s ({last_error}); nothing was \
+                 created",
+                timeout.as_secs_f64()
+            )));
+        }
+        std::thread::sleep(
+            Duration::from_millis(500).min(timeout.saturating_sub(started.elapsed())),
+        );
+    }
 }

@@ -363,9 +363,16 @@ impl Client {
                 }
             }
             if appended {
+                let kept_out = self.dispatcher.undispatchable();
                 if let Err(e) = self.dispatcher.reput_to_committed(&self.log) {
                     self.shared
                         .error(format!("HA: dispatching replicated records: {e}"));
+                }
+                if self.dispatcher.undispatchable() > kept_out {
+                    if let Some(report) = self.dispatcher.undispatchable_report() {
+                        self.shared
+                            .error(format!("HA: replicated records: {report}"));
+                    }
                 }
             }
         }
