@@ -466,6 +466,8 @@ public final class V5Features {
             store.setTimerMessageStore(timer);
         }
         boolean abortBefore = Files.exists(root.resolve("abort"));
+        // The timer checkpoint as the file holds it; recovery (load) moves it on in memory.
+        Map<String, Object> timerCheckpointFile = tcp == null ? null : checkpoint(tcp);
         if (!store.load()) {
             throw new IllegalStateException("load failed");
         }
@@ -486,14 +488,8 @@ public final class V5Features {
         }
         o.put("queues", queues);
         if (timer != null) {
-            o.put("timerCheckpoint", Map.of(
-                "lastReadTimeMs", tcp.getLastReadTimeMs(),
-                "lastTimerLogFlushPos", tcp.getLastTimerLogFlushPos(),
-                "lastTimerQueueOffset", tcp.getLastTimerQueueOffset(),
-                "masterTimerQueueOffset", tcp.getMasterTimerQueueOffset(),
-                "stateVersion", tcp.getDataVersion().getStateVersion(),
-                "timestamp", tcp.getDataVersion().getTimestamp(),
-                "counter", tcp.getDataVersion().getCounter().get()));
+            o.put("timerCheckpoint", timerCheckpointFile);
+            o.put("timerCheckpointAfterRecovery", checkpoint(tcp));
             o.put("timerCurrQueueOffset", timer.getQueueOffset());
             o.put("timerCurrReadTimeMs", timer.getCurrReadTimeMs());
             o.put("timerMetrics", timer.getTimerMetrics().encode());
@@ -516,6 +512,18 @@ public final class V5Features {
         }
         writeJson(outJson, o);
         return 0;
+    }
+
+    static Map<String, Object> checkpoint(TimerCheckpoint tcp) {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("lastReadTimeMs", tcp.getLastReadTimeMs());
+        m.put("lastTimerLogFlushPos", tcp.getLastTimerLogFlushPos());
+        m.put("lastTimerQueueOffset", tcp.getLastTimerQueueOffset());
+        m.put("masterTimerQueueOffset", tcp.getMasterTimerQueueOffset());
+        m.put("stateVersion", tcp.getDataVersion().getStateVersion());
+        m.put("timestamp", tcp.getDataVersion().getTimestamp());
+        m.put("counter", tcp.getDataVersion().getCounter().get());
+        return m;
     }
 
     static Map<String, Object> dumpQueue(DefaultMessageStore store, ConsumeQueueInterface cq) throws Exception {
