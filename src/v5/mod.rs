@@ -8,9 +8,13 @@
 //! Everything here reads; nothing here creates, locks or changes a file.
 
 pub mod batch_cq;
+pub mod crc;
 pub mod epoch;
 pub mod lmq;
+pub mod target;
 pub mod timer;
+
+pub use target::TargetVersion;
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -55,6 +55,8 @@ import org.apache.rocketmq.store.timer.TimerMetrics;
  * <pre>
  *   write FEATURE OUTDIR   writes OUTDIR/store and OUTDIR/manifest.json
  *   read  FEATURE STORE OUT.json   loads STORE (a copy!) with the same config, dumps what Java reads
+ *   check-rmqstore STORE EXPECT.json   loads a store rmqstore wrote in 5.x mode with the 5.3.3
+ *                  store (forceVerifyPropCRC on) and checks every expected message; exit 0 if all match
  * </pre>
  *
  * FEATURE: batchcq, lmq, timer, epoch.
@@ -76,6 +78,8 @@ public final class V5Features {
         int rc;
         if (cmd.equals("write")) {
             rc = write(feature, Path.of(args[2]));
+        } else if (cmd.equals("check-rmqstore")) {
+            rc = checkRmqstore(Path.of(args[1]), Path.of(args[2]));
         } else if (cmd.equals("read")) {
             rc = read(feature, Path.of(args[2]), Path.of(args[3]));
         } else {
@@ -450,6 +454,98 @@ public final class V5Features {
             }
         }
         extra.put("epochEntries", entries);
+    }
+
+    // ---------------------------------------------------------------- rmqstore-written stores
+
+    /**
+     * Loads a store that rmqstore wrote in 5.x mode, as a 5.3.3 broker with the settings
+     * EXPECT.json names would, and checks that recovery keeps every byte (with
+     * {@code forceVerifyPropCRC} every record's __CRC32# must verify, or recovery truncates) and
+     * that every expected message reads back by queue offset and by key.
+     */
+    static int checkRmqstore(Path root, Path expectJson) throws Exception {
+        com.alibaba.fastjson2.JSONObject exp = JSON.parseObject(Files.readString(expectJson));
+        com.alibaba.fastjson2.JSONObject sc = exp.getJSONObject("storeConfig");
+        MessageStoreConfig c = new MessageStoreConfig();
+        c.setStorePathRootDir(root.toString());
+        c.setStorePathCommitLog(root.resolve("commitlog").toString());
+        c.setMappedFileSizeCommitLog(sc.getIntValue("mappedFileSizeCommitLog"));
+        c.setMappedFileSizeConsumeQueue(sc.getIntValue("mappedFileSizeConsumeQueue"));
+        c.setMaxHashSlotNum(sc.getIntValue("maxHashSlotNum"));
+        c.setMaxIndexNum(sc.getIntValue("maxIndexNum"));
+        c.setEnabledAppendPropCRC(sc.getBooleanValue("enabledAppendPropCRC"));
+        c.setForceVerifyPropCRC(sc.getBooleanValue("enabledAppendPropCRC"));
+        c.setCheckCRCOnRecover(true);
+        c.setHaListenPort(0);
+        c.setEnableCompaction(false);
+        List<String> failures = new ArrayList<>();
+        boolean abortBefore = Files.exists(root.resolve("abort"));
+        if (abortBefore) {
+            failures.add("rmqstore left an abort file (the next start would be abnormal)");
+        }
+        DefaultMessageStore store = open(c);
+        if (!store.load()) {
+            System.out.println("FAIL load returned false");
+            return 1;
+        }
+        store.start();
+        long maxPhy = store.getMaxPhyOffset();
+        if (maxPhy != exp.getLongValue("maxPhyOffset")) {
+            failures.add("max physical offset after 5.3.3 recovery " + maxPhy + ", rmqstore wrote up to "
+                + exp.getLongValue("maxPhyOffset"));
+        }
+        int checked = 0;
+        for (Object o : exp.getJSONArray("messages")) {
+            com.alibaba.fastjson2.JSONObject m = (com.alibaba.fastjson2.JSONObject) o;
+            String topic = m.getString("topic");
+            int qid = m.getIntValue("queueId");
+            long qo = m.getLongValue("queueOffset");
+            String at = topic + ":" + qid + "@" + qo;
+            org.apache.rocketmq.store.GetMessageResult g = store.getMessage("check", topic, qid, qo, 1, null);
+            if (g == null || g.getMessageBufferList().isEmpty()) {
+                failures.add(at + ": not found (" + (g == null ? "null" : g.getStatus()) + ")");
+                continue;
+            }
+            ByteBuffer bb = g.getMessageBufferList().get(0);
+            MessageExt msg = MessageDecoder.decode(bb, true, false);
+            g.release();
+            if (msg == null) {
+                failures.add(at + ": does not decode");
+                continue;
+            }
+            if (msg.getCommitLogOffset() != m.getLongValue("wroteOffset")) {
+                failures.add(at + ": at " + msg.getCommitLogOffset() + ", rmqstore wrote it at " + m.getLongValue("wroteOffset"));
+            }
+            if (!sha256(msg.getBody()).equals(m.getString("bodySha256"))) {
+                failures.add(at + ": body differs");
+            }
+            if (c.isEnabledAppendPropCRC() && msg.getProperty(MessageConst.PROPERTY_CRC32) == null) {
+                failures.add(at + ": no __CRC32# property");
+            }
+            String key = m.getString("key");
+            if (key != null) {
+                org.apache.rocketmq.store.QueryMessageResult q = store.queryMessage(topic, key, 32, 0, Long.MAX_VALUE);
+                boolean found = false;
+                for (ByteBuffer b : q.getMessageBufferList()) {
+                    MessageExt x = MessageDecoder.decode(b, false, false);
+                    if (x != null && x.getCommitLogOffset() == m.getLongValue("wroteOffset")) {
+                        found = true;
+                    }
+                }
+                q.release();
+                if (!found) {
+                    failures.add(at + ": key " + key + " not found through the index");
+                }
+            }
+            checked++;
+        }
+        store.shutdown();
+        for (String f : failures) {
+            System.out.println("FAIL " + f);
+        }
+        System.out.println("checked " + checked + " messages, " + failures.size() + " failure(s)");
+        return failures.isEmpty() ? 0 : 1;
     }
 
     // ---------------------------------------------------------------- read side
