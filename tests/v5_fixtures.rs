@@ -56,6 +56,25 @@ impl Checker {
     }
 }
 
+/// A 5.x feature fixture: the committed one, or with `RMQSTORE_V5_FIXTURE_ROOT` set (by
+/// `interop/v5-features/run.sh`) one the 5.3.3 jar has just written into that folder.
+fn v5_fixture(variant: &str) -> common::Fixture {
+    match std::env::var_os("RMQSTORE_V5_FIXTURE_ROOT") {
+        Some(root) => {
+            let dir = Path::new(&root).join(variant);
+            assert!(dir.is_dir(), "no {}", dir.display());
+            common::Fixture {
+                name: format!("fresh 5.3.3/{variant}"),
+                store_dir: dir.join("store"),
+                dir,
+                version: "5.3.3".into(),
+                variant: variant.into(),
+            }
+        }
+        None => fixture(&format!("5.3.3/{variant}")),
+    }
+}
+
 fn json(path: &Path) -> Value {
     read_json(path)
 }
@@ -85,7 +104,7 @@ fn prop(r: &MessageRecord<'_>, name: &str) -> Option<String> {
 
 #[test]
 fn batch_consume_queue_units_are_what_java_reads() {
-    let f = fixture("5.3.3/batchcq");
+    let f = v5_fixture("batchcq");
     let reader = json(&f.dir.join("reader.json"));
     let queues = batch_cq::read_all_queues(&f.store_dir).unwrap();
     let java: Vec<&Value> = reader["queues"]
@@ -215,7 +234,7 @@ fn batch_consume_queue_units_are_what_java_reads() {
 
 #[test]
 fn batch_consume_queue_bytes_re_encode_identically() {
-    let f = fixture("5.3.3/batchcq");
+    let f = v5_fixture("batchcq");
     for q in batch_cq::read_all_queues(&f.store_dir).unwrap() {
         for (_, path) in &q.files {
             let bytes = std::fs::read(path).unwrap();
@@ -231,7 +250,7 @@ fn batch_consume_queue_bytes_re_encode_identically() {
 
 #[test]
 fn batch_consume_queue_damage_is_named() {
-    let f = fixture("5.3.3/batchcq");
+    let f = v5_fixture("batchcq");
     let tmp = copy_store_to_temp(&f);
     let qdir = tmp.path().join("batchconsumequeue/BatchTopic/0");
     // A file of a different size than the queue's first.
@@ -256,7 +275,7 @@ fn batch_consume_queue_damage_is_named() {
 
 #[test]
 fn lmq_queues_are_what_java_reads() {
-    let f = fixture("5.3.3/lmq");
+    let f = v5_fixture("lmq");
     let reader = json(&f.dir.join("reader.json"));
     let store = MessageStore::open_read_only(fixture_store_config(&f.store_dir)).unwrap();
     let mut c = Checker::new(&f.name);
@@ -342,7 +361,7 @@ fn lmq_queues_are_what_java_reads() {
 
 /// A copy of the timer fixture with its wheel unpacked (it is committed gzip-compressed).
 fn timer_store() -> tempfile::TempDir {
-    let f = fixture("5.3.3/timer");
+    let f = v5_fixture("timer");
     let tmp = copy_store_to_temp(&f);
     let gz = tmp.path().join("timerwheel.gz");
     let mut wheel = Vec::new();
@@ -356,7 +375,7 @@ fn timer_store() -> tempfile::TempDir {
 
 #[test]
 fn timer_wheel_log_and_checkpoint_are_what_java_reads() {
-    let f = fixture("5.3.3/timer");
+    let f = v5_fixture("timer");
     let reader = json(&f.dir.join("reader.json"));
     let manifest = json(&f.dir.join("manifest.json"));
     let tmp = timer_store();
@@ -529,7 +548,7 @@ fn timer_log_damage_is_named() {
 
 #[test]
 fn epoch_checkpoint_is_what_java_reads_and_encodes_identically() {
-    let f = fixture("5.3.3/epoch");
+    let f = v5_fixture("epoch");
     let reader = json(&f.dir.join("reader.json"));
     let entries = epoch::read(&f.store_dir).unwrap().unwrap();
     let java: Vec<(i64, i64, i64)> = reader["epochEntries"]

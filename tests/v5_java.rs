@@ -42,11 +42,17 @@ fn java_check(root: &Path, expect: &serde_json::Value) -> (bool, String) {
         .output()
         .expect("run java");
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    let summary: String = text
+    let mut summary: String = text
         .lines()
         .filter(|l| l.starts_with("FAIL") || l.starts_with("checked"))
         .collect::<Vec<_>>()
         .join("\n");
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = err.lines().rev().take(30).collect();
+        summary.push_str("\n--- java stderr (last lines) ---\n");
+        summary.push_str(&tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+    }
     (out.status.success(), summary)
 }
 
@@ -160,6 +166,19 @@ fn java_5_3_3_loads_a_5x_store_with_crc_property() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("store");
     let expect = write_5x_store(&root, true);
+    if let Ok(keep) = std::env::var("RMQSTORE_V5_KEEP") {
+        // For debugging the Java side by hand: a copy of the store and what it should hold.
+        let _ = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(&root)
+            .arg(&keep)
+            .status();
+        std::fs::write(
+            format!("{keep}.expect.json"),
+            serde_json::to_vec_pretty(&expect).unwrap(),
+        )
+        .unwrap();
+    }
     let (ok, summary) = java_check(&root, &expect);
     assert!(ok, "Java 5.3.3 on rmqstore's 5.x store:\n{summary}");
 }

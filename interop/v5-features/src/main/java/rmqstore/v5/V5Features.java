@@ -136,9 +136,13 @@ public final class V5Features {
     }
 
     static DefaultMessageStore open(MessageStoreConfig c) throws Exception {
+        return open(c, topics());
+    }
+
+    static DefaultMessageStore open(MessageStoreConfig c, ConcurrentMap<String, TopicConfig> topics) throws Exception {
         BrokerConfig bc = new BrokerConfig();
         bc.setBrokerClusterName("DefaultCluster");
-        return new DefaultMessageStore(c, new BrokerStatsManager("v5features", true), null, bc, topics());
+        return new DefaultMessageStore(c, new BrokerStatsManager("v5features", true), null, bc, topics);
     }
 
     static MessageExtBrokerInner inner(String topic, int queueId, byte[] body, String tags, String keys) {
@@ -484,7 +488,8 @@ public final class V5Features {
         if (abortBefore) {
             failures.add("rmqstore left an abort file (the next start would be abnormal)");
         }
-        DefaultMessageStore store = open(c);
+        // No topic attributes: every topic of an rmqstore store has plain consume queues.
+        DefaultMessageStore store = open(c, new ConcurrentHashMap<>());
         if (!store.load()) {
             System.out.println("FAIL load returned false");
             return 1;
