@@ -568,3 +568,123 @@ fn epoch_checkpoint_is_what_java_reads_and_encodes_identically() {
         .unwrap()
         .is_none());
 }
+
+fn inspect(root: &Path) -> rmqstore::v5::inspect::V5Report {
+    let store = MessageStore::open_read_only(fixture_store_config(root)).unwrap();
+    rmqstore::v5::inspect::inspect(root, &store).unwrap()
+}
+
+#[test]
+fn inspection_of_java_5x_stores_finds_every_structure_and_no_problem() {
+    let f = v5_fixture("batchcq");
+    let r = inspect(&f.store_dir);
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    assert_eq!(r.batch_queues.len(), 2);
+    let manifest = json(&f.dir.join("manifest.json"));
+    let batch_msgs: i64 = manifest["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["topic"] == "BatchTopic")
+        .map(|m| i(&m["msgNum"]))
+        .sum();
+    assert_eq!(
+        r.batch_queues.iter().map(|q| q.messages).sum::<i64>(),
+        batch_msgs
+    );
+
+    let r = inspect(&v5_fixture("lmq").store_dir);
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    let lmq: Vec<(&str, u64)> = r.lmq_queues.iter().map(|(n, c)| (n.as_str(), *c)).collect();
+    assert_eq!(lmq, vec![("%LMQ%a", 9), ("%LMQ%b", 6), ("%LMQ%c", 6)]);
+
+    let tmp = timer_store();
+    let r = inspect(tmp.path());
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    let t = r.timer.as_ref().unwrap();
+    let timers = json(&v5_fixture("timer").dir.join("manifest.json"))["messages"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!((t.pending, t.log_units, t.rolled), (timers, timers, 1));
+    assert_eq!(t.metrics, vec![("TimerUser".to_string(), timers as i64)]);
+    let text = rmqstore::v5::inspect::render_text(&r);
+    assert!(
+        text.contains(&format!("timers: {timers} pending (1 rolled)")),
+        "{text}"
+    );
+
+    let r = inspect(&v5_fixture("epoch").store_dir);
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    assert_eq!(r.epochs.as_ref().unwrap().len(), 3);
+    // A 4.x-shaped store has none of it.
+    assert!(inspect(&fixture("4.6.0/async").store_dir).is_empty());
+}
+
+#[test]
+fn inspection_names_damaged_5x_structures() {
+    // Batch queue: a unit's base offset changed.
+    let tmp = copy_store_to_temp(&v5_fixture("batchcq"));
+    let file = tmp
+        .path()
+        .join("batchconsumequeue/BatchTopic/1/00000000000000000000");
+    let mut b = std::fs::read(&file).unwrap();
+    b[46 + 35] ^= 2; // second unit's msgBaseOffset
+    std::fs::write(&file, b).unwrap();
+    let r = inspect(tmp.path());
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.file == file && p.offset == Some(46) && p.what.contains("INNER_BASE")),
+        "{:?}",
+        r.problems
+    );
+    // LMQ: a unit pointing at another record.
+    let tmp = copy_store_to_temp(&v5_fixture("lmq"));
+    let file = tmp
+        .path()
+        .join("consumequeue/%LMQ%c/0/00000000000000000000");
+    let mut b = std::fs::read(&file).unwrap();
+    let other = b[20..40].to_vec();
+    b[..20].copy_from_slice(&other);
+    std::fs::write(&file, b).unwrap();
+    let r = inspect(tmp.path());
+    assert!(
+        r.problems.iter().any(|p| p.what.contains("queue offset 0")),
+        "{:?}",
+        r.problems
+    );
+    // Timer wheel: a slot's count disagrees with its chain.
+    let tmp = timer_store();
+    let wheel = tmp.path().join("timerwheel");
+    let mut b = std::fs::read(&wheel).unwrap();
+    let slot = b
+        .chunks_exact(32)
+        .position(|s| s.iter().any(|x| *x != 0))
+        .unwrap();
+    b[slot * 32 + 27] = b[slot * 32 + 27].wrapping_add(1);
+    std::fs::write(&wheel, b).unwrap();
+    let r = inspect(tmp.path());
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.file == wheel && p.offset == Some(slot as u64 * 32)),
+        "{:?}",
+        r.problems
+    );
+    // Epoch file: CRC broken.
+    let tmp = copy_store_to_temp(&v5_fixture("epoch"));
+    let ep = tmp.path().join("epochFileCheckpoint");
+    let text = std::fs::read_to_string(&ep)
+        .unwrap()
+        .replacen("2-", "4-", 1);
+    std::fs::write(&ep, text).unwrap();
+    let r = inspect(tmp.path());
+    assert!(
+        r.problems
+            .iter()
+            .any(|p| p.file == ep && p.what.contains("CRC")),
+        "{:?}",
+        r.problems
+    );
+}

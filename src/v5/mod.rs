@@ -10,6 +10,7 @@
 pub mod batch_cq;
 pub mod crc;
 pub mod epoch;
+pub mod inspect;
 pub mod lmq;
 pub mod target;
 pub mod timer;
