@@ -1,6 +1,6 @@
 //! The RocketMQ version whose store semantics rmqstore emulates where 4.6.0 and 5.x differ
 //! (`StoreConfig::target_version`, broker.properties key `rmqstoreTargetVersion`). Each rule it
-//! decides is listed in `docs/format.md` §12.6.
+//! decides is listed in `docs/format.md` §12.1.
 
 use std::fmt;
 use std::str::FromStr;
