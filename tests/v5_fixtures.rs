@@ -688,3 +688,33 @@ fn inspection_names_damaged_5x_structures() {
         r.problems
     );
 }
+
+#[test]
+fn stat_shows_5x_structures() {
+    let tmp = copy_store_to_temp(&v5_fixture("lmq"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rmqstore"))
+        .arg("stat")
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("light message queue %LMQ%a  units 9"),
+        "{text}"
+    );
+    assert!(!text.contains("PROBLEM"), "{text}");
+    let tmp = timer_store();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_rmqstore"))
+        .arg("stat")
+        .arg(tmp.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains(" pending (1 rolled)"), "{text}");
+    assert!(text.contains("timermetrics TimerUser: 50"), "{text}");
+}
