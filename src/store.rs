@@ -248,6 +248,9 @@ impl MessageStore {
         if writable && config.is_sync_flush() {
             commit_log.set_write_through(true);
         }
+        if writable && config.appends_prop_crc() {
+            commit_log.set_append_prop_crc(true);
+        }
         let dispatch_on_commit = writable && config.is_transient_store_pool_enable();
         if dispatch_on_commit {
             commit_log.set_transient_store_pool(TransientStorePool::new(
@@ -269,6 +272,7 @@ impl MessageStore {
                 !writable,
             )?;
             ix.set_prefault(config.background_services);
+            ix.set_slot_count_5x(config.target_version.is_5x());
             Some(ix)
         } else {
             None
@@ -555,6 +559,20 @@ impl MessageStore {
                 }
             }
         }
+        let crc_props;
+        if self.config.appends_prop_crc() {
+            crc_props = crate::v5::crc::reserve(props_str);
+            props_str = &crc_props;
+            if props_str.len() > i16::MAX as usize {
+                return Ok(PutMessageResult::refused(
+                    PutMessageStatus::PropertiesSizeExceeded,
+                    format!(
+                        "properties of {} bytes (with the __CRC32# property) exceed 32767",
+                        props_str.len()
+                    ),
+                ));
+            }
+        }
         let mut rec = [self.record_for(
             topic,
             queue_id,
@@ -708,17 +726,39 @@ impl MessageStore {
                 "a batch cannot be delayed".into(),
             ));
         }
+        // 5.x enabledAppendPropCRC: each item reserves its own __CRC32# tail.
+        let crc_props: Vec<String> = if self.config.appends_prop_crc() {
+            batch
+                .items
+                .iter()
+                .map(|i| crate::v5::crc::reserve(&i.properties))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if let Some(p) = crc_props.iter().find(|p| p.len() > i16::MAX as usize) {
+            return Ok(PutMessageResult::refused(
+                PutMessageStatus::PropertiesSizeExceeded,
+                format!(
+                    "properties of {} bytes (with the __CRC32# property) exceed 32767",
+                    p.len()
+                ),
+            ));
+        }
         let ts = self.clock.now_millis();
         let mut recs: Vec<MessageRecord<'_>> = batch
             .items
             .iter()
-            .map(|i| {
+            .enumerate()
+            .map(|(n, i)| {
                 self.record_for(
                     &batch.topic,
                     batch.queue_id,
                     i.flag,
                     &i.body,
-                    &i.properties,
+                    crc_props
+                        .get(n)
+                        .map_or(i.properties.as_str(), String::as_str),
                     batch.sys_flag,
                     batch.born_timestamp,
                     &batch.born_host,
@@ -748,8 +788,18 @@ impl MessageStore {
         if group.is_empty() {
             return Err(StoreError::Invalid("nothing to replay".into()));
         }
+        // 5.x enabledAppendPropCRC: an appended record's __CRC32# is recomputed, as a 5.x put
+        // does (its own is deleted, a fresh tail reserved and sealed at its new position).
+        let crc_props: Vec<String> = if self.config.appends_prop_crc() {
+            group
+                .iter()
+                .map(|r| crate::v5::crc::reserve(&r.message.properties))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut recs = Vec::with_capacity(group.len());
-        for r in group {
+        for (n, r) in group.iter().enumerate() {
             let m = &r.message;
             validate_topic(&m.topic)?;
             validate_queue_id(m.queue_id)?;
@@ -758,7 +808,9 @@ impl MessageStore {
                 m.queue_id,
                 m.flag,
                 &m.body,
-                &m.properties,
+                crc_props
+                    .get(n)
+                    .map_or(m.properties.as_str(), String::as_str),
                 m.sys_flag,
                 m.born_timestamp,
                 &m.born_host,

@@ -365,6 +365,9 @@ pub fn run(args: &StatArgs) -> CliResult {
         ],
         2,
     )?;
+    // 5.x structures (batch CQ, LMQ, timers, epochs): src/v5/inspect.rs.
+    let v5 = crate::v5::inspect::inspect(&root, &store)?;
+    write!(out, "{}", crate::v5::inspect::render_text(&v5))?;
     out.flush()?;
     Ok(())
 }
