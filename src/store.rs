@@ -346,21 +346,9 @@ impl MessageStore {
             self.recover_topic_queue_table();
             return Ok(());
         }
-        let start_index = if abnormal {
-            let min_ts = {
-                let cp = &self.checkpoint.lock().values;
-                if self.config.message_index_enable && self.config.message_index_safe {
-                    cp.min_timestamp_index()
-                } else {
-                    cp.min_timestamp()
-                }
-            };
-            (0..files.len())
-                .rev()
-                .find(|&i| CommitLog::segment_matches_recover(&files[i], min_ts))
-                .unwrap_or(0)
-        } else {
-            files.len().saturating_sub(3)
+        let start_index = {
+            let cp = self.checkpoint.lock().values;
+            recovery_start_index(&files, abnormal, &cp, &self.config)
         };
         self.recovery.start_offset = files[start_index].file_from_offset();
         if abnormal && writable {
@@ -385,11 +373,10 @@ impl MessageStore {
         let scan = {
             let dispatcher = &self.dispatcher;
             let do_dispatch = abnormal && writable;
-            self.commit_log.scan(start_index, check_crc, |sr| {
-                let req = DispatchRequest::from_record(&sr.record, sr.total_size, &delay_levels)?;
+            recovery_scan(&files, start_index, check_crc, &delay_levels, |req| {
                 if do_dispatch {
                     dispatcher
-                        .dispatch(&mut dispatcher.lock(), &req)
+                        .dispatch(&mut dispatcher.lock(), req)
                         .map_err(|e| crate::format::Problem::Invalid(e.to_string()))?;
                 }
                 Ok(())
@@ -1187,6 +1174,47 @@ impl Drop for MessageStore {
     fn drop(&mut self) {
         let _ = self.shutdown_inner();
     }
+}
+
+/// The segment Java's recovery starts its scan at (`recoverNormally`: the third-last segment;
+/// `recoverAbnormally`: the last segment whose first record is not newer than the
+/// checkpoint). Shared by the store's open and the offline tools ([`crate::inspect::content`]),
+/// so both agree on where a store's content ends.
+pub(crate) fn recovery_start_index(
+    files: &[Arc<MappedFile>],
+    abnormal: bool,
+    cp: &crate::format::checkpoint::Checkpoint,
+    config: &StoreConfig,
+) -> usize {
+    if abnormal {
+        let min_ts = if config.message_index_enable && config.message_index_safe {
+            cp.min_timestamp_index()
+        } else {
+            cp.min_timestamp()
+        };
+        (0..files.len())
+            .rev()
+            .find(|&i| CommitLog::segment_matches_recover(&files[i], min_ts))
+            .unwrap_or(0)
+    } else {
+        files.len().saturating_sub(3)
+    }
+}
+
+/// Recovery's commitlog scan from segment `start_index`: the checks of Java's
+/// `checkMessageAndReturnSize` (body CRCs when `check_crc`, a DELAY that parses), each valid
+/// record handed to `on_request`. Where it stops is where the store's content ends.
+pub(crate) fn recovery_scan(
+    files: &[Arc<MappedFile>],
+    start_index: usize,
+    check_crc: bool,
+    delay_levels: &DelayLevels,
+    mut on_request: impl FnMut(&DispatchRequest<'_>) -> std::result::Result<(), crate::format::Problem>,
+) -> crate::commitlog::ScanEnd {
+    CommitLog::scan_files(files, start_index, check_crc, |sr| {
+        let req = DispatchRequest::from_record(&sr.record, sr.total_size, delay_levels)?;
+        on_request(&req)
+    })
 }
 
 /// Iterates the commitlog's records in physical order; a record that does not decode ends
