@@ -12,6 +12,7 @@ use super::table::Table;
 use super::CliResult;
 use crate::clock::human_time;
 use crate::config_json::{TopicConfigJson, TopicsJson};
+use crate::inspect::content::{store_content, walk_content, Content, ContentItem};
 use crate::inspect::queues::QueueSummary;
 
 #[derive(Debug, Args)]
@@ -27,6 +28,9 @@ struct JsonTopic<'a> {
     /// From `config/topics.json` (or its `.bak`), when the topic is there.
     config: Option<JsonTopicConfig<'a>>,
     queues: Vec<&'a QueueSummary>,
+    /// Per queue id: valid records of this topic after recovery's end (a broker drops them).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    records_after_recovery_end: BTreeMap<i32, u64>,
 }
 
 /// The `TopicConfig` fields, in topics.json's names.
@@ -68,6 +72,25 @@ pub fn run(args: &TopicsArgs) -> CliResult {
     let pb = args.common.progress(n, "reading queues", false);
     let summaries = store.queue_summaries();
     pb.finish_and_clear();
+    // What lies outside the content: named on stderr, counted per queue.
+    let (content, segs) = store_content(store.config())?;
+    let mut after_end: BTreeMap<String, BTreeMap<i32, u64>> = BTreeMap::new();
+    if !content.beyond_end.is_empty() {
+        walk_content(&segs, content.end, |it| {
+            if let ContentItem::Record {
+                record,
+                beyond_end: true,
+                ..
+            } = it
+            {
+                *after_end
+                    .entry(String::from_utf8_lossy(record.topic).into_owned())
+                    .or_default()
+                    .entry(record.queue_id)
+                    .or_default() += 1;
+            }
+        });
+    }
 
     let mut by_topic: BTreeMap<&str, Vec<&QueueSummary>> = BTreeMap::new();
     for s in &summaries {
@@ -90,12 +113,13 @@ pub fn run(args: &TopicsArgs) -> CliResult {
                 topic: t,
                 config: table.get(*t).map(JsonTopicConfig::from),
                 queues: qs.clone(),
+                records_after_recovery_end: after_end.get(*t).cloned().unwrap_or_default(),
             })
             .collect();
         serde_json::to_writer_pretty(&mut out, &list).map_err(std::io::Error::from)?;
         writeln!(out)?;
         out.flush()?;
-        return Ok(());
+        return report(&content);
     }
 
     let mut t = Table::new(&[
@@ -156,8 +180,27 @@ pub fn run(args: &TopicsArgs) -> CliResult {
             "; no config/topics.json (settings not recorded in the store)"
         }
     )?;
+    for (t, qs) in &after_end {
+        for (q, n) in qs {
+            writeln!(
+                out,
+                "{t} queue {q}: {n} more records after recovery's end (a broker drops them)"
+            )?;
+        }
+    }
     out.flush()?;
-    Ok(())
+    report(&content)
+}
+
+/// Names what lies outside the content on stderr; exit 1 when there is anything.
+fn report(c: &Content) -> CliResult {
+    let skipped: Vec<_> = c.skipped.to_vec();
+    super::cat::report_extras(
+        &skipped,
+        c.beyond_end.len() as u64,
+        c.misplaced.len() as u64,
+        c.end,
+    )
 }
 
 /// `PermName.perm2String`: `RWX` letters for read (4), write (2), inherit (1).
