@@ -83,10 +83,13 @@ pub fn list_segments(dir: &Path) -> Result<(Vec<SegmentFile>, Vec<PathBuf>)> {
     Ok((out, strays))
 }
 
+/// An entry of a segment folder left out, and why.
+pub type LeftOut = (PathBuf, String);
+
 /// [`list_segments`] that goes on past what it cannot use: the 20-digit files it can map, and
 /// every other entry with why it was left out (a directory or symlink with a segment's name,
 /// a file that cannot be opened or mapped, a stray name).
-pub fn list_segments_tolerant(dir: &Path) -> Result<(Vec<SegmentFile>, Vec<(PathBuf, String)>)> {
+pub fn list_segments_tolerant(dir: &Path) -> Result<(Vec<SegmentFile>, Vec<LeftOut>)> {
     let mut files: Vec<(u64, PathBuf, u64)> = Vec::new();
     let mut other = Vec::new();
     let rd = match fs::read_dir(dir) {
