@@ -124,13 +124,18 @@ impl Content {
     }
 }
 
-/// The checkpoint as recovery reads it (a missing file reads as zeros, as Java's does).
+/// The checkpoint as recovery reads it (a missing file, or the bytes after a short one, read
+/// as zeros, as Java's does).
 pub fn read_checkpoint(path: &Path) -> Result<Checkpoint> {
-    let page = match std::fs::read(path) {
+    let mut page = match std::fs::read(path) {
         Ok(p) => p,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => vec![0; CHECKPOINT_FILE_SIZE],
         Err(e) => return Err(StoreError::io(path, e)),
     };
+    // A short file reads as zeros after its end, as the library's (and Java's) mapping does.
+    if page.len() < CHECKPOINT_FILE_SIZE {
+        page.resize(CHECKPOINT_FILE_SIZE, 0);
+    }
     Checkpoint::decode(&page).map_err(|e| StoreError::corrupt(path, 0, e))
 }
 
