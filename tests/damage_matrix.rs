@@ -281,6 +281,19 @@ fn check(case: &Case) {
     }
     // The other read-only commands.
     let stat = run(&["stat"], root);
+    // stat names what an interrupted rebuild left.
+    for e in fs::read_dir(root)
+        .map(|rd| rd.flatten().collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
+        let n = e.file_name().to_string_lossy().into_owned();
+        if n.contains(".rebuild-") {
+            assert!(
+                format!("{}{}", stat.stdout, stat.stderr).contains(&n),
+                "{name}: stat does not name {n}"
+            );
+        }
+    }
     let topics = run(&["topics", "--json"], root);
     let cat = run(&["cat"], root);
     assert_eq!(
@@ -329,6 +342,46 @@ fn check(case: &Case) {
                 "{name}: rebuild keeps {} records, the library's open keeps {kept}; {}",
                 rebuilt.len(),
                 rb.stderr
+            );
+            // msg shows a record after recovery's end that cat showed, and exits 1.
+            if let Some(l) = cat
+                .stdout
+                .lines()
+                .find(|l| l.contains("[after recovery's end]"))
+            {
+                let off = l.split_whitespace().next().unwrap();
+                let m = run(&["msg", "--offset", off], root);
+                assert_eq!(m.code, 1, "{name}: msg --offset {off}: {}", m.stderr);
+                assert!(
+                    m.stdout.contains(off),
+                    "{name}: msg --offset {off}: {}",
+                    m.stdout
+                );
+                assert!(m.stderr.contains("recovery"), "{name}: {}", m.stderr);
+            }
+            // rebuild in place: records after the end only with --truncate-at-damage.
+            let t = tempfile::tempdir().unwrap();
+            copy_keeping_links(root, t.path());
+            let ip = run(&["rebuild", "--in-place", "--force"], t.path());
+            if ip.code != 0 {
+                assert!(
+                    ip.stderr.contains("--truncate-at-damage"),
+                    "{name}: rebuild --in-place: {}",
+                    ip.stderr
+                );
+                let ip = run(
+                    &["rebuild", "--in-place", "--force", "--truncate-at-damage"],
+                    t.path(),
+                );
+                assert_eq!(ip.code, 0, "{name}: --truncate-at-damage: {}", ip.stderr);
+                assert!(ip.stdout.contains("removed"), "{name}: {}", ip.stdout);
+            }
+            let n = lib_records(t.path())
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .len();
+            assert_eq!(
+                n, *kept,
+                "{name}: rebuild --in-place keeps {n}, the open keeps {kept}"
             );
         }
         Err(e) => {

@@ -410,7 +410,7 @@ pub(super) fn msg_id(m: &MessageRecord<'_>) -> String {
 /// Longest body shown on a `cat` line; `msg` shows whole bodies.
 const LINE_BODY_MAX: usize = 200;
 
-fn write_text(line: &mut Vec<u8>, m: &MessageRecord<'_>, size: usize, body: BodyFormat) {
+pub(super) fn write_text(line: &mut Vec<u8>, m: &MessageRecord<'_>, size: usize, body: BodyFormat) {
     let _ = write!(
         line,
         "{:>12}  {}  queue={} offset={}  {}  size={}  stored={}",

@@ -130,6 +130,8 @@ pub struct Summary {
     pub data_end: u64,
     /// Where a Java recovery scanning every segment (with CRC checks) would end the log.
     pub recovery_end: u64,
+    /// Records after `recovery_end` (a broker deletes them).
+    pub records_after_recovery_end: u64,
     pub records: u64,
     /// PREPARED/ROLLBACK records (in no consume queue).
     pub not_dispatched: u64,
@@ -916,6 +918,38 @@ fn scan_commitlog(
     }
     summary.data_end = cx.data_end;
     summary.recovery_end = recovery_end.unwrap_or(cx.data_end);
+    // Where the store's content ends is recovery's answer (inspect::content), when the library
+    // can load the commitlog; the walk's first damage above is only an estimate (normal
+    // recovery never checks the segments before the last three).
+    let bounds = crate::inspect::content::load_segments(config).and_then(|files| {
+        let cp =
+            crate::inspect::content::read_checkpoint(&config.checkpoint_path()).unwrap_or_default();
+        crate::inspect::content::recovery_bounds(config, &files, config.abort_path().exists(), &cp)
+    });
+    if let Ok((_, end, _)) = bounds {
+        summary.recovery_end = end;
+        let after = cx.offsets.iter().filter(|&&o| o >= end).count() as u64;
+        summary.records_after_recovery_end = after;
+        if after > 0 {
+            let first = cx.offsets.iter().copied().filter(|&o| o >= end).min();
+            cx.findings.push(
+                Finding::new(
+                    Severity::Error,
+                    "records-after-recovery-end",
+                    format!(
+                        "{after} records lie after commitlog offset {end}, where Java's recovery \
+                         ends the log (the first at {}): a broker starting on this store deletes \
+                         them",
+                        first.unwrap_or(end)
+                    ),
+                )
+                .action(
+                    "`rmqstore salvage` copies them; `rebuild --in-place --truncate-at-damage` \
+                     removes them",
+                ),
+            );
+        }
+    }
     summary.records = cx.recs.len() as u64;
     cx.offsets_rise = cx.offsets.windows(2).all(|w| w[0] < w[1]);
     cx.segs = segs;
