@@ -230,6 +230,13 @@ fn an_index_file(root: &Path) -> PathBuf {
     v[0].clone()
 }
 
+/// Cases where only a side file (consume queue, index) is damaged and the library refuses
+/// to open the store: `rebuild --out` regenerates them from the commitlog.
+const REBUILD_PROCEEDS: &[&str] = &[
+    "consume-queue file of the wrong length",
+    "index file of the wrong length",
+];
+
 /// What a case expects.
 #[derive(Clone, Copy)]
 struct Expect {
@@ -383,6 +390,23 @@ fn check(case: &Case) {
                 n, *kept,
                 "{name}: rebuild --in-place keeps {n}, the open keeps {kept}"
             );
+        }
+        Err(e) if REBUILD_PROCEEDS.contains(&name) => {
+            // Only a side file is refused: rebuild --out regenerates it, without size flags,
+            // and keeps every record of the commitlog.
+            assert_ne!(
+                v.code, 0,
+                "{name}: the library refuses ({e}) but verify is clean"
+            );
+            let t = tempfile::tempdir().unwrap();
+            let out = t.path().join("rebuilt");
+            let rb = run_out(&["rebuild"], root, &out);
+            assert_eq!(rb.code, 0, "{name}: rebuild --out: {}", rb.stderr);
+            let n = lib_records(&out)
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+                .len();
+            let clean = lib_records(&f.store_dir).unwrap().len();
+            assert_eq!(n, clean, "{name}: rebuild keeps {n} of {clean}");
         }
         Err(e) => {
             // The library refuses the store: verify must not call it clean.

@@ -32,7 +32,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::content::{content_of, read_checkpoint, walk_content, ContentItem, SkippedRange};
-use super::discover::{discover_config, GeometryOverrides};
+use super::discover::GeometryOverrides;
 use super::scan::last_non_zero_in;
 use super::verify::legacy_delay_window;
 use crate::clock::{time_millis_to_human_string, Clock, ManualClock, SystemClock};
@@ -164,7 +164,9 @@ pub(crate) fn build_dir_beside(out: &Path, tag: &str, ts: &str) -> Result<PathBu
 
 /// Rebuilds the consume queues, index and checkpoint of the store at `root`.
 pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
-    let config = discover_config(root, &opts.geometry)?;
+    // A consume-queue or index file of the wrong length does not stop a rebuild (it replaces
+    // them): the sizes are the most common lengths, as verify finds them.
+    let config = super::verify::tolerant_config(root, &opts.geometry)?;
     let clock: Arc<dyn Clock> = match opts.now_ms {
         Some(t) => Arc::new(ManualClock::new(t)),
         None => Arc::new(SystemClock),
