@@ -12,7 +12,7 @@ use super::table::Table;
 use super::CliResult;
 use crate::clock::human_time;
 use crate::config_json::{TopicConfigJson, TopicsJson};
-use crate::inspect::content::{store_content, walk_content, Content, ContentItem};
+use crate::inspect::content::{load_segments, walk_after_end, ContentItem};
 use crate::inspect::queues::QueueSummary;
 
 #[derive(Debug, Args)]
@@ -72,25 +72,35 @@ pub fn run(args: &TopicsArgs) -> CliResult {
     let pb = args.common.progress(n, "reading queues", false);
     let summaries = store.queue_summaries();
     pb.finish_and_clear();
-    // What lies outside the content: named on stderr, counted per queue.
-    let (content, segs) = store_content(store.config())?;
+    // What lies after recovery's end: named on stderr, counted per queue. (Only the segments
+    // from the end on are read; the queues come from the consume queues.)
+    let segs = load_segments(store.config())?;
+    let end = store.max_phy_offset();
     let mut after_end: BTreeMap<String, BTreeMap<i32, u64>> = BTreeMap::new();
-    if !content.beyond_end.is_empty() {
-        walk_content(&segs, content.end, |it| {
-            if let ContentItem::Record {
-                record,
-                beyond_end: true,
-                ..
-            } = it
-            {
+    let mut skipped = Vec::new();
+    let (mut beyond, mut misplaced) = (0u64, 0u64);
+    walk_after_end(&segs, end, |it| match it {
+        ContentItem::Record {
+            record,
+            beyond_end,
+            placed,
+            ..
+        } => {
+            if !placed {
+                misplaced += 1;
+            }
+            if beyond_end {
+                beyond += 1;
                 *after_end
                     .entry(String::from_utf8_lossy(record.topic).into_owned())
                     .or_default()
                     .entry(record.queue_id)
                     .or_default() += 1;
             }
-        });
-    }
+        }
+        ContentItem::Skipped(s) => skipped.push(s),
+    });
+    let report = || super::cat::report_extras(&skipped, beyond, misplaced, end);
 
     let mut by_topic: BTreeMap<&str, Vec<&QueueSummary>> = BTreeMap::new();
     for s in &summaries {
@@ -119,7 +129,7 @@ pub fn run(args: &TopicsArgs) -> CliResult {
         serde_json::to_writer_pretty(&mut out, &list).map_err(std::io::Error::from)?;
         writeln!(out)?;
         out.flush()?;
-        return report(&content);
+        return report();
     }
 
     let mut t = Table::new(&[
@@ -189,18 +199,7 @@ pub fn run(args: &TopicsArgs) -> CliResult {
         }
     }
     out.flush()?;
-    report(&content)
-}
-
-/// Names what lies outside the content on stderr; exit 1 when there is anything.
-fn report(c: &Content) -> CliResult {
-    let skipped: Vec<_> = c.skipped.to_vec();
-    super::cat::report_extras(
-        &skipped,
-        c.beyond_end.len() as u64,
-        c.misplaced.len() as u64,
-        c.end,
-    )
+    report()
 }
 
 /// `PermName.perm2String`: `RWX` letters for read (4), write (2), inherit (1).

@@ -227,6 +227,20 @@ pub fn content_of(
     Ok(c)
 }
 
+/// [`walk_content`] from the segment holding `end` on: what lies after recovery's end (and the
+/// records of that one segment before it), without reading the rest of the log.
+pub fn walk_after_end<'a>(
+    files: &'a [Arc<MappedFile>],
+    end: u64,
+    visit: impl FnMut(ContentItem<'a>),
+) {
+    let i = files
+        .iter()
+        .position(|f| f.file_from_offset() + f.file_size() as u64 > end)
+        .unwrap_or(files.len());
+    walk_content(&files[i..], end, visit)
+}
+
 /// Walks every segment in order: the content `[min, end)` record by record (a record that does
 /// not decode is skipped up to the next valid one), then what lies after `end`: valid records
 /// marked `beyond_end`, everything else as skipped ranges. Misplaced records after `end` are

@@ -31,7 +31,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::content::{content_of, read_checkpoint, walk_content, ContentItem, SkippedRange};
+use super::content::{
+    read_checkpoint, recovery_bounds, walk_after_end, walk_content, Content, ContentItem,
+    SkippedRange,
+};
 use super::discover::GeometryOverrides;
 use super::scan::last_non_zero_in;
 use super::verify::legacy_delay_window;
@@ -305,12 +308,32 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
     let mut last_ts = 0i64;
     let mut failure: Option<StoreError> = None;
     let segs = commit_log.files().files();
-    // Where the content ends: recovery's end, as the library's open finds it.
+    // Where the content ends: recovery's end, as the library's open finds it, and the valid
+    // records after it (only the segments from the end on are read for those).
     let content = {
         let abnormal = config.abort_path().exists();
         // A checkpoint that does not decode is one of the things a rebuild replaces.
         let cp = read_checkpoint(&config.checkpoint_path()).unwrap_or_default();
-        content_of(&config, &segs, abnormal, &cp)?
+        let (_, end, stopped_by) = recovery_bounds(&config, &segs, abnormal, &cp)?;
+        let mut beyond_end = Vec::new();
+        walk_after_end(&segs, end, |it| {
+            if let ContentItem::Record {
+                offset,
+                size,
+                beyond_end: true,
+                ..
+            } = it
+            {
+                beyond_end.push((offset, size as u32));
+            }
+        });
+        Content {
+            abnormal,
+            end,
+            stopped_by,
+            beyond_end,
+            ..Content::default()
+        }
     };
     if in_place && !content.beyond_end.is_empty() && !opts.truncate_at_damage {
         let (first, _) = content.beyond_end[0];
