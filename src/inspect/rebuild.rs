@@ -1,9 +1,9 @@
 //! `rebuild`: regenerates a store's consume queues, index and checkpoint from its commitlog,
 //! keeping what Java's recovery would keep.
 //!
-//! The commitlog is scanned from its first segment with the checks of Java's recovery
-//! (`checkMessageAndReturnSize`, body CRCs on) and ends at the first record that fails them.
-//! Every valid record goes through the engine's own [`Dispatcher`] into fresh
+//! The commitlog ends where Java's recovery ends it ([`super::content`]: the store's own
+//! recovery scan, normal or abnormal by the abort file). Every record before that end goes,
+//! without a body CRC check (as the reput reads it), through the engine's own [`Dispatcher`] into fresh
 //! [`ConsumeQueue`](crate::consume_queue::ConsumeQueue)s and a fresh [`IndexService`], exactly
 //! as a broker's recovery dispatches it: PREPARED/ROLLBACK records stay out of the consume
 //! queues, delayed records get their delivery time as tagsCode, a queue whose first record is
