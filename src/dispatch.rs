@@ -103,6 +103,8 @@ pub struct Dispatcher {
     logics_msg_timestamp: AtomicI64,
     /// Records skipped by the consume queues because their topic or queue id cannot name one.
     undispatchable: AtomicU64,
+    /// Arrival listeners and extra dispatchers (`src/store/hooks.rs`).
+    hooks: crate::store::hooks::DispatchHooks,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -129,6 +131,7 @@ impl Dispatcher {
             clock,
             logics_msg_timestamp: AtomicI64::new(0),
             undispatchable: AtomicU64::new(0),
+            hooks: Default::default(),
         }
     }
 
@@ -140,6 +143,10 @@ impl Dispatcher {
     }
     pub fn lock(&self) -> MutexGuard<'_, DispatchInner> {
         self.inner.lock()
+    }
+
+    pub(crate) fn hooks(&self) -> &crate::store::hooks::DispatchHooks {
+        &self.hooks
     }
 
     /// Store timestamp of the last record put into a consume queue.
@@ -165,7 +172,19 @@ impl Dispatcher {
     /// before they reach the commitlog, so only damaged or foreign files have them.
     pub fn dispatch(&self, d: &mut DispatchInner, req: &DispatchRequest<'_>) -> Result<()> {
         self.put_in_queue(req)?;
-        self.build_index(d, req)
+        self.build_index(d, req)?;
+        self.hooks.dispatched(req);
+        Ok(())
+    }
+
+    /// [`put_in_queue`](Self::put_in_queue) for a queue the table already has: a recovery
+    /// refill never brings back the queue of a deleted topic (`delete_topics`) whose messages
+    /// are still in the commitlog.
+    fn put_in_existing_queue(&self, req: &DispatchRequest<'_>) -> Result<()> {
+        if self.cqs.get(&req.topic, req.queue_id).is_none() {
+            return Ok(());
+        }
+        self.put_in_queue(req)
     }
 
     /// The consume-queue half of [`dispatch`](Self::dispatch).
@@ -178,7 +197,7 @@ impl Dispatcher {
             self.undispatchable.fetch_add(1, Ordering::Relaxed);
         } else if req.goes_to_consume_queue() {
             let cq = self.cqs.find_or_create(&req.topic, req.queue_id)?;
-            cq.put_position_info(
+            let put = cq.put_position_info(
                 req.commitlog_offset,
                 req.msg_size,
                 req.tags_code,
@@ -186,6 +205,9 @@ impl Dispatcher {
             )?;
             self.logics_msg_timestamp
                 .store(req.store_timestamp, Ordering::Release);
+            if put == crate::consume_queue::PutUnit::Written {
+                self.hooks.arrived(req);
+            }
         }
         Ok(())
     }
@@ -226,6 +248,7 @@ impl Dispatcher {
 
     /// Remembers a dispatch failure for [`last_error`](Self::last_error).
     pub fn record_error(&self, e: &crate::error::StoreError) {
+        tracing::warn!(error = %e, "dispatch failed");
         *self.last_error.lock() = Some(format!("dispatch: {e}"));
     }
 
@@ -295,7 +318,7 @@ impl Dispatcher {
                         match target {
                             Target::Both => self.dispatch(d, &req)?,
                             Target::IndexOnly => self.build_index(d, &req)?,
-                            Target::QueuesOnly => self.put_in_queue(&req)?,
+                            Target::QueuesOnly => self.put_in_existing_queue(&req)?,
                         }
                     }
                     offset += total_size as u64;

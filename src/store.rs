@@ -29,8 +29,21 @@ use crate::message::{Message, MessageBatch, ReplayMessage};
 use crate::topic::{validate_queue_id, validate_topic, MAX_TOPIC_LEN_V1};
 use std::time::Duration;
 
+mod async_put;
+mod broker_ops;
+mod filter;
+pub(crate) mod hooks;
+mod stats;
+
+pub use async_put::{block_on, ArrivalFuture, PutFuture};
+pub use broker_ops::{total_physical_memory, CommitLogData};
+pub use filter::{MessageFilter, TagFilter};
+pub use hooks::{Arrival, ArrivalListener, CommitLogDispatcher, PutHook};
+pub use stats::{StoreStats, LATENCY_BUCKETS_US};
+
 /// `PutMessageStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PutMessageStatus {
     PutOk,
     FlushDiskTimeout,
@@ -54,7 +67,8 @@ pub struct PutMessageResult {
 }
 
 impl PutMessageResult {
-    pub(crate) fn refused(status: PutMessageStatus, reason: String) -> Self {
+    /// A put refused with `status` for `reason` (nothing stored).
+    pub fn refused(status: PutMessageStatus, reason: String) -> Self {
         PutMessageResult {
             status,
             append: None,
@@ -114,8 +128,13 @@ impl StoredRecord {
 
 /// `GetMessageStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum GetMessageStatus {
     Found,
+    /// Units were there, but the filter matched none of them.
+    NoMatchedMessage,
+    /// The commitlog segment holding the first unit's message is gone or being deleted.
+    MessageWasRemoving,
     NoMatchedLogicQueue,
     NoMessageInQueue,
     OffsetTooSmall,
@@ -132,6 +151,11 @@ pub struct GetMessageResult {
     pub next_begin_offset: u64,
     pub min_offset: u64,
     pub max_offset: u64,
+    /// The consumer should pull from a slave: the last unit looked at is further behind the
+    /// commitlog's end than `access_message_in_memory_max_ratio` percent of physical memory.
+    pub suggest_pulling_from_slave: bool,
+    /// Bytes of all `messages`.
+    pub buffer_total_size: usize,
 }
 
 /// How the store was opened.
@@ -180,6 +204,8 @@ pub struct MessageStore {
     pub(crate) retention: Arc<crate::cleanup::Retention>,
     /// Replication (`src/ha/`), once [`start_ha`](Self::start_ha) ran.
     pub(crate) ha: std::sync::OnceLock<Arc<crate::ha::HaShared>>,
+    /// Put hooks, statistics, the confirm offset, arrival waiters (`src/store/*.rs`).
+    pub(crate) api: hooks::ApiState,
 }
 
 /// A background service the store owns and stops at shutdown.
@@ -279,6 +305,7 @@ impl MessageStore {
             delay_levels.clone(),
             clock.clone(),
         ));
+        let boot_ms = clock.now_millis();
         let mut store = MessageStore {
             config,
             mode,
@@ -293,6 +320,7 @@ impl MessageStore {
             extra_services: Mutex::new(Vec::new()),
             retention: Arc::new(crate::cleanup::Retention::default()),
             ha: std::sync::OnceLock::new(),
+            api: hooks::ApiState::new(boot_ms),
             recovery: RecoveryReport {
                 abnormal,
                 start_offset: 0,
@@ -524,6 +552,9 @@ impl MessageStore {
         if let Some(refused) = self.disk_full_refusal() {
             return Ok(refused);
         }
+        if let Some(refused) = self.api.before_put(msg) {
+            return Ok(refused);
+        }
         if let Some(refused) = self.validate(&msg.topic, msg.queue_id, msg.properties.len()) {
             return Ok(refused);
         }
@@ -629,17 +660,22 @@ impl MessageStore {
             // No background services (`background_services` off): a SYNC_FLUSH put that waits
             // makes itself durable, as the group commit would.
             if wait && self.config.is_sync_flush() {
-                return flush_outcome(append, self.sync_commit_log());
+                let started = std::time::Instant::now();
+                let outcome = self.sync_commit_log();
+                self.api.stats.record_flush_wait(started.elapsed());
+                return flush_outcome(append, outcome);
             }
             return flush_outcome(append, Ok(()));
         };
         match services.group_commit() {
             Some(gc) if wait => {
                 let target = (append.wrote_offset + append.wrote_bytes as i64) as u64;
+                let started = std::time::Instant::now();
                 let outcome = gc.wait(
                     target,
                     Duration::from_millis(self.config.sync_flush_timeout_ms),
                 );
+                self.api.stats.record_flush_wait(started.elapsed());
                 flush_outcome(append, outcome)
             }
             Some(gc) => {
@@ -672,6 +708,9 @@ impl MessageStore {
     pub fn put_messages(&self, batch: &MessageBatch) -> Result<PutMessageResult> {
         self.check_writable()?;
         if let Some(refused) = self.disk_full_refusal() {
+            return Ok(refused);
+        }
+        if let Some(refused) = self.api.before_put_batch(batch) {
             return Ok(refused);
         }
         if batch.items.is_empty() {
@@ -960,6 +999,7 @@ impl MessageStore {
             }
         }
         drop(st);
+        self.api.stats.record_put(recs.len() as u64, total as u64);
         self.notify_replication();
         Ok(CommitLog::append_result(recs, total))
     }
@@ -980,6 +1020,8 @@ impl MessageStore {
                 next_begin_offset: 0,
                 min_offset: 0,
                 max_offset: 0,
+                suggest_pulling_from_slave: false,
+                buffer_total_size: 0,
             };
         };
         let min = cq.min_offset_in_queue();
@@ -990,6 +1032,8 @@ impl MessageStore {
             next_begin_offset: offset,
             min_offset: min,
             max_offset: max,
+            suggest_pulling_from_slave: false,
+            buffer_total_size: 0,
         };
         if max == 0 {
             result.status = GetMessageStatus::NoMessageInQueue;
@@ -1017,6 +1061,7 @@ impl MessageStore {
                 Some(u) if u.is_pre_blank() || u.commitlog_offset < phy_min => {}
                 Some(u) => {
                     if let Some(r) = self.get_by_phy_offset(u.commitlog_offset as u64) {
+                        result.buffer_total_size += r.size();
                         result.messages.push(r);
                     }
                 }
@@ -1123,7 +1168,9 @@ impl MessageStore {
     /// Makes everything written durable and persists the checkpoint.
     pub fn flush(&self) -> Result<()> {
         self.check_writable()?;
+        let started = std::time::Instant::now();
         self.commit_log.flush()?;
+        self.api.stats.record_flush_wait(started.elapsed());
         if self.dispatch_on_commit {
             self.dispatcher.reput_to_committed(&self.commit_log)?;
         }
