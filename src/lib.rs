@@ -32,6 +32,6 @@ pub mod store;
 pub mod topic;
 
 pub use config::StoreConfig;
-pub use error::{Result, StoreError};
+pub use error::{BackgroundError, Result, StoreError};
 pub use message::{BatchItem, Message, MessageBatch, ReplayMessage};
 pub use store::{MessageStore, OpenMode, PutMessageResult, PutMessageStatus, StoredRecord};

@@ -331,6 +331,7 @@ impl MessageStore {
             shut_down: false,
         };
         store.recover(abnormal)?;
+        store.trace_recovery();
         let services = writable && store.config.background_services;
         if services {
             store.services = Some(FlushServices::start(

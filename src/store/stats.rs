@@ -126,3 +126,70 @@ impl MessageStore {
         }
     }
 }
+
+impl MessageStore {
+    /// One `tracing` event with what recovery decided at open.
+    pub(crate) fn trace_recovery(&self) {
+        let r = &self.recovery;
+        let root = self.config.root().display();
+        if r.abnormal || r.stopped_by.is_some() {
+            tracing::warn!(
+                %root,
+                abnormal = r.abnormal,
+                start_offset = r.start_offset,
+                end_offset = r.end_offset,
+                stopped_by = r.stopped_by.as_deref().unwrap_or(""),
+                reput_from = r.reput_from,
+                "recovered after an unclean stop or at damaged bytes"
+            );
+        } else {
+            tracing::info!(
+                %root,
+                start_offset = r.start_offset,
+                end_offset = r.end_offset,
+                reput_from = r.reput_from,
+                "recovered"
+            );
+        }
+    }
+}
+
+impl MessageStore {
+    /// The failures the background services are carrying now, by service: the flush and
+    /// commit services' last error, a dispatch failure not yet caught up, a replication
+    /// divergence or fatal error, the last cleanup run's error. Empty when all is well.
+    /// ([`background_error`](Self::background_error) gives the first as text.)
+    ///
+    /// ```
+    /// # use rmqstore::{MessageStore, StoreConfig};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let mut config = StoreConfig::with_root(dir.path());
+    /// # config.mapped_file_size_commit_log = 1 << 20;
+    /// let store = MessageStore::open(config)?;
+    /// for e in store.background_errors() {
+    ///     match e {
+    ///         rmqstore::error::BackgroundError::Flush(why) => eprintln!("not durable: {why}"),
+    ///         other => eprintln!("{other}"),
+    ///     }
+    /// }
+    /// assert!(store.background_errors().is_empty());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn background_errors(&self) -> Vec<crate::error::BackgroundError> {
+        use crate::error::BackgroundError as B;
+        let mut v = Vec::new();
+        if let Some(e) = self.services.as_ref().and_then(|s| s.last_error()) {
+            v.push(B::Flush(e));
+        }
+        if let Some(e) = self.dispatcher.last_error() {
+            v.push(B::Dispatch(e));
+        }
+        if let Some(e) = self.ha_error() {
+            v.push(B::Replication(e));
+        }
+        if let Some(e) = self.cleanup_error() {
+            v.push(B::Cleanup(e));
+        }
+        v
+    }
+}
