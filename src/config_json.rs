@@ -157,6 +157,16 @@ pub struct TopicConfigJson {
 impl TopicConfigJson {
     /// A topic with `queues` read and write queues, permission 6 (read and write), as
     /// `new TopicConfig(name, queues, queues, 6)`.
+    ///
+    /// ```
+    /// use rmqstore::config_json::{ConfigJsonFile, TopicConfigJson, TopicsJson};
+    ///
+    /// let mut topics = TopicsJson::default();
+    /// topics.topic_config_table.insert("T".into(), TopicConfigJson::new("T", 8));
+    /// let text = topics.to_fastjson();
+    /// assert!(text.contains("\t\t\t\"readQueueNums\":8,\n"));
+    /// assert!(text.contains("\"topicFilterType\":\"SINGLE_TAG\""));
+    /// ```
     pub fn new(name: &str, queues: i32) -> TopicConfigJson {
         TopicConfigJson {
             topic_name: name.to_string(),
@@ -235,6 +245,21 @@ pub struct ConsumerOffsetJson {
 
 impl ConsumerOffsetJson {
     /// `commitOffset`: `group` will consume `topic`/`queue_id` from `offset` next.
+    ///
+    /// ```
+    /// use rmqstore::config_json::{ConfigJsonFile, ConsumerOffsetJson};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let mut offsets = ConsumerOffsetJson::load(dir.path())?.unwrap_or_default();
+    /// offsets.commit_offset("TopicTest", "group_a", 0, 250);
+    /// offsets.commit_offset("TopicTest", "group_a", 1, 248);
+    /// offsets.persist(dir.path())?;
+    /// let text = std::fs::read_to_string(dir.path().join("consumerOffset.json"))?;
+    /// assert_eq!(text, "{\n\t\"offsetTable\":{\n\t\t\"TopicTest@group_a\":{0:250,1:248\n\t\t}\n\t}\n}");
+    /// let back = ConsumerOffsetJson::load(dir.path())?.unwrap();
+    /// assert_eq!(back.query_offset("TopicTest", "group_a", 1), 248);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn commit_offset(&mut self, topic: &str, group: &str, queue_id: i32, offset: i64) {
         self.offset_table
             .entry(format!("{topic}{TOPIC_GROUP_SEPARATOR}{group}"))
@@ -368,6 +393,22 @@ pub trait ConfigJsonFile: DeserializeOwned {
 
     /// Writes `dir/FILE_NAME` as `ConfigManager#persist` does: the previous file becomes
     /// `FILE_NAME.bak` (see [`persist_text`]).
+    ///
+    /// ```
+    /// use rmqstore::config_json::{ConfigJsonFile, DelayOffsetJson};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let mut d = DelayOffsetJson::default();
+    /// d.persist(dir.path())?;
+    /// assert!(!dir.path().join("delayOffset.json.bak").exists());
+    /// d.offset_table.insert(3, 17);
+    /// d.persist(dir.path())?;
+    /// // The previous text is the backup, as Java's ConfigManager#persist leaves it.
+    /// let bak = std::fs::read_to_string(dir.path().join("delayOffset.json.bak"))?;
+    /// assert_eq!(bak, "{\n\t\"offsetTable\":{}\n}");
+    /// assert_eq!(DelayOffsetJson::load(dir.path())?.unwrap().offset_table[&3], 17);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     fn persist(&self, dir: &Path) -> Result<()> {
         persist_text(&dir.join(Self::FILE_NAME), &self.to_fastjson())
     }

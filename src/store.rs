@@ -227,11 +227,37 @@ impl std::fmt::Debug for MessageStore {
 
 impl MessageStore {
     /// Opens (or creates) a store for writing, with the system clock.
+    ///
+    /// ```
+    /// use rmqstore::{MessageStore, StoreConfig};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let mut config = StoreConfig::with_root(dir.path());
+    /// config.mapped_file_size_commit_log = 1 << 20; // 1 GiB by default
+    /// let store = MessageStore::open(config)?;
+    /// assert!(!store.recovery_report().abnormal);
+    /// store.shutdown()?; // flushes, removes the abort file, releases the lock
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(config: StoreConfig) -> Result<MessageStore> {
         Self::open_with(config, OpenMode::ReadWrite, Arc::new(SystemClock))
     }
 
     /// Opens a store for inspection: nothing on disk is created, changed or locked.
+    ///
+    /// ```
+    /// # use rmqstore::{Message, MessageStore, StoreConfig};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let mut config = StoreConfig::with_root(dir.path());
+    /// # config.mapped_file_size_commit_log = 1 << 20;
+    /// let writer = MessageStore::open(config.clone())?;
+    /// writer.put_message(&Message::new("T", 0, b"x".to_vec()))?;
+    /// // A reader next to a live writer (as `rmqstore stat` next to a broker).
+    /// let reader = MessageStore::open_read_only(config)?;
+    /// assert_eq!(reader.max_offset_in_queue("T", 0), 1);
+    /// assert!(reader.put_message(&Message::new("T", 0, b"y".to_vec())).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_read_only(config: StoreConfig) -> Result<MessageStore> {
         Self::open_with(config, OpenMode::ReadOnly, Arc::new(SystemClock))
     }
@@ -532,6 +558,23 @@ impl MessageStore {
     /// set by the store, a delayed message (DELAY > 0, not a prepared/rollback record) is moved
     /// to `SCHEDULE_TOPIC_XXXX` with REAL_TOPIC/REAL_QID, and the store timestamp is taken
     /// inside the put lock.
+    ///
+    /// ```
+    /// # use rmqstore::{Message, MessageStore, StoreConfig};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let mut config = StoreConfig::with_root(dir.path());
+    /// # config.mapped_file_size_commit_log = 1 << 20;
+    /// let store = MessageStore::open(config)?;
+    /// let msg = Message::new("TopicTest", 1, b"hello".to_vec()).with_keys("order-1");
+    /// let r = store.put_message(&msg)?;
+    /// assert!(r.is_ok());
+    /// let at = r.append.unwrap();
+    /// assert_eq!((at.wrote_offset, at.logics_offset), (0, 0));
+    /// // The offset msgId names the record.
+    /// let rec = store.look_message_by_id(&at.msg_id())?.unwrap();
+    /// assert_eq!(rec.decode()?.body, b"hello");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put_message(&self, msg: &Message) -> Result<PutMessageResult> {
         let props = StoreProperties::parse_str(&msg.properties);
         let r = self.put_message_inner(msg, &props)?;
@@ -618,6 +661,27 @@ impl MessageStore {
     /// once the message is durable (SYNC_FLUSH), times out, or right away (ASYNC_FLUSH, a
     /// refused message, or WAIT=false). Lets a broker pipeline acknowledgements. Under
     /// SYNC_MASTER `done` runs once the slave acknowledged the message too (see `src/ha/sync.rs`).
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use rmqstore::config::FlushDiskType;
+    /// # use rmqstore::{Message, MessageStore, StoreConfig};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let mut config = StoreConfig::with_root(dir.path());
+    /// # config.mapped_file_size_commit_log = 1 << 20;
+    /// config.flush_disk_type = FlushDiskType::SyncFlush;
+    /// let store = MessageStore::open(config)?;
+    /// let (tx, rx) = mpsc::channel();
+    /// for i in 0..16u8 {
+    ///     let tx = tx.clone();
+    ///     store.put_message_with_callback(&Message::new("T", 0, vec![i]), move |r| {
+    ///         tx.send(r.is_ok()).unwrap();
+    ///     })?;
+    /// }
+    /// drop(tx);
+    /// assert_eq!(rx.iter().filter(|ok| *ok).count(), 16);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put_message_with_callback(
         &self,
         msg: &Message,
@@ -706,6 +770,32 @@ impl MessageStore {
     /// Puts a batch (4.6.0 `putMessages`): no delayed or transactional batches; the items
     /// share a store timestamp taken before the put lock (the 4.6.0 encode time); the whole
     /// batch lands in one segment.
+    ///
+    /// ```
+    /// use rmqstore::format::Host;
+    /// use rmqstore::{BatchItem, MessageBatch};
+    /// # use rmqstore::{MessageStore, StoreConfig};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let mut config = StoreConfig::with_root(dir.path());
+    /// # config.mapped_file_size_commit_log = 1 << 20;
+    /// let store = MessageStore::open(config)?;
+    /// let batch = MessageBatch {
+    ///     topic: "T".into(),
+    ///     queue_id: 0,
+    ///     sys_flag: 0,
+    ///     born_timestamp: 1,
+    ///     born_host: Host::parse("127.0.0.1:5000").unwrap(),
+    ///     store_host: Host::parse("127.0.0.1:10911").unwrap(),
+    ///     reconsume_times: 0,
+    ///     items: (0..3u8)
+    ///         .map(|i| BatchItem { flag: 0, body: vec![i], properties: String::new() })
+    ///         .collect(),
+    /// };
+    /// let r = store.put_messages(&batch)?;
+    /// assert_eq!(r.append.unwrap().msg_num, 3);
+    /// assert_eq!(store.max_offset_in_queue("T", 0), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put_messages(&self, batch: &MessageBatch) -> Result<PutMessageResult> {
         self.check_writable()?;
         if let Some(refused) = self.disk_full_refusal() {
@@ -1007,6 +1097,23 @@ impl MessageStore {
 
     /// Reads up to `max_count` messages of a queue from queue offset `offset`
     /// (`DefaultMessageStore#getMessage`, without filtering).
+    ///
+    /// ```
+    /// use rmqstore::store::GetMessageStatus;
+    /// # use rmqstore::{Message, MessageStore, StoreConfig};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let mut config = StoreConfig::with_root(dir.path());
+    /// # config.mapped_file_size_commit_log = 1 << 20;
+    /// let store = MessageStore::open(config)?;
+    /// for i in 0..5u8 {
+    ///     store.put_message(&Message::new("T", 0, vec![i]))?;
+    /// }
+    /// let got = store.get_messages("T", 0, 2, 32);
+    /// assert_eq!(got.status, GetMessageStatus::Found);
+    /// assert_eq!((got.messages.len(), got.next_begin_offset), (3, 5));
+    /// assert_eq!(store.get_messages("T", 0, 5, 32).status, GetMessageStatus::OffsetOverflowOne);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_messages(
         &self,
         topic: &str,
@@ -1108,6 +1215,20 @@ impl MessageStore {
 
     /// Messages of `topic` whose UNIQ_KEY or one of whose KEYS is `key`, through the index;
     /// hash collisions are filtered out. Sorted by physical offset.
+    ///
+    /// ```
+    /// # use rmqstore::{Message, MessageStore, StoreConfig};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let mut config = StoreConfig::with_root(dir.path());
+    /// # config.mapped_file_size_commit_log = 1 << 20;
+    /// let store = MessageStore::open(config)?;
+    /// store.put_message(&Message::new("T", 0, b"a".to_vec()).with_keys("order-1 order-2"))?;
+    /// store.put_message(&Message::new("T", 0, b"b".to_vec()).with_keys("order-3"))?;
+    /// let found = store.query_messages_by_key("T", "order-2", 32, 0, i64::MAX);
+    /// assert_eq!(found.len(), 1);
+    /// assert_eq!(found[0].decode()?.body, b"a");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn query_messages_by_key(
         &self,
         topic: &str,

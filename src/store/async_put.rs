@@ -272,6 +272,11 @@ impl MessageStore {
 
 /// Runs a future to completion on the current thread, parking it between polls: enough to
 /// use the store's futures without a runtime (examples, tests, blocking callers).
+///
+/// ```
+/// let v = rmqstore::store::block_on(async { 6 * 7 });
+/// assert_eq!(v, 42);
+/// ```
 pub fn block_on<F: Future>(fut: F) -> F::Output {
     struct Unpark(std::thread::Thread);
     impl std::task::Wake for Unpark {
