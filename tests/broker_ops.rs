@@ -4,7 +4,6 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::fs::File;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -610,5 +609,46 @@ fn async_puts_and_arrival_waits() {
     // Already there: resolves at once; a dropped wait leaves nothing behind.
     assert_eq!(block_on(store.wait_for_arrival("T", 0, 0)), 67);
     drop(store.wait_for_arrival("T", 0, 1000));
-    let _ = BTreeMap::<i32, i32>::new();
+}
+
+/// SYNC_MASTER + SYNC_FLUSH: a put future resolves PUT_OK only once the slave holds the
+/// message's bytes, with all the puts in flight at once.
+#[test]
+fn async_puts_wait_for_the_slave_under_sync_master() {
+    let (md, sd) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let ha_config = |root: &std::path::Path, role| {
+        let mut c = StoreConfig::with_root(root);
+        c.mapped_file_size_commit_log = 64 * 1024;
+        c.broker_role = role;
+        c.ha_listen_address = "127.0.0.1".into();
+        c.ha_listen_port = 0;
+        c.ha_send_heartbeat_interval_ms = 100;
+        c.sync_flush_timeout_ms = 10_000;
+        c
+    };
+    let mut mc = ha_config(md.path(), BrokerRole::SyncMaster);
+    mc.flush_disk_type = FlushDiskType::SyncFlush;
+    let master = MessageStore::open(mc).unwrap();
+    let addr = master.start_ha().unwrap().local_addr().unwrap();
+    let mut sc = ha_config(sd.path(), BrokerRole::Slave);
+    sc.ha_master_address = Some(addr.to_string());
+    let slave = MessageStore::open(sc).unwrap();
+    let _ha = slave.start_ha().unwrap();
+    // Bounded wait for the slave's first report.
+    for _ in 0..2000 {
+        let st = master.ha_status().unwrap();
+        if st.slaves.iter().any(|s| s.request_offset.is_some()) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let futures: Vec<_> = (0..200u32)
+        .map(|i| master.put_message_async(&Message::new("T", (i % 4) as i32, vec![7; 100])))
+        .collect();
+    for f in futures {
+        let r = block_on(f).unwrap();
+        assert_eq!(r.status, rmqstore::PutMessageStatus::PutOk, "{r:?}");
+        let a = r.append.unwrap();
+        assert!(slave.max_phy_offset() >= (a.wrote_offset + a.wrote_bytes as i64) as u64);
+    }
 }
