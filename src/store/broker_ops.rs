@@ -427,6 +427,10 @@ impl MessageStore {
         let min_logic = cq.min_offset_in_queue() * CQ_UNIT_SIZE as u64;
         let mut low: i64 = min_logic.saturating_sub(f.file_from_offset()) as i64;
         let data_len = f.readable().len() as i64;
+        if data_len == 0 {
+            // Java's `selectMappedBuffer(0)` gives nothing for an empty file: 0.
+            return 0;
+        }
         let mut high: i64 = data_len - CQ_UNIT_SIZE as i64;
         let unit = CQ_UNIT_SIZE as i64;
         let min_physic = self.commit_log.min_offset() as i64;
