@@ -709,10 +709,12 @@ impl MessageStore {
             return Ok(());
         };
         let target = (append.wrote_offset + append.wrote_bytes as i64) as u64;
+        let (stats, started) = (self.api.stats.clone(), std::time::Instant::now());
         gc.wait_async(
             target,
             Duration::from_millis(self.config.sync_flush_timeout_ms),
             Box::new(move |outcome| {
+                stats.record_flush_wait(started.elapsed());
                 done(flush_outcome(append, outcome));
             }),
         );

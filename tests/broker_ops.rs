@@ -589,6 +589,11 @@ fn async_puts_and_arrival_waits() {
         offsets.push(r.append.unwrap().logics_offset);
     }
     assert_eq!(offsets, (0..64).collect::<Vec<i64>>());
+    // Each deferred durability wait was timed.
+    assert_eq!(
+        store.stats().flush_latency_histogram.iter().sum::<u64>(),
+        64
+    );
     assert!(store.get_flushed_where() >= store.max_phy_offset());
 
     let waits: Vec<_> = (64..67u64)

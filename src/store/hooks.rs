@@ -206,7 +206,7 @@ impl DispatchHooks {
 #[derive(Default)]
 pub(crate) struct ApiState {
     pub(crate) confirm_offset: ConfirmOffset,
-    pub(crate) stats: Stats,
+    pub(crate) stats: Arc<Stats>,
     put_hooks: RwLock<Vec<Arc<dyn PutHook>>>,
     has_put_hooks: AtomicBool,
     pub(crate) waiters: std::sync::OnceLock<Arc<crate::store::async_put::ArrivalWaiters>>,

@@ -79,8 +79,8 @@ pub struct StoreStats {
     pub get_message_transfered_bytes: u64,
     /// Commitlog bytes not yet dispatched to the consume queues and the index.
     pub dispatch_behind_bytes: u64,
-    /// How long waiting puts waited for the flush that made them durable (and how long
-    /// `flush()` calls took): counts per bucket, bounds in [`LATENCY_BUCKETS_US`], the last
+    /// How long SYNC_FLUSH puts waited for the flush that made them durable (blocking,
+    /// callback and async puts alike; and how long `flush()` calls took): counts per bucket, bounds in [`LATENCY_BUCKETS_US`], the last
     /// count being everything slower.
     pub flush_latency_histogram: Vec<u64>,
     /// Used fraction (0..=1) of the commitlog's partition, if it can be read.
