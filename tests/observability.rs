@@ -45,6 +45,18 @@ impl Subscriber for Collect {
     fn exit(&self, _: &Id) {}
 }
 
+/// The process-wide collector (a global one: thread-scoped subscribers race with callsite
+/// interest caching when tests run in parallel).
+fn events() -> Collect {
+    static C: std::sync::OnceLock<Collect> = std::sync::OnceLock::new();
+    C.get_or_init(|| {
+        let c = Collect::default();
+        tracing::subscriber::set_global_default(c.clone()).expect("first subscriber");
+        c
+    })
+    .clone()
+}
+
 fn config(root: &std::path::Path) -> StoreConfig {
     let mut c = StoreConfig::with_root(root);
     c.mapped_file_size_commit_log = 4096;
@@ -55,8 +67,9 @@ fn config(root: &std::path::Path) -> StoreConfig {
 #[test]
 fn recovery_and_cleanup_are_traced() {
     let dir = tempfile::tempdir().unwrap();
-    let events = Collect::default();
-    tracing::subscriber::with_default(events.clone(), || {
+    let events = events();
+    let root = dir.path().display().to_string();
+    {
         let store = MessageStore::open(config(dir.path())).unwrap();
         for i in 0..60u8 {
             store
@@ -64,21 +77,21 @@ fn recovery_and_cleanup_are_traced() {
                 .unwrap();
         }
         store.shutdown().unwrap();
-    });
+    }
     // What a crash leaves: the abort file.
     File::create(dir.path().join("abort")).unwrap();
-    let store = tracing::subscriber::with_default(events.clone(), || {
-        MessageStore::open(config(dir.path())).unwrap()
-    });
+    let store = MessageStore::open(config(dir.path())).unwrap();
     {
         let ev = events.0.lock().unwrap();
         assert!(
-            ev.iter().any(|e| e.starts_with("INFO recovered root=")),
+            ev.iter()
+                .any(|e| e.starts_with(&format!("INFO recovered root={root} "))),
             "{ev:?}"
         );
         assert!(
-            ev.iter()
-                .any(|e| e.starts_with("WARN") && e.contains("abnormal=true")),
+            ev.iter().any(|e| e.starts_with("WARN")
+                && e.contains(&format!("root={root} "))
+                && e.contains("abnormal=true")),
             "{ev:?}"
         );
     }
@@ -90,7 +103,7 @@ fn recovery_and_cleanup_are_traced() {
         .set_modified(UNIX_EPOCH + Duration::from_secs(1))
         .unwrap();
     store.execute_delete_files_manually();
-    tracing::subscriber::with_default(events.clone(), || store.run_cleanup_once().unwrap());
+    store.run_cleanup_once().unwrap();
     let ev = events.0.lock().unwrap();
     assert!(
         ev.iter()
@@ -100,8 +113,7 @@ fn recovery_and_cleanup_are_traced() {
     );
 }
 
-/// A flush service whose syncs fail reports a typed `Flush` error (and a `tracing` event on
-/// its thread, not captured here).
+/// A flush service whose syncs fail reports a typed `Flush` error and a `tracing` event.
 #[test]
 fn failing_flush_service_is_a_typed_background_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -109,6 +121,7 @@ fn failing_flush_service_is_a_typed_background_error() {
     c.background_services = true;
     c.flush_interval_commit_log_ms = 10;
     c.flush_commit_log_least_pages = 0;
+    let events = events();
     let store = MessageStore::open(c).unwrap();
     assert!(store.background_errors().is_empty());
     let guard = inject(
@@ -137,4 +150,11 @@ fn failing_flush_service_is_a_typed_background_error() {
     let e = found.expect("the flush service reported the injected EIO");
     assert!(e.to_string().contains("commitlog"), "{e}");
     assert_eq!(store.background_error(), Some(e.to_string()));
+    let ev = events.0.lock().unwrap();
+    assert!(
+        ev.iter()
+            .any(|l| l.starts_with("ERROR flush service: flush failed")
+                && l.contains(&dir.path().display().to_string())),
+        "{ev:?}"
+    );
 }
