@@ -26,8 +26,10 @@ pub mod fxhash;
 pub mod ha;
 pub mod index;
 pub mod inspect;
+pub mod iorecord;
 pub mod mapped_file;
 pub mod message;
+pub mod powerloss;
 pub mod store;
 pub mod topic;
 
