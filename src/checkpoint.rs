@@ -24,13 +24,9 @@ impl StoreCheckpoint {
     pub fn open(path: &Path, writable: bool) -> Result<StoreCheckpoint> {
         let mut page = vec![0u8; CHECKPOINT_FILE_SIZE];
         let file = if writable {
-            let mut f = open_options_no_follow()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(path)
-                .at(path)?;
+            let mut o = open_options_no_follow();
+            o.read(true).write(true).create(true).truncate(false);
+            let mut f = crate::iorecord::open(&o, path).at(path)?;
             read_page(&mut f, &mut page, path)?;
             Some(f)
         } else {
@@ -64,7 +60,8 @@ impl StoreCheckpoint {
         self.values.encode_into(&mut self.page, false);
         f.seek(SeekFrom::Start(0)).at(&self.path)?;
         crate::fault::write_all(f, &self.path, &self.page).at(&self.path)?;
-        f.sync_data().at(&self.path)?;
+        crate::iorecord::write(&self.path, 0, &self.page);
+        crate::iorecord::sync(&self.path, None, || f.sync_data()).at(&self.path)?;
         Ok(())
     }
 }

@@ -282,6 +282,38 @@ impl ConsumeQueue {
         Ok(())
     }
 
+    /// Cuts the queue to its first `units` units (a torn unit and all after it go), zeroing
+    /// the dropped units of the file that keeps some and deleting later files, as
+    /// [`truncate_dirty_logic_files`](Self::truncate_dirty_logic_files) does.
+    pub fn truncate_to_units(&self, units: u64) -> Result<()> {
+        *self.active.lock() = None;
+        let keep_bytes = units * CQ_UNIT_SIZE as u64;
+        while let Some(f) = self.files.last() {
+            if f.file_from_offset() >= keep_bytes && self.files.len() > 1 {
+                self.files.remove_last()?;
+                continue;
+            }
+            let keep = keep_bytes.saturating_sub(f.file_from_offset()) as usize;
+            let written = f.wrote_position();
+            if keep < written {
+                f.set_wrote_position(keep);
+                if f.is_writable() {
+                    let zeros = [0u8; 4096];
+                    let mut at = keep;
+                    while at < written {
+                        let n = (written - at).min(zeros.len());
+                        f.write_at(at, &zeros[..n])?;
+                        at += n;
+                    }
+                }
+            }
+            break;
+        }
+        self.max_physic_offset
+            .store(self.last_unit_end(), Ordering::Release);
+        Ok(())
+    }
+
     /// End (offset + size) of the last written unit's message, or -1.
     fn last_unit_end(&self) -> i64 {
         let max = self.max_offset_in_queue();

@@ -124,15 +124,20 @@ pub(crate) fn write_all_at(
     use std::os::unix::fs::FileExt;
     if let Err(e) = check(FaultPoint::Write, path) {
         file.write_all_at(&data[..data.len() / 2], at)?;
+        crate::iorecord::write(path, at, &data[..data.len() / 2]);
         return Err(e);
     }
-    file.write_all_at(data, at)
+    file.write_all_at(data, at)?;
+    crate::iorecord::write(path, at, data);
+    Ok(())
 }
 
 /// `fs::rename` with the `Rename` fault point.
 pub(crate) fn rename(from: &Path, to: &Path) -> io::Result<()> {
     check(FaultPoint::Rename, from)?;
-    std::fs::rename(from, to)
+    std::fs::rename(from, to)?;
+    crate::iorecord::rename(from, to);
+    Ok(())
 }
 
 #[cfg(test)]

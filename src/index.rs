@@ -24,7 +24,8 @@ use crate::clock::time_millis_to_human_string;
 use crate::error::{IoContext, Result, StoreError};
 use crate::format::hash::{index_hash_of, index_key_hash, java_hash_extend, java_string_hash};
 use crate::format::index::{
-    entry_pos, index_file_size, slot_pos, time_diff_secs, IndexEntry, IndexHeader, INDEX_ENTRY_SIZE,
+    entry_pos, index_file_size, slot_pos, time_diff_secs, IndexEntry, IndexHeader,
+    INDEX_ENTRY_SIZE, INDEX_HEADER_SIZE,
 };
 use crate::format::{get_i32, put_i32, put_i64};
 
@@ -169,9 +170,12 @@ impl IndexFile {
             .create_new(true)
             .open(&path)
             .at(&path)?;
+        crate::iorecord::create(&path);
         let made = (|| -> Result<IndexFile> {
             crate::fault::check(crate::fault::FaultPoint::CreateFile, &path)
                 .and_then(|()| file.set_len(size as u64))
+                .inspect(|()| crate::iorecord::set_len(&path, size as u64))
+                .and_then(|()| crate::iorecord::sync_new_entry(&path, Some(&file), &[]))
                 .at(&path)?;
             if prefault {
                 prefault_in_background(&file, size, hash_slot_num);
@@ -202,7 +206,7 @@ impl IndexFile {
         })();
         if made.is_err() {
             drop(file);
-            let _ = fs::remove_file(&path);
+            let _ = crate::iorecord::remove_file(&path);
         }
         made
     }
@@ -373,6 +377,8 @@ impl IndexFile {
             buf[epos..epos + INDEX_ENTRY_SIZE].copy_from_slice(&entry.encode());
             put_i32(buf, spos, index_count);
         }
+        self.recorded(epos, INDEX_ENTRY_SIZE);
+        self.recorded(spos, 4);
         if index_count <= 1 {
             self.set_begin_phy_offset(phy_offset);
             self.set_begin_timestamp(store_timestamp);
@@ -385,6 +391,7 @@ impl IndexFile {
         }
         self.header.index_count = index_count + 1;
         put_i32(self.buf_mut(), INDEX_COUNT_POS, index_count + 1);
+        self.recorded(0, INDEX_HEADER_SIZE);
         self.set_end_phy_offset(phy_offset);
         self.set_end_timestamp(store_timestamp);
         true
@@ -449,7 +456,7 @@ impl IndexFile {
     /// writes the same bytes Java's `IndexFile#flush` would. A read-only file has nothing to do.
     pub fn flush(&self) -> Result<()> {
         match &self.map {
-            Map::Rw(m) => m.flush().at(&self.path),
+            Map::Rw(m) => crate::iorecord::sync(&self.path, None, || m.flush()).at(&self.path),
             Map::Ro(_) => Ok(()),
         }
     }
@@ -462,24 +469,33 @@ impl IndexFile {
         }
     }
 
+    /// Records `[pos, pos+len)`, just written through the mapping, with the I/O recorder.
+    fn recorded(&self, pos: usize, len: usize) {
+        crate::iorecord::write(&self.path, pos as u64, &self.map.bytes()[pos..pos + len]);
+    }
+
     fn set_begin_timestamp(&mut self, v: i64) {
         self.header.begin_timestamp = v;
         put_i64(self.buf_mut(), BEGIN_TIMESTAMP_POS, v);
+        self.recorded(BEGIN_TIMESTAMP_POS, 8);
     }
 
     fn set_end_timestamp(&mut self, v: i64) {
         self.header.end_timestamp = v;
         put_i64(self.buf_mut(), END_TIMESTAMP_POS, v);
+        self.recorded(END_TIMESTAMP_POS, 8);
     }
 
     fn set_begin_phy_offset(&mut self, v: i64) {
         self.header.begin_phy_offset = v;
         put_i64(self.buf_mut(), BEGIN_PHY_OFFSET_POS, v);
+        self.recorded(BEGIN_PHY_OFFSET_POS, 8);
     }
 
     fn set_end_phy_offset(&mut self, v: i64) {
         self.header.end_phy_offset = v;
         put_i64(self.buf_mut(), END_PHY_OFFSET_POS, v);
+        self.recorded(END_PHY_OFFSET_POS, 8);
     }
 }
 
@@ -561,7 +577,8 @@ impl IndexService {
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 if !read_only {
-                    fs::create_dir_all(&dir).at(&dir)?;
+                    let new_dirs = crate::iorecord::create_dir_all(&dir).at(&dir)?;
+                    crate::iorecord::sync_new_entry(&dir, None, &new_dirs).at(&dir)?;
                 }
             }
             Err(e) => return Err(StoreError::io(&dir, e)),
@@ -632,13 +649,30 @@ impl IndexService {
                 }
                 let path = f.path().to_path_buf();
                 drop(f);
-                fs::remove_file(&path).at(&path)?;
+                crate::iorecord::remove_file(&path).at(&path)?;
             } else {
                 kept.push(f);
             }
         }
         self.files = kept;
         Ok(rebuild_from)
+    }
+
+    /// Removes the last file when `torn` says so (abnormal recovery after a power cut: see
+    /// `src/store/powercut.rs`). Returns whether it did.
+    pub fn remove_last_if(&mut self, torn: impl Fn(&IndexFile) -> bool) -> Result<bool> {
+        if self.read_only {
+            return Err(StoreError::ReadOnly);
+        }
+        match self.files.last() {
+            Some(f) if torn(f) => {}
+            _ => return Ok(false),
+        }
+        let f = self.files.pop().expect("checked above");
+        let path = f.path().to_path_buf();
+        drop(f);
+        crate::iorecord::remove_file(&path).at(&path)?;
+        Ok(true)
     }
 
     /// `IndexService#deleteExpiredFile(offset)`: deletes the oldest files whose end physical
@@ -658,7 +692,7 @@ impl IndexService {
         for f in self.files.drain(..n) {
             let path = f.path().to_path_buf();
             drop(f);
-            match fs::remove_file(&path) {
+            match crate::iorecord::remove_file(&path) {
                 Ok(()) => {}
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(StoreError::io(&path, e)),

@@ -50,7 +50,7 @@ pub fn drop_interrupted_creation(path: &Path, read_only: bool) -> Result<bool> {
         return Ok(false);
     }
     if !read_only {
-        fs::remove_file(path).at(path)?;
+        crate::iorecord::remove_file(path).at(path)?;
     }
     Ok(true)
 }
@@ -114,10 +114,12 @@ impl MappedFile {
             .create_new(true)
             .open(path)
             .at(path)?;
+        crate::iorecord::create(path);
         let sized = crate::fault::check(crate::fault::FaultPoint::CreateFile, path)
-            .and_then(|()| file.set_len(file_size as u64));
+            .and_then(|()| file.set_len(file_size as u64))
+            .inspect(|()| crate::iorecord::set_len(path, file_size as u64));
         if let Err(e) = sized {
-            let _ = fs::remove_file(path);
+            let _ = crate::iorecord::remove_file(path);
             return Err(StoreError::io(path, e));
         }
         Self::map(
@@ -290,6 +292,7 @@ impl MappedFile {
                 )
             };
             dst.copy_from_slice(&buf[committed..wrote]);
+            crate::iorecord::write(&self.path, committed as u64, dst);
             self.committed_position.store(wrote, Ordering::Release);
         }
         if self.committed_position.load(Ordering::Acquire) >= self.file_size {
@@ -393,6 +396,7 @@ impl MappedFile {
         // the only writer. The mapping is writable (checked above) and outlives the borrow.
         let buf = unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(pos), len) };
         let r = fill(pos, buf);
+        crate::iorecord::write(&self.path, pos as u64, buf);
         self.wrote_position.store(pos + len, Ordering::Release);
         self.committed_position.store(pos + len, Ordering::Release);
         Ok(Some((pos, r)))
@@ -437,6 +441,7 @@ impl MappedFile {
         let buf =
             unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().add(pos), end - pos) };
         buf.copy_from_slice(data);
+        crate::iorecord::write(&self.path, pos as u64, data);
         Ok(())
     }
 
@@ -459,18 +464,35 @@ impl MappedFile {
             // msync needs a page-aligned start; flush from the page holding `flushed`.
             let start = flushed & !4095;
             crate::fault::check(crate::fault::FaultPoint::Flush, &self.path).at(&self.path)?;
-            self.map
-                .flush_range(start, committed - start)
-                .at(&self.path)?;
+            let range = Some((start as u64, (committed - start) as u64));
+            crate::iorecord::sync(&self.path, range, || {
+                self.map.flush_range(start, committed - start)
+            })
+            .at(&self.path)?;
             self.flushed_position.fetch_max(committed, Ordering::AcqRel);
         }
         Ok(self.flushed_position())
     }
 
+    /// Makes `[pos, pos+len)` durable (msync from the page holding `pos`), whatever the
+    /// flushed position says; for bytes rewritten below or above it in place.
+    pub fn sync_range(&self, pos: usize, len: usize) -> Result<()> {
+        let start = pos & !4095;
+        let end = pos.saturating_add(len).min(self.file_size);
+        if self.writable && end > start {
+            let range = Some((start as u64, (end - start) as u64));
+            crate::iorecord::sync(&self.path, range, || {
+                self.map.flush_range(start, end - start)
+            })
+            .at(&self.path)?;
+        }
+        Ok(())
+    }
+
     /// Flushes the whole mapping, for files updated in place.
     pub fn flush_all(&self) -> Result<()> {
         if self.writable {
-            self.map.flush().at(&self.path)?;
+            crate::iorecord::sync(&self.path, None, || self.map.flush()).at(&self.path)?;
         }
         Ok(())
     }
@@ -833,9 +855,10 @@ impl MappedFileQueue {
             Some(l) => l.file_from_offset() + self.file_size as u64,
             None => start_offset - start_offset % self.file_size as u64,
         };
-        fs::create_dir_all(&self.dir).at(&self.dir)?;
+        let new_dirs = crate::iorecord::create_dir_all(&self.dir).at(&self.dir)?;
         let path = self.dir.join(offset_to_file_name(from));
         let f = Arc::new(MappedFile::create(&path, from, self.file_size)?);
+        crate::iorecord::sync_new_entry(&path, Some(f.file()), &new_dirs).at(&path)?;
         f.set_write_through(self.write_through);
         if let Some(buf) = self.pool.as_ref().and_then(|p| p.borrow()) {
             f.set_write_buffer(buf);
@@ -856,7 +879,7 @@ impl MappedFileQueue {
                     f.set_wrote_position((offset - f.file_from_offset()) as usize);
                     keep.push(f);
                 } else if self.writable {
-                    fs::remove_file(f.path()).at(f.path())?;
+                    crate::iorecord::remove_file(f.path()).at(f.path())?;
                 }
             } else {
                 keep.push(f);
@@ -875,7 +898,7 @@ impl MappedFileQueue {
         }
         let f = files.remove(0);
         if self.writable {
-            fs::remove_file(f.path()).at(f.path())?;
+            crate::iorecord::remove_file(f.path()).at(f.path())?;
         }
         Ok(Some(f))
     }
@@ -914,7 +937,7 @@ impl MappedFileQueue {
             }
         }
         if self.writable {
-            match fs::remove_file(f.path()) {
+            match crate::iorecord::remove_file(f.path()) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(StoreError::io(f.path(), e)),
@@ -940,7 +963,7 @@ impl MappedFileQueue {
             return Ok(None);
         };
         if self.writable {
-            fs::remove_file(f.path()).at(f.path())?;
+            crate::iorecord::remove_file(f.path()).at(f.path())?;
         }
         Ok(Some(f))
     }

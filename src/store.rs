@@ -2,7 +2,7 @@
 //! would), puts messages and batches, and reads them back by queue offset, physical offset,
 //! msgId or key.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::Write;
 use std::os::fd::AsRawFd;
 use std::path::Path;
@@ -40,6 +40,7 @@ pub use broker_ops::{total_physical_memory, CommitLogData};
 pub use filter::{MessageFilter, TagFilter};
 pub use hooks::{Arrival, ArrivalListener, CommitLogDispatcher, PutHook};
 pub use stats::{StoreStats, LATENCY_BUCKETS_US};
+mod powercut;
 
 /// `PutMessageStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,7 +286,7 @@ impl MessageStore {
             return Err(StoreError::bad_file(&root, "no such store directory"));
         }
         let lock_file = if writable {
-            fs::create_dir_all(&root).at(&root)?;
+            crate::iorecord::create_dir_all(&root).at(&root)?;
             Some(take_lock(&config.lock_path())?)
         } else {
             None
@@ -376,12 +377,10 @@ impl MessageStore {
         }
         if writable {
             let abort = store.config.abort_path();
-            crate::mapped_file::open_options_no_follow()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .open(&abort)
-                .at(&abort)?;
+            let mut o = crate::mapped_file::open_options_no_follow();
+            o.write(true).create(true).truncate(true);
+            crate::iorecord::open(&o, &abort).at(&abort)?;
+            crate::iorecord::sync_new_entry(&abort, None, &[]).at(&abort)?;
         }
         if services {
             store.start_cleanup_service()?;
@@ -416,8 +415,15 @@ impl MessageStore {
             // re-indexes only from the recovery start segment, losing the keys in between. We
             // remove them too, then rebuild the index from where the kept files end.
             let cp_index_ts = self.checkpoint.lock().values.index_msg_timestamp;
+            // After a power cut the last file can also be torn with a header that looks old
+            // (see `store/powercut.rs`): then it goes too, and the index is always rebuilt from
+            // where the kept files end.
             let rebuild_from = match self.dispatcher.lock().index.as_mut() {
-                Some(ix) => ix.remove_newer_than(cp_index_ts)?,
+                Some(ix) => {
+                    ix.remove_newer_than(cp_index_ts)?;
+                    ix.remove_last_if(powercut::index_file_is_torn)?;
+                    Some(ix.end_phy_offset())
+                }
                 None => None,
             };
             if let Some(from) = rebuild_from {
@@ -430,11 +436,13 @@ impl MessageStore {
         }
         let check_crc = self.config.check_crc_on_recover;
         let delay_levels = self.delay_levels.clone();
+        let mut torn = powercut::TornUnits::default();
         let scan = {
             let dispatcher = &self.dispatcher;
             let do_dispatch = abnormal && writable;
             recovery_scan(&files, start_index, check_crc, &delay_levels, |req| {
                 if do_dispatch {
+                    torn.note(dispatcher, &req);
                     dispatcher
                         .dispatch(&mut dispatcher.lock(), req)
                         .map_err(|e| crate::format::Problem::Invalid(e.to_string()))?;
@@ -445,10 +453,18 @@ impl MessageStore {
         self.recovery.end_offset = scan.end;
         self.recovery.stopped_by = scan.stopped_by.map(|e| e.to_string());
         self.commit_log.truncate_dirty(scan.end)?;
-        if max_phy_of_cq >= scan.end as i64 {
+        if abnormal && writable {
+            powercut::zero_commitlog_tail(&self.commit_log, scan.end)?;
+        }
+        // After a power cut a torn last unit can hide units beyond the end behind a small
+        // maximum: abnormal recovery always truncates (a no-op when nothing is beyond).
+        if max_phy_of_cq >= scan.end as i64 || (abnormal && writable) {
             for cq in self.dispatcher.consume_queues().all() {
                 cq.truncate_dirty_logic_files(scan.end as i64)?;
             }
+        }
+        if abnormal && writable {
+            torn.repair(&self.dispatcher, &self.commit_log, scan.end)?;
         }
         self.recover_topic_queue_table();
         // Reput: dispatch what the consume queues do not have yet. Java starts at the furthest
@@ -1405,7 +1421,7 @@ impl MessageStore {
         let behind = self.dispatcher.behind(&self.commit_log) > 0;
         if !behind {
             let abort = self.config.abort_path();
-            match fs::remove_file(&abort) {
+            match crate::iorecord::remove_file(&abort) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(StoreError::io(&abort, e)),
@@ -1628,13 +1644,9 @@ fn delay_rewrite(msg: &Message, _level: i32) -> String {
 /// and with an exclusive `flock()`, which conflicts with tools (`flock(1)`, scripts) that lock
 /// the file that way. On Linux the two kinds of lock do not see each other, so both are taken.
 fn take_lock(path: &Path) -> Result<File> {
-    let mut f = crate::mapped_file::open_options_no_follow()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(path)
-        .at(path)?;
+    let mut o = crate::mapped_file::open_options_no_follow();
+    o.read(true).write(true).create(true).truncate(false);
+    let mut f = crate::iorecord::open(&o, path).at(path)?;
     let fl = libc::flock {
         l_type: libc::F_WRLCK as _,
         l_whence: libc::SEEK_SET as _,

@@ -1,0 +1,476 @@
+//! The power-loss checker: records a store's I/O under a seeded workload
+//! ([`crate::iorecord`]), builds crash images at chosen points of the run, opens each image
+//! writable (recovery runs) and checks what survived.
+//!
+//! An image passes when: opening it neither panics nor fails; `verify` finds no error after
+//! the open; every queue is dense and every message in it is the one put at that queue offset;
+//! and every acknowledged message is present and identical when the store runs SYNC_FLUSH,
+//! or, in any mode, when its bytes were durable (synced, with a durable file name) at the
+//! crash point. What is lost and was never synced is counted and reported as such.
+//!
+//! `examples/powerloss.rs` runs N images from a seed; `tests/powerloss.rs` a few dozen.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use crate::clock::{Clock, ManualClock};
+use crate::config::FlushDiskType;
+use crate::inspect::discover::GeometryOverrides;
+use crate::inspect::verify::{verify, VerifyOptions};
+use crate::iorecord::{sync_points, Choice, CrashState, Event, Recorder, Rng};
+use crate::mapped_file::offset_to_file_name;
+use crate::{Message, MessageStore, OpenMode, StoreConfig};
+
+const CL_SIZE: usize = 32 * 1024;
+const CQ_UNITS: usize = 40;
+const HASH_SLOTS: u32 = 16;
+const INDEX_NUM: u32 = 48;
+const START_MS: i64 = 1_700_000_000_000;
+const TOPICS: [&str; 2] = ["PowerA", "PowerB"];
+
+/// The flush mode of a recorded run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// SYNC_FLUSH: every acknowledged message must survive.
+    Sync,
+    /// ASYNC_FLUSH, flushed now and then: what was synced must survive.
+    Async,
+    /// SYNC_FLUSH with retention cleanup now and then (every segment but the active one
+    /// expires): every acknowledged message must survive unless its segment was deleted.
+    /// Not in [`run_images`]' rotation yet: its images still fail (queues whose units point at
+    /// the wrong records after deletions were partly undone) and are not triaged; expiry
+    /// follows real file times, so a run does not repeat exactly from its seed.
+    SyncRetention,
+}
+
+/// The store configuration of the workload (small files, so a run rolls segments, consume
+/// queue files and index files).
+pub fn config(root: &Path, mode: Mode) -> StoreConfig {
+    let mut c = StoreConfig::with_root(root);
+    c.mapped_file_size_commit_log = CL_SIZE;
+    c.mapped_file_size_consume_queue_raw = CQ_UNITS * 20;
+    c.max_hash_slot_num = HASH_SLOTS;
+    c.max_index_num = INDEX_NUM;
+    c.background_services = false;
+    c.flush_disk_type = match mode {
+        Mode::Sync | Mode::SyncRetention => FlushDiskType::SyncFlush,
+        Mode::Async => FlushDiskType::AsyncFlush,
+    };
+    if mode == Mode::SyncRetention {
+        c.file_reserved_time_hours = 0;
+    }
+    c
+}
+
+/// One message the workload put.
+#[derive(Debug, Clone)]
+pub struct Put {
+    pub topic: String,
+    pub queue_id: i32,
+    pub queue_offset: u64,
+    pub body: Vec<u8>,
+    /// Commitlog offset and size of its record.
+    pub phys_offset: u64,
+    pub size: u64,
+    /// Events recorded when the put returned acknowledged (`None`: not acknowledged).
+    pub acked_at: Option<usize>,
+}
+
+/// A recorded run: the events and what was put.
+#[derive(Debug, Clone)]
+pub struct Run {
+    pub mode: Mode,
+    pub events: Vec<Event>,
+    pub puts: Vec<Put>,
+}
+
+/// Runs the seeded workload on a fresh store at `root` (which must not exist), recording
+/// its I/O. The store is never shut down cleanly: the run ends with the power cut.
+pub fn record(root: &Path, seed: u64, mode: Mode, messages: usize) -> crate::Result<Run> {
+    let rec = Recorder::start(root);
+    let mut rng = Rng::new(seed);
+    let clock = ManualClock::new(START_MS);
+    let store = MessageStore::open_with(
+        config(root, mode),
+        OpenMode::ReadWrite,
+        Arc::new(clock.clone()),
+    )?;
+    if mode == Mode::SyncRetention {
+        store.set_cleanup_options(crate::cleanup::CleanupOptions {
+            sleep: Arc::new(|_| {}),
+            ..Default::default()
+        });
+    }
+    let mut puts = Vec::with_capacity(messages);
+    for i in 0..messages {
+        clock.advance(1 + rng.below(40) as i64);
+        let topic = TOPICS[rng.below(2) as usize];
+        let queue_id = rng.below(2) as i32;
+        let len = 20 + rng.below(700) as usize;
+        let body: Vec<u8> = (0..len)
+            .map(|j| (seed as usize ^ (i * 31 + j * 7)) as u8)
+            .collect();
+        let msg = Message::new(topic, queue_id, body.clone())
+            .with_keys(&format!("k{i} s{}", seed % 1000))
+            .with_tags(if i % 2 == 0 { "even" } else { "odd" });
+        let r = store.put_message(&msg)?;
+        let Some(a) = r.append.as_ref() else {
+            continue;
+        };
+        puts.push(Put {
+            topic: topic.to_string(),
+            queue_id,
+            queue_offset: a.logics_offset as u64,
+            body,
+            phys_offset: a.wrote_offset as u64,
+            size: a.wrote_bytes as u64,
+            acked_at: r.is_ok().then(|| rec.len()),
+        });
+        // What the flush services would do now and then.
+        match rng.below(20) {
+            0 => {
+                store.commit_log().files().flush_least(0)?;
+            }
+            1 => {
+                for cq in store.consume_queues().all() {
+                    cq.flush()?;
+                }
+            }
+            2 => store.flush()?,
+            3 if mode == Mode::SyncRetention => {
+                // Every file is expired an hour after it was last written (by the real clock).
+                let real = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as i64);
+                clock.set(clock.now_millis().max(real + 3_600_000));
+                store.execute_delete_files_manually();
+                store.run_cleanup_once()?;
+            }
+            _ => {}
+        }
+    }
+    let events = rec.events();
+    drop(rec);
+    // The store is dropped unrecorded; its shutdown does not belong to the run.
+    drop(store);
+    Ok(Run { mode, events, puts })
+}
+
+/// What one image showed.
+#[derive(Debug, Clone, Default)]
+pub struct Outcome {
+    /// Acknowledged (SYNC_FLUSH) or durable (any mode) messages missing or different.
+    pub acked_lost: u64,
+    /// Acknowledged messages missing that were never synced (allowed, reported).
+    pub unsynced_lost: u64,
+    /// Recovery failed, verify found an error, or a queue is not dense or holds a wrong message.
+    pub inconsistent: bool,
+    pub panicked: bool,
+    /// What went wrong, for the report.
+    pub problems: Vec<String>,
+}
+
+/// Builds the image of `state` with `choice` into `img` (removed first), opens it writable
+/// and checks it against the run's puts acknowledged within the first `point` events.
+pub fn check_image(
+    run: &Run,
+    state: &CrashState,
+    point: usize,
+    choice: Choice,
+    img: &Path,
+) -> Outcome {
+    let _ = std::fs::remove_dir_all(img);
+    let mut out = Outcome::default();
+    if let Err(e) = state.build(img, choice) {
+        out.inconsistent = true;
+        out.problems.push(format!("building the image: {e}"));
+        return out;
+    }
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        check_open(run, state, point, img, &mut out)
+    }));
+    if r.is_err() {
+        out.panicked = true;
+        out.problems.push("recovery or a check panicked".into());
+    }
+    let _ = std::fs::remove_dir_all(img);
+    out
+}
+
+fn check_open(run: &Run, state: &CrashState, point: usize, img: &Path, out: &mut Outcome) {
+    let clock = ManualClock::new(START_MS + 3_600_000);
+    let store = match MessageStore::open_with(
+        config(img, run.mode),
+        OpenMode::ReadWrite,
+        Arc::new(clock),
+    ) {
+        Ok(s) => s,
+        Err(e) => {
+            out.inconsistent = true;
+            out.problems.push(format!("recovery failed: {e}"));
+            return;
+        }
+    };
+    // Queues dense, and every message in them the one put there.
+    let mut by_slot = std::collections::HashMap::new();
+    for p in &run.puts {
+        by_slot.insert((p.topic.as_str(), p.queue_id, p.queue_offset), p);
+    }
+    let mut present = std::collections::HashSet::new();
+    for topic in TOPICS {
+        for qid in 0..2 {
+            let min = store.min_offset_in_queue(topic, qid);
+            let max = store.max_offset_in_queue(topic, qid);
+            let got = store.get_messages(topic, qid, min, usize::MAX);
+            if got.messages.len() as u64 != max - min {
+                out.inconsistent = true;
+                out.problems.push(format!(
+                    "{topic}/{qid}: {} messages readable in [{min}, {max})",
+                    got.messages.len()
+                ));
+            }
+            for (k, m) in got.messages.iter().enumerate() {
+                let want_qo = min + k as u64;
+                let rec = match m.decode() {
+                    Ok(r) => r,
+                    Err(e) => {
+                        out.inconsistent = true;
+                        out.problems.push(format!("{topic}/{qid}@{want_qo}: {e}"));
+                        continue;
+                    }
+                };
+                let ok = rec.queue_offset as u64 == want_qo
+                    && rec.topic == topic.as_bytes()
+                    && rec.queue_id == qid
+                    && by_slot
+                        .get(&(topic, qid, want_qo))
+                        .is_some_and(|p| p.body == rec.body && p.phys_offset == m.offset());
+                if ok {
+                    present.insert((topic, qid, want_qo));
+                } else {
+                    out.inconsistent = true;
+                    out.problems.push(format!(
+                        "{topic}/{qid}@{want_qo}: not the message put there (offset {})",
+                        m.offset()
+                    ));
+                }
+            }
+        }
+    }
+    // Acknowledged messages (those in a segment retention deleted before the crash are gone
+    // by design).
+    let deleted: std::collections::HashSet<&Path> = run.events[..point]
+        .iter()
+        .filter(|e| e.op == crate::iorecord::Op::Remove)
+        .map(|e| e.path.as_path())
+        .collect();
+    for p in &run.puts {
+        let Some(at) = p.acked_at else { continue };
+        if at > point || present.contains(&(p.topic.as_str(), p.queue_id, p.queue_offset)) {
+            continue;
+        }
+        let seg = p.phys_offset - p.phys_offset % CL_SIZE as u64;
+        let path = PathBuf::from("commitlog").join(offset_to_file_name(seg));
+        if deleted.contains(path.as_path()) {
+            continue;
+        }
+        let durable = state.is_durable(&path, p.phys_offset - seg, p.size);
+        if run.mode != Mode::Async || durable {
+            out.acked_lost += 1;
+            out.problems.push(format!(
+                "acknowledged {}/{}@{} (commitlog {}, durable {durable}) lost",
+                p.topic, p.queue_id, p.queue_offset, p.phys_offset
+            ));
+        } else {
+            out.unsynced_lost += 1;
+        }
+    }
+    // verify, as a library call, on the recovered store.
+    let opts = VerifyOptions {
+        geometry: GeometryOverrides {
+            commitlog_size: Some(CL_SIZE),
+            cq_size: Some(CQ_UNITS * 20),
+            hash_slots: Some(HASH_SLOTS),
+            index_num: Some(INDEX_NUM),
+            commitlog_dir: None,
+        },
+        now_ms: Some(START_MS + 7_200_000),
+    };
+    match verify(img, &opts) {
+        Ok(rep) if rep.findings.has_errors() => {
+            out.inconsistent = true;
+            out.problems
+                .push(format!("verify after recovery: {:?}", rep.findings));
+        }
+        Ok(_) => {}
+        Err(e) => {
+            out.inconsistent = true;
+            out.problems.push(format!("verify failed: {e}"));
+        }
+    }
+    drop(store);
+}
+
+/// Totals over many images.
+#[derive(Debug, Clone, Default)]
+pub struct Summary {
+    pub images: u64,
+    pub acked_lost: u64,
+    pub unsynced_lost: u64,
+    pub inconsistent: u64,
+    pub panics: u64,
+    /// The first few failing images: (run seed, mode, point, choice, problems).
+    pub failures: Vec<String>,
+}
+
+impl Summary {
+    /// The one-line summary.
+    pub fn line(&self) -> String {
+        format!(
+            "images {}, acked lost {}, inconsistent {}, panics {}",
+            self.images, self.acked_lost, self.inconsistent, self.panics
+        )
+    }
+    pub fn failed(&self) -> bool {
+        self.acked_lost > 0 || self.inconsistent > 0 || self.panics > 0
+    }
+    fn add(&mut self, o: &Outcome, what: impl FnOnce() -> String) {
+        self.images += 1;
+        self.acked_lost += o.acked_lost;
+        self.unsynced_lost += o.unsynced_lost;
+        self.inconsistent += o.inconsistent as u64;
+        self.panics += o.panicked as u64;
+        if (o.acked_lost > 0 || o.inconsistent || o.panicked) && self.failures.len() < 20 {
+            let shown: Vec<&str> = o.problems.iter().take(3).map(String::as_str).collect();
+            let more = o.problems.len().saturating_sub(shown.len());
+            self.failures.push(format!(
+                "{}: {}{}",
+                what(),
+                shown.join("; "),
+                if more > 0 {
+                    format!(" (and {more} more)")
+                } else {
+                    String::new()
+                }
+            ));
+        }
+    }
+}
+
+/// Images per recorded run.
+pub const IMAGES_PER_RUN: u64 = 60;
+
+/// Runs `n` images from `seed` in `work` (a scratch directory): a new recorded run (alternating
+/// SYNC_FLUSH and ASYNC_FLUSH) every [`IMAGES_PER_RUN`] images; of each run's images, half
+/// walk its sync points in order (just before and just after each sync ends: all unsynced
+/// state old, all new, or random), half crash at a random event with random choices.
+/// `progress` is called after every run.
+pub fn run_images(
+    seed: u64,
+    n: u64,
+    work: &Path,
+    mut progress: impl FnMut(&Summary),
+) -> crate::Result<Summary> {
+    let mut sum = Summary::default();
+    let mut rng = Rng::new(seed);
+    let mut round = 0u64;
+    while sum.images < n {
+        let run_seed = rng.next_u64();
+        let mode = if round % 2 == 0 {
+            Mode::Sync
+        } else {
+            Mode::Async
+        };
+        round += 1;
+        let root = work.join("run");
+        let _ = std::fs::remove_dir_all(&root);
+        let messages = 60 + rng.below(200) as usize;
+        let run = record(&root, run_seed, mode, messages)?;
+        let _ = std::fs::remove_dir_all(&root);
+        let pts = sync_points(&run.events);
+        let mut points: Vec<(usize, Choice)> = Vec::new();
+        let want = IMAGES_PER_RUN.min(n - sum.images) as usize;
+        let sys = want / 2;
+        if !pts.is_empty() && sys > 0 {
+            let stride = pts.len().div_ceil(sys).max(1);
+            let start = rng.below(stride as u64) as usize;
+            for (k, &p) in pts.iter().skip(start).step_by(stride).enumerate() {
+                let choice = match k % 3 {
+                    0 => Choice::AllOld,
+                    1 => Choice::AllNew,
+                    _ => Choice::Random(rng.next_u64()),
+                };
+                points.push((p, choice));
+            }
+        }
+        while points.len() < want {
+            let p = rng.below(run.events.len() as u64 + 1) as usize;
+            points.push((p, Choice::Random(rng.next_u64())));
+        }
+        points.sort_by_key(|&(p, _)| p);
+        let img = work.join("img");
+        let mut state = CrashState::replay(&[]);
+        let mut at = 0;
+        for (p, choice) in points {
+            state.extend(&run.events[at..p]);
+            at = p;
+            let o = check_image(&run, &state, p, choice, &img);
+            sum.add(&o, || {
+                format!("run seed {run_seed} {mode:?} {messages} messages, point {p}, {choice:?}")
+            });
+        }
+        progress(&sum);
+    }
+    Ok(sum)
+}
+
+/// Re-checks one image of a failure line (`run seed`, mode, messages, point, choice), for
+/// debugging: records the run again and checks the image, leaving it in `work/img` when
+/// `keep`.
+pub fn check_one(
+    run_seed: u64,
+    mode: Mode,
+    messages: usize,
+    point: usize,
+    choice: Choice,
+    work: &Path,
+    keep: bool,
+) -> crate::Result<Outcome> {
+    let root = work.join("run");
+    let _ = std::fs::remove_dir_all(&root);
+    let run = record(&root, run_seed, mode, messages)?;
+    let _ = std::fs::remove_dir_all(&root);
+    let state = CrashState::replay(&run.events[..point.min(run.events.len())]);
+    let img = work.join("img");
+    if keep {
+        let _ = std::fs::remove_dir_all(&img);
+        state
+            .build(&img, choice)
+            .map_err(|e| crate::StoreError::io(&img, e))?;
+        let keep_img = work.join("kept");
+        let _ = std::fs::remove_dir_all(&keep_img);
+        copy_dir(&img, &keep_img).map_err(|e| crate::StoreError::io(&keep_img, e))?;
+        for (i, e) in run.events[..point].iter().enumerate() {
+            let op = match &e.op {
+                crate::iorecord::Op::Write { off, data } => format!("Write {off}+{}", data.len()),
+                o => format!("{o:?}"),
+            };
+            eprintln!("{i} {} {op}", e.path.display());
+        }
+    }
+    Ok(check_image(&run, &state, point, choice, &img))
+}
+
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(to)?;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        if e.file_type()?.is_dir() {
+            copy_dir(&e.path(), &to.join(e.file_name()))?;
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name()))?;
+        }
+    }
+    Ok(())
+}
