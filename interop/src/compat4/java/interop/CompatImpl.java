@@ -19,7 +19,15 @@ final class CompatImpl implements Compat {
             stats = BrokerStatsManager.class.getConstructor(String.class, boolean.class).newInstance("interop", true);
         }
         // A no-op arriving listener: 4.6.0 calls it unconditionally on a master (NPE on null).
-        return new DefaultMessageStore(config, stats, (t, q, o, tc, ts, f, p) -> { }, new BrokerConfig());
+        return new DefaultMessageStore(config, stats, (t, q, o, tc, ts, f, p) -> { }, brokerConfig(config));
+    }
+
+    /** A slave is brokerId 1: with id 0 (MASTER_ID) Java's reput skips the rest of a transfer
+     * when a record is split across two transfers, as a master would skip a bad record. */
+    static BrokerConfig brokerConfig(MessageStoreConfig config) {
+        BrokerConfig b = new BrokerConfig();
+        if (config.getBrokerRole() == org.apache.rocketmq.store.config.BrokerRole.SLAVE) b.setBrokerId(1);
+        return b;
     }
 
     @Override

@@ -14,7 +14,15 @@ final class CompatImpl implements Compat {
     @Override
     public DefaultMessageStore open(MessageStoreConfig config) throws Exception {
         BrokerStatsManager stats = new BrokerStatsManager("interop", true);
-        return new DefaultMessageStore(config, stats, (t, q, o, tc, ts, f, p) -> { }, new BrokerConfig(), new ConcurrentHashMap<>());
+        return new DefaultMessageStore(config, stats, (t, q, o, tc, ts, f, p) -> { }, brokerConfig(config), new ConcurrentHashMap<>());
+    }
+
+    /** A slave is brokerId 1: with id 0 (MASTER_ID) Java's reput skips the rest of a transfer
+     * when a record is split across two transfers, as a master would skip a bad record. */
+    static BrokerConfig brokerConfig(MessageStoreConfig config) {
+        BrokerConfig b = new BrokerConfig();
+        if (config.getBrokerRole() == org.apache.rocketmq.store.config.BrokerRole.SLAVE) b.setBrokerId(1);
+        return b;
     }
 
     @Override
