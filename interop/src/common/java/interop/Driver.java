@@ -46,7 +46,6 @@ import org.apache.rocketmq.store.config.MessageStoreConfig;
  *   read MIX STORE OUT [STORE OUT]...  load (recover) each store and dump what Java sees
  *   crashwrite MIX STORE           put MIX's ops over and over, printing "ACK offset size" after each OK put
  *   ha MIX STORE ROLE PORT MASTER  run as HA master or slave; commands on stdin (see haLoop)
- *   bench JSON                     Java's put bench: cells from JSON, results as JSON on stdout
  * </pre>
  *
  * MIX is the JSON the Rust suite generates: a store config and the ops (single messages and
@@ -99,7 +98,6 @@ public final class Driver {
                 break;
             case "crashwrite": crashWrite(json(args[1]), args[2], out); break;
             case "ha": haLoop(json(args[1]), args[2], args[3], Integer.parseInt(args[4]), args[5], out); break;
-            case "bench": Bench.run(json(args[1]), out); break;
             default: throw new IllegalArgumentException("unknown command " + args[0]);
         }
         out.flush();
