@@ -1624,7 +1624,7 @@ fn flush_outcome(
 
 /// The 4.6.0 delay rewrite: REAL_TOPIC and REAL_QID added, the properties re-serialized in
 /// Java `HashMap` order.
-fn delay_rewrite(msg: &Message, _level: i32) -> String {
+fn delay_rewrite(msg: &Message, level: i32) -> String {
     let mut entries: Vec<(String, String)> = properties::iter(msg.properties.as_bytes())
         .map(|(n, v)| {
             (
@@ -1633,6 +1633,13 @@ fn delay_rewrite(msg: &Message, _level: i32) -> String {
             )
         })
         .collect();
+    // A level above the highest is clamped, and Java writes the clamped level back into DELAY
+    // (`msg.setDelayTimeLevel(maxDelayLevel)`), in place in the map.
+    for (n, v) in entries.iter_mut() {
+        if n == properties::DELAY && v.parse::<i32>().is_ok_and(|l| l > level) {
+            *v = level.to_string();
+        }
+    }
     entries.push((properties::REAL_TOPIC.into(), msg.topic.clone()));
     entries.push((properties::REAL_QID.into(), msg.queue_id.to_string()));
     let ordered = properties::java_hashmap_order(entries);
