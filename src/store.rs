@@ -442,7 +442,7 @@ impl MessageStore {
             let do_dispatch = abnormal && writable;
             recovery_scan(&files, start_index, check_crc, &delay_levels, |req| {
                 if do_dispatch {
-                    torn.note(dispatcher, &req);
+                    torn.note(dispatcher, req);
                     dispatcher
                         .dispatch(&mut dispatcher.lock(), req)
                         .map_err(|e| crate::format::Problem::Invalid(e.to_string()))?;
