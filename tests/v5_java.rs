@@ -1,5 +1,5 @@
-//! Java 5.3.3 loads and reads what rmqstore writes in 5.x mode. Runs only with
-//! `RMQSTORE_JAVA=1` (plain `cargo test` stays Java-free); `interop/v5-features/run.sh` builds
+//! Java 5.3.3 loads and reads what rmqstore writes in 5.x mode. Ignored by plain
+//! `cargo test` (which stays Java-free); `interop/v5-features/run.sh` builds
 //! the Java driver (published rocketmq-store 5.3.3) and runs this.
 //!
 //! rmqstore writes a store with target version 5.3.3 and `enabledAppendPropCRC` (V2 records for
@@ -151,18 +151,9 @@ fn write_5x_store(root: &Path, crc: bool) -> serde_json::Value {
     })
 }
 
-fn java_enabled() -> bool {
-    std::env::var("RMQSTORE_JAVA").is_ok_and(|v| v == "1")
-}
-
 #[test]
+#[ignore = "needs Java 17 and Maven: interop/v5-features/run.sh runs it with --ignored"]
 fn java_5_3_3_loads_a_5x_store_with_crc_property() {
-    if !java_enabled() {
-        eprintln!(
-            "skipped: set RMQSTORE_JAVA=1 (interop/v5-features/run.sh) to run against Java 5.3.3"
-        );
-        return;
-    }
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("store");
     let expect = write_5x_store(&root, true);
@@ -184,14 +175,11 @@ fn java_5_3_3_loads_a_5x_store_with_crc_property() {
 }
 
 #[test]
+#[ignore = "needs Java 17 and Maven: interop/v5-features/run.sh runs it with --ignored"]
 fn java_5_3_3_truncates_a_record_whose_crc_property_is_wrong() {
     // The check above can fail: flip one body byte of the last record, which keeps its body
     // CRC field but breaks its __CRC32#; 5.3.3 recovery with forceVerifyPropCRC must then stop
     // before that record.
-    if !java_enabled() {
-        eprintln!("skipped: set RMQSTORE_JAVA=1");
-        return;
-    }
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().join("store");
     let expect = write_5x_store(&root, true);
