@@ -291,6 +291,17 @@ impl MessageStore {
         } else {
             None
         };
+        if writable {
+            // A store opened for writing has its commitlog folder from the start, made durable
+            // with its name, so a power cut before the first segment still leaves a store that
+            // every tool recognises (Java creates it with the first segment; an empty folder
+            // changes nothing Java reads).
+            let dir = config.commit_log_dir();
+            let created = crate::iorecord::create_dir_all(&dir).at(&dir)?;
+            if let Some(first) = created.first() {
+                crate::iorecord::sync_new_entry(first, None, &created[1..]).at(first)?;
+            }
+        }
         let abnormal = config.abort_path().exists();
         let mut commit_log = CommitLog::load_with(
             &config.commit_log_dir(),
