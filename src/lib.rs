@@ -26,6 +26,7 @@ pub mod fxhash;
 pub mod ha;
 pub mod index;
 pub mod inspect;
+pub mod left_out;
 pub mod mapped_file;
 pub mod message;
 pub mod store;
