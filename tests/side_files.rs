@@ -256,3 +256,97 @@ fn rebuild_out_proceeds_past_a_stray_commitlog_file() {
     let clean = run("cat", &f.store_dir, &[]);
     assert_eq!(rebuilt.stdout.lines().count(), clean.stdout.lines().count());
 }
+
+/// The library: an inspection open leaves each side file out (typed, naming the file) and
+/// reads every record; the writable and plain read-only opens refuse the same store.
+#[test]
+fn library_inspect_open_leaves_out_writable_open_refuses() {
+    let f = fixture("4.6.0/async");
+    let clean_records = {
+        let s = rmqstore::MessageStore::open_read_only(common::fixture_store_config(&f.store_dir))
+            .unwrap();
+        s.records().count()
+    };
+    let damages: [(&str, fn(&Path) -> PathBuf); 3] = [
+        ("stray", |r| {
+            let p = r.join("commitlog").join("00000000000009999999");
+            fs::write(&p, vec![1u8; 100]).unwrap();
+            p
+        }),
+        ("cq", |r| {
+            let p = a_cq_file(r);
+            let d = fs::read(&p).unwrap();
+            fs::write(&p, &d[..d.len() - 7]).unwrap();
+            p
+        }),
+        ("index", |r| {
+            let p = first_file(&r.join("index"));
+            let d = fs::read(&p).unwrap();
+            fs::write(&p, &d[..d.len() - 100]).unwrap();
+            p
+        }),
+    ];
+    for (what, damage) in damages {
+        let tmp = copy_store_to_temp(&f);
+        let root = tmp.path();
+        let victim = damage(root);
+        let config = || common::fixture_store_config(root);
+        let before = common::tree_digest(root);
+        let s = rmqstore::MessageStore::open_inspect(config()).unwrap();
+        let left: Vec<&Path> = s.left_out().iter().map(|l| l.path.as_path()).collect();
+        assert_eq!(left, vec![victim.as_path()], "{what}");
+        assert_eq!(s.records().count(), clean_records, "{what}: every record");
+        drop(s);
+        let e = rmqstore::MessageStore::open_read_only(config()).unwrap_err();
+        assert!(
+            e.to_string().contains(&victim.display().to_string()),
+            "{what}: {e}"
+        );
+        assert_eq!(common::tree_digest(root), before, "{what}: nothing changed");
+        let e = rmqstore::MessageStore::open(config()).unwrap_err();
+        assert!(
+            e.to_string().contains(&victim.display().to_string()),
+            "{what}: {e}"
+        );
+        assert!(victim.exists(), "{what}: the writable open drops no file");
+    }
+}
+
+/// Discovery: one odd file among agreeing ones is reported; when nothing agrees, the error.
+#[test]
+fn discovery_takes_geometry_from_the_files_that_agree() {
+    use rmqstore::inspect::discover::discover_config_tolerant;
+    use rmqstore::inspect::GeometryOverrides;
+    let f = fixture("4.6.0/async");
+    let tmp = copy_store_to_temp(&f);
+    let root = tmp.path();
+    let o = GeometryOverrides::default();
+    let p = first_file(&root.join("index"));
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(84_041)
+        .unwrap();
+    let (c, left) = discover_config_tolerant(root, &o).unwrap();
+    assert_eq!((c.max_hash_slot_num, c.max_index_num), (1000, 4000));
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].path, p);
+    assert!(left[0].reason.contains("84041"), "{}", left[0].reason);
+    // The strict discovery still refuses it.
+    assert!(rmqstore::inspect::discover_config(root, &o).is_err());
+    // Both odd: nothing agrees.
+    let other = fs::read_dir(root.join("index"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|q| *q != p)
+        .unwrap();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&other)
+        .unwrap()
+        .set_len(84_045)
+        .unwrap();
+    let e = discover_config_tolerant(root, &o).unwrap_err().to_string();
+    assert!(e.contains("--hash-slots"), "{e}");
+}
