@@ -257,6 +257,9 @@ fn rebuild_out_proceeds_past_a_stray_commitlog_file() {
     assert_eq!(rebuilt.stdout.lines().count(), clean.stdout.lines().count());
 }
 
+/// Damages a store copy and returns the file it damaged.
+type Damage = fn(&Path) -> PathBuf;
+
 /// The library: an inspection open leaves each side file out (typed, naming the file) and
 /// reads every record; the writable and plain read-only opens refuse the same store.
 #[test]
@@ -267,7 +270,7 @@ fn library_inspect_open_leaves_out_writable_open_refuses() {
             .unwrap();
         s.records().count()
     };
-    let damages: [(&str, fn(&Path) -> PathBuf); 3] = [
+    let damages: [(&str, Damage); 3] = [
         ("stray", |r| {
             let p = r.join("commitlog").join("00000000000009999999");
             fs::write(&p, vec![1u8; 100]).unwrap();
