@@ -152,6 +152,21 @@ impl CommitLog {
         Self::load_with(dir, file_size, writable, true)
     }
 
+    /// A read-only load for inspection: stray entries of the folder (not segments of this
+    /// geometry) are left out and recorded in `left`; a wrong-length segment still fails.
+    pub fn load_tolerant(
+        dir: &Path,
+        file_size: usize,
+        left: &mut Vec<crate::left_out::LeftOut>,
+    ) -> Result<CommitLog> {
+        Ok(CommitLog {
+            files: MappedFileQueue::load_tolerant(dir, file_size, false, left)?,
+            put: Mutex::new(PutState::default()),
+            prefaulter: None,
+            seal_prop_crc: false,
+        })
+    }
+
     /// [`load`](Self::load); `prefault` allows the prefault thread a writable log with large
     /// segments starts.
     pub(crate) fn load_with(

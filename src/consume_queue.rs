@@ -58,7 +58,14 @@ impl ConsumeQueue {
         file_size: usize,
         writable: bool,
     ) -> Result<ConsumeQueue> {
-        let files = MappedFileQueue::load(dir, file_size, writable)?;
+        Self::from_files(
+            MappedFileQueue::load(dir, file_size, writable)?,
+            topic,
+            queue_id,
+        )
+    }
+
+    fn from_files(files: MappedFileQueue, topic: &str, queue_id: i32) -> Result<ConsumeQueue> {
         let min = files.min_offset();
         Ok(ConsumeQueue {
             topic: topic.to_string(),
@@ -362,6 +369,39 @@ impl ConsumeQueueTable {
     /// folder can have (see [`validate_topic`]) and queue directories numeric names; anything else is an error naming it (Java skips
     /// non-numeric queue directories silently; we refuse, since they are not ours to ignore).
     pub fn load(root: &Path, file_size: usize, writable: bool) -> Result<ConsumeQueueTable> {
+        Self::load_inner(root, file_size, writable, None)
+    }
+
+    /// A read-only [`load`](Self::load) for inspection: a stray entry, a folder no topic or
+    /// queue names, or a file of the wrong length is left out and recorded in `left` (with
+    /// every later file of its queue) instead of failing the load.
+    pub fn load_tolerant(
+        root: &Path,
+        file_size: usize,
+        left: &mut Vec<crate::left_out::LeftOut>,
+    ) -> Result<ConsumeQueueTable> {
+        Self::load_inner(root, file_size, false, Some(left))
+    }
+
+    fn load_inner(
+        root: &Path,
+        file_size: usize,
+        writable: bool,
+        mut left: Option<&mut Vec<crate::left_out::LeftOut>>,
+    ) -> Result<ConsumeQueueTable> {
+        // In an inspection load, what would fail the load is left out instead.
+        macro_rules! refuse {
+            ($left:expr, $path:expr, $why:expr) => {{
+                let e = StoreError::bad_file($path, $why);
+                match $left.as_mut() {
+                    Some(l) => {
+                        l.push(crate::left_out::LeftOut::new($path, $why.to_string()));
+                        continue;
+                    }
+                    None => return Err(e),
+                }
+            }};
+        }
         let mut queues: FxHashMap<String, FxHashMap<i32, Arc<ConsumeQueue>>> = FxHashMap::default();
         match fs::read_dir(root) {
             Ok(rd) => {
@@ -369,33 +409,50 @@ impl ConsumeQueueTable {
                     let topic_entry = topic_entry.at(root)?;
                     let tpath = topic_entry.path();
                     if !topic_entry.file_type().at(&tpath)?.is_dir() {
-                        return Err(StoreError::bad_file(
+                        refuse!(
+                            left,
                             &tpath,
-                            "stray entry in consumequeue/: only topic directories belong here",
-                        ));
+                            "stray entry in consumequeue/: only topic directories belong here"
+                        );
                     }
                     // Java names the folder with the topic's UTF-8 bytes (a topic from the
                     // commitlog is decoded lossily first), so it is always UTF-8.
                     let Ok(topic) = topic_entry.file_name().into_string() else {
-                        return Err(StoreError::bad_file(
+                        refuse!(
+                            left,
                             &tpath,
-                            "a topic folder whose name is not UTF-8: no topic names it",
-                        ));
+                            "a topic folder whose name is not UTF-8: no topic names it"
+                        );
                     };
-                    validate_topic(&topic)
-                        .map_err(|e| StoreError::bad_file(&tpath, e.to_string()))?;
+                    if let Err(e) = validate_topic(&topic) {
+                        refuse!(left, &tpath, e.to_string());
+                    }
                     for q_entry in fs::read_dir(&tpath).at(&tpath)? {
                         let q_entry = q_entry.at(&tpath)?;
                         let qpath = q_entry.path();
                         let qname = q_entry.file_name().to_string_lossy().into_owned();
                         let qid: i32 = match qname.parse() {
                             Ok(q) if q >= 0 && q_entry.file_type().at(&qpath)?.is_dir() => q,
-                            _ => return Err(StoreError::bad_file(
+                            _ => refuse!(
+                                left,
                                 &qpath,
-                                "stray entry: queue directories are named by a non-negative number",
-                            )),
+                                "stray entry: queue directories are named by a non-negative number"
+                            ),
                         };
-                        let cq = ConsumeQueue::load(&qpath, &topic, qid, file_size, writable)?;
+                        let before = left.as_ref().map_or(0, |l| l.len());
+                        let cq = match left.as_mut() {
+                            Some(l) => ConsumeQueue::from_files(
+                                MappedFileQueue::load_tolerant(&qpath, file_size, true, l)?,
+                                &topic,
+                                qid,
+                            )?,
+                            None => ConsumeQueue::load(&qpath, &topic, qid, file_size, writable)?,
+                        };
+                        if cq.files().is_empty() && left.as_ref().is_some_and(|l| l.len() > before)
+                        {
+                            // Every file of the queue was left out: no queue to show.
+                            continue;
+                        }
                         queues
                             .entry(topic.clone())
                             .or_default()

@@ -543,7 +543,40 @@ impl IndexService {
         index_num: u32,
         read_only: bool,
     ) -> Result<IndexService> {
-        let dir = dir.into();
+        Self::open_inner(dir.into(), hash_slot_num, index_num, read_only, None)
+    }
+
+    /// A read-only [`open`](Self::open) for inspection: a stray entry or an index file that
+    /// does not open (wrong length, unreadable header) is left out and recorded in `left`
+    /// instead of failing; each index file stands alone, so the others still answer.
+    pub fn open_tolerant(
+        dir: impl Into<PathBuf>,
+        hash_slot_num: u32,
+        index_num: u32,
+        left: &mut Vec<crate::left_out::LeftOut>,
+    ) -> Result<IndexService> {
+        Self::open_inner(dir.into(), hash_slot_num, index_num, true, Some(left))
+    }
+
+    fn open_inner(
+        dir: PathBuf,
+        hash_slot_num: u32,
+        index_num: u32,
+        read_only: bool,
+        mut left: Option<&mut Vec<crate::left_out::LeftOut>>,
+    ) -> Result<IndexService> {
+        // In an inspection open, what would fail the open is left out instead.
+        macro_rules! refuse {
+            ($path:expr, $why:expr) => {{
+                match left.as_mut() {
+                    Some(l) => {
+                        l.push(crate::left_out::LeftOut::new($path, $why));
+                        continue;
+                    }
+                    None => return Err(StoreError::bad_file($path, $why)),
+                }
+            }};
+        }
         check_geometry(hash_slot_num, index_num)?;
         let mut names = Vec::new();
         match fs::read_dir(&dir) {
@@ -554,23 +587,23 @@ impl IndexService {
                     let name = match ent.file_name().into_string() {
                         Ok(n) => n,
                         Err(_) => {
-                            return Err(StoreError::bad_file(
+                            refuse!(
                                 path,
-                                "stray entry in the index directory (name is not UTF-8)",
-                            ))
+                                "stray entry in the index directory (name is not UTF-8)"
+                            )
                         }
                     };
                     if !is_index_file_name(&name) {
-                        return Err(StoreError::bad_file(
+                        refuse!(
                             path,
-                            "stray entry in the index directory (index files are named by 17 digits, yyyyMMddHHmmssSSS)",
-                        ));
+                            "stray entry in the index directory (index files are named by 17 digits, yyyyMMddHHmmssSSS)"
+                        );
                     }
                     if !ent.file_type().at(&path)?.is_file() {
-                        return Err(StoreError::bad_file(
+                        refuse!(
                             path,
-                            "stray entry in the index directory (not a regular file)",
-                        ));
+                            "stray entry in the index directory (not a regular file)"
+                        );
                     }
                     names.push(name);
                 }
@@ -592,12 +625,19 @@ impl IndexService {
         }
         let mut files = Vec::with_capacity(names.len());
         for name in names {
-            files.push(IndexFile::open(
-                dir.join(name),
-                hash_slot_num,
-                index_num,
-                read_only,
-            )?);
+            match IndexFile::open(dir.join(&name), hash_slot_num, index_num, read_only) {
+                Ok(f) => files.push(f),
+                Err(e) => match left.as_mut() {
+                    Some(l) => {
+                        let why = match &e {
+                            StoreError::BadFile { what, .. } => what.clone(),
+                            other => other.to_string(),
+                        };
+                        l.push(crate::left_out::LeftOut::new(dir.join(&name), why));
+                    }
+                    None => return Err(e),
+                },
+            }
         }
         Ok(IndexService {
             dir,

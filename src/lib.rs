@@ -34,6 +34,7 @@ pub mod ha;
 pub mod index;
 pub mod inspect;
 pub mod iorecord;
+pub mod left_out;
 pub mod mapped_file;
 pub mod message;
 pub mod powerloss;

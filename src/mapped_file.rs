@@ -650,6 +650,31 @@ impl MappedFileQueue {
     /// when writable). Every entry must be a regular file with a 20-digit name and exactly
     /// `file_size` bytes, otherwise the load fails naming the file.
     pub fn load(dir: &Path, file_size: usize, writable: bool) -> Result<MappedFileQueue> {
+        Self::load_inner(dir, file_size, writable, None)
+    }
+
+    /// A read-only [`load`](Self::load) for inspection that leaves side files out instead of
+    /// failing, recording each in `left` (see [`crate::left_out`]): stray names, and files
+    /// that cannot be a segment of this geometry (a name that is not a multiple of
+    /// `file_size` and a length other than it). With `lengths`, (consume queues) a file of the
+    /// wrong length is left out too, with every later file of the folder (the queue must stay
+    /// contiguous). Without it (the commitlog), a wrong-length segment still fails as in Java.
+    pub fn load_tolerant(
+        dir: &Path,
+        file_size: usize,
+        lengths: bool,
+        left: &mut Vec<crate::left_out::LeftOut>,
+    ) -> Result<MappedFileQueue> {
+        Self::load_inner(dir, file_size, false, Some((left, lengths)))
+    }
+
+    fn load_inner(
+        dir: &Path,
+        file_size: usize,
+        writable: bool,
+        mut tolerant: Option<(&mut Vec<crate::left_out::LeftOut>, bool)>,
+    ) -> Result<MappedFileQueue> {
+        use crate::left_out::LeftOut;
         let mut found: Vec<(u64, PathBuf)> = Vec::new();
         match fs::read_dir(dir) {
             Ok(rd) => {
@@ -659,17 +684,34 @@ impl MappedFileQueue {
                     let name = entry.file_name();
                     let name = name.to_string_lossy();
                     let ft = entry.file_type().at(&path)?;
-                    let offset = file_name_to_offset(&name).ok_or_else(|| {
-                        StoreError::bad_file(
-                            &path,
-                            "stray entry: segment names are 20 decimal digits (move it out of the store)",
-                        )
-                    })?;
+                    let stray = "stray entry: segment names are 20 decimal digits (move it out of the store)";
+                    let Some(offset) = file_name_to_offset(&name) else {
+                        if let Some((left, _)) = tolerant.as_mut() {
+                            left.push(LeftOut::new(&path, stray));
+                            continue;
+                        }
+                        return Err(StoreError::bad_file(&path, stray));
+                    };
                     if !ft.is_file() {
                         return Err(StoreError::bad_file(
                             &path,
                             "not a regular file (symlinks and directories are not segments)",
                         ));
+                    }
+                    if let Some((left, lengths)) = tolerant.as_mut() {
+                        let len = entry.metadata().at(&path)?.len();
+                        if len != file_size as u64
+                            && len != 0
+                            && (*lengths || offset % file_size as u64 != 0)
+                        {
+                            left.push(LeftOut::new(
+                                &path,
+                                format!(
+                                    "{len} bytes, not {file_size}: not a segment of this folder"
+                                ),
+                            ));
+                            continue;
+                        }
                     }
                     // Offsets are Java longs, and every position in the segment must be one:
                     // a name near u64::MAX would overflow `offset + size` everywhere.
@@ -689,6 +731,16 @@ impl MappedFileQueue {
             Err(e) => return Err(StoreError::io(dir, e)),
         }
         found.sort();
+        if let Some((left, true)) = tolerant.as_mut() {
+            // A consume queue must stay contiguous: after a left-out file, the rest go too.
+            if let Some(i) =
+                (1..found.len()).find(|&i| found[i].0 != found[i - 1].0 + file_size as u64)
+            {
+                for (_, p) in found.drain(i..) {
+                    left.push(LeftOut::new(p, "follows a gap left by a left-out file"));
+                }
+            }
+        }
         if let Some((_, last)) = found.last() {
             if drop_interrupted_creation(last, !writable)? {
                 found.pop();

@@ -207,6 +207,8 @@ pub struct MessageStore {
     pub(crate) ha: std::sync::OnceLock<Arc<crate::ha::HaShared>>,
     /// Put hooks, statistics, the confirm offset, arrival waiters (`src/store/*.rs`).
     pub(crate) api: hooks::ApiState,
+    /// Side files an inspection open left out.
+    pub(crate) left_out: Vec<crate::left_out::LeftOut>,
 }
 
 /// A background service the store owns and stops at shutdown.
@@ -263,13 +265,47 @@ impl MessageStore {
         Self::open_with(config, OpenMode::ReadOnly, Arc::new(SystemClock))
     }
 
+    /// Opens a store for inspection, read-only, going on past side files it cannot use: a
+    /// stray entry of `commitlog/`, a consume-queue or index file of the wrong length, and
+    /// the like are left out and listed by [`left_out`](Self::left_out). What the commitlog
+    /// itself needs (a wrong-length segment) still fails, as Java refuses it.
+    pub fn open_inspect(config: StoreConfig) -> Result<MessageStore> {
+        let mut left = Vec::new();
+        let mut store = Self::open_full(
+            config,
+            OpenMode::ReadOnly,
+            Arc::new(SystemClock),
+            Some(&mut left),
+        )?;
+        store.left_out = left;
+        Ok(store)
+    }
+
+    /// The side files an [`open_inspect`](Self::open_inspect) left out (none otherwise).
+    pub fn left_out(&self) -> &[crate::left_out::LeftOut] {
+        &self.left_out
+    }
+
     /// Opens with an explicit mode and clock (store timestamps and index file names).
     pub fn open_with(
         config: StoreConfig,
         mode: OpenMode,
         clock: Arc<dyn Clock>,
     ) -> Result<MessageStore> {
+        Self::open_full(config, mode, clock, None)
+    }
+
+    fn open_full(
+        config: StoreConfig,
+        mode: OpenMode,
+        clock: Arc<dyn Clock>,
+        mut tolerant: Option<&mut Vec<crate::left_out::LeftOut>>,
+    ) -> Result<MessageStore> {
         let writable = mode == OpenMode::ReadWrite;
+        debug_assert!(
+            !(writable && tolerant.is_some()),
+            "a writable open never leaves out"
+        );
         let delay_levels = config.delay_levels().map_err(StoreError::Config)?;
         if writable {
             // A deleteWhen Java cannot parse stops every cleanup run: refuse it up front.
@@ -303,12 +339,19 @@ impl MessageStore {
             }
         }
         let abnormal = config.abort_path().exists();
-        let mut commit_log = CommitLog::load_with(
-            &config.commit_log_dir(),
-            config.mapped_file_size_commit_log,
-            writable,
-            config.background_services,
-        )?;
+        let mut commit_log = match tolerant.as_mut() {
+            Some(left) => CommitLog::load_tolerant(
+                &config.commit_log_dir(),
+                config.mapped_file_size_commit_log,
+                left,
+            )?,
+            None => CommitLog::load_with(
+                &config.commit_log_dir(),
+                config.mapped_file_size_commit_log,
+                writable,
+                config.background_services,
+            )?,
+        };
         if writable && config.is_sync_flush() {
             commit_log.set_write_through(true);
         }
@@ -322,19 +365,34 @@ impl MessageStore {
                 config.mapped_file_size_commit_log,
             ));
         }
-        let consume_queues = ConsumeQueueTable::load(
-            &config.consume_queue_dir(),
-            config.mapped_file_size_consume_queue(),
-            writable,
-        )?;
+        let consume_queues = match tolerant.as_mut() {
+            Some(left) => ConsumeQueueTable::load_tolerant(
+                &config.consume_queue_dir(),
+                config.mapped_file_size_consume_queue(),
+                left,
+            )?,
+            None => ConsumeQueueTable::load(
+                &config.consume_queue_dir(),
+                config.mapped_file_size_consume_queue(),
+                writable,
+            )?,
+        };
         let checkpoint = StoreCheckpoint::open(&config.checkpoint_path(), writable)?;
         let index = if config.message_index_enable {
-            let mut ix = IndexService::open(
-                config.index_dir(),
-                config.max_hash_slot_num,
-                config.max_index_num,
-                !writable,
-            )?;
+            let mut ix = match tolerant.as_mut() {
+                Some(left) => IndexService::open_tolerant(
+                    config.index_dir(),
+                    config.max_hash_slot_num,
+                    config.max_index_num,
+                    left,
+                )?,
+                None => IndexService::open(
+                    config.index_dir(),
+                    config.max_hash_slot_num,
+                    config.max_index_num,
+                    !writable,
+                )?,
+            };
             ix.set_prefault(config.background_services);
             ix.set_slot_count_5x(config.target_version.is_5x());
             Some(ix)
@@ -372,6 +430,7 @@ impl MessageStore {
                 reput_from: 0,
             },
             shut_down: false,
+            left_out: Vec::new(),
         };
         store.recover(abnormal)?;
         store.trace_recovery();

@@ -237,6 +237,21 @@ const REBUILD_PROCEEDS: &[&str] = &[
     "index file of the wrong length",
 ];
 
+/// Cases where one side file is bad: the read commands leave it out, name it, exit 1 and
+/// still show every record (issue 12 item 5).
+const LEFT_OUT: &[&str] = &[
+    "stray 100-byte file in commitlog/",
+    "non-numeric segment name",
+    "consume-queue file of the wrong length",
+    "index file of the wrong length",
+];
+
+/// Of those, the ones `rebuild --out` leaves out of the new store too (and names, exit 1).
+const REBUILD_LEAVES_OUT: &[&str] = &[
+    "stray 100-byte file in commitlog/",
+    "non-numeric segment name",
+];
+
 /// What a case expects.
 #[derive(Clone, Copy)]
 struct Expect {
@@ -308,6 +323,35 @@ fn check(case: &Case) {
         before,
         "{name}: a read-only command changed bytes"
     );
+
+    if LEFT_OUT.contains(&name) {
+        let clean = run(&["cat"], &f.store_dir).stdout.lines().count();
+        for (cmd, o) in [("stat", &stat), ("topics", &topics), ("cat", &cat)] {
+            assert_eq!(o.code, 1, "{name}: {cmd} exit code; {}", o.stderr);
+            assert!(
+                o.stderr.contains("left out"),
+                "{name}: {cmd} names nothing: {}",
+                o.stderr
+            );
+        }
+        assert_eq!(
+            cat.stdout.lines().count(),
+            clean,
+            "{name}: cat shows every record"
+        );
+    }
+    if REBUILD_LEAVES_OUT.contains(&name) {
+        let t = tempfile::tempdir().unwrap();
+        let out = t.path().join("rebuilt");
+        let rb = run_out(&["rebuild"], root, &out);
+        assert_eq!(rb.code, 1, "{name}: rebuild --out: {}", rb.stderr);
+        assert!(rb.stderr.contains("left out"), "{name}: {}", rb.stderr);
+        let n = lib_records(&out)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
+            .len();
+        let clean = lib_records(&f.store_dir).unwrap().len();
+        assert_eq!(n, clean, "{name}: rebuild keeps {n} of {clean}");
+    }
 
     let kept = writable_open_keeps(root);
     match &kept {

@@ -11,7 +11,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use super::{CliError, CliResult, GeometryArgs};
 use crate::config::StoreConfig;
+use crate::inspect::discover::discover_config_tolerant;
 use crate::inspect::discover_config;
+use crate::left_out::LeftOut;
 use crate::MessageStore;
 
 /// The store and its settings, shared by every command that reads a store.
@@ -43,13 +45,27 @@ pub enum ConfigSource {
 impl StoreArgs {
     /// The store config: from `-c` (warnings on stderr) or discovered, flags on top.
     pub fn store_config(&self) -> CliResult<(StoreConfig, ConfigSource)> {
+        self.store_config_tolerant(&mut None)
+    }
+
+    /// [`store_config`](Self::store_config); with `left` set, discovery goes on past a file
+    /// whose length the others of its kind do not share, and adds it there.
+    fn store_config_tolerant(
+        &self,
+        left: &mut Option<Vec<LeftOut>>,
+    ) -> CliResult<(StoreConfig, ConfigSource)> {
         check_geometry(&self.geometry)?;
         let overrides = self.geometry.overrides();
         let Some(file) = &self.config else {
-            return Ok((
-                discover_config(&self.store, &overrides)?,
-                ConfigSource::Discovered,
-            ));
+            let config = match left {
+                Some(left) => {
+                    let (c, l) = discover_config_tolerant(&self.store, &overrides)?;
+                    left.extend(l);
+                    c
+                }
+                None => discover_config(&self.store, &overrides)?,
+            };
+            return Ok((config, ConfigSource::Discovered));
         };
         let (mut c, warnings) = StoreConfig::from_properties_file(file)?;
         for w in warnings {
@@ -85,15 +101,26 @@ impl StoreArgs {
     }
 
     /// Opens the store read-only: nothing is created, changed or locked.
+    /// A side file that cannot be used (a stray entry of `commitlog/`, a consume-queue or
+    /// index file of the wrong length) is left out: named in a warning on stderr here, in
+    /// `store.left_out()` for `--json`, and the command exits 1 (see [`super::left_out`]).
     pub fn open(&self) -> CliResult<(MessageStore, ConfigSource)> {
-        let (config, source) = self.store_config()?;
+        let mut discovered = Some(Vec::new());
+        let (config, source) = self.store_config_tolerant(&mut discovered)?;
         if !self.store.is_dir() {
             return Err(CliError::Input(format!(
                 "{}: no such store directory",
                 self.store.display()
             )));
         }
-        Ok((MessageStore::open_read_only(config)?, source))
+        let mut store = MessageStore::open_inspect(config)?;
+        let mut all = discovered.unwrap_or_default();
+        for l in std::mem::take(&mut store.left_out) {
+            crate::left_out::push_unique(&mut all, l);
+        }
+        super::left_out::warn_all(&all);
+        store.left_out = all;
+        Ok((store, source))
     }
 
     /// A progress bar on stderr over `total` units, hidden with `--json` or when stderr is

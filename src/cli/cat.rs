@@ -310,6 +310,13 @@ pub fn run(args: &CatArgs) -> CliResult {
             }
         }
     }
+    if json {
+        for l in store.left_out() {
+            serde_json::to_writer(&mut out, &super::left_out::JsonLeftOut { left_out: l })
+                .map_err(std::io::Error::from)?;
+            writeln!(out)?;
+        }
+    }
     out.flush()?;
     report_extras(&skipped, beyond, misplaced, store.max_phy_offset())
 }

@@ -31,6 +31,20 @@ pub fn run(args: &CqArgs) -> CliResult {
     let (store, _) = args.common.open()?;
     let Some(dump) = store.dump_consume_queue(&args.topic, args.queue, args.from, args.limit)
     else {
+        let dir = store
+            .config()
+            .consume_queue_dir()
+            .join(&args.topic)
+            .join(args.queue.to_string());
+        if store.left_out().iter().any(|l| l.path.starts_with(&dir)) {
+            // Its files were left out (named above): a damaged queue, not a missing one.
+            return Err(CliError::Failed(format!(
+                "{}: consume queue {} / {} left out",
+                dir.display(),
+                args.topic,
+                args.queue
+            )));
+        }
         return Err(CliError::Input(format!(
             "{}: no consume queue {} / {}",
             store

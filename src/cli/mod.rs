@@ -12,6 +12,7 @@ mod cleanup;
 mod cq;
 mod demo;
 mod index;
+mod left_out;
 mod msg;
 mod stat;
 mod table;
@@ -173,6 +174,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Preflight(args) => preflight::run(&args),
         Command::Replicate(args) => replicate::run(&args),
     };
+    let result = left_out::fail_if_any(result);
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(CliError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,

@@ -99,6 +99,7 @@ pub fn run(args: &RebuildArgs) -> CliResult {
         }
     }
     out.flush()?;
+    super::left_out::warn_all(&report.left_out);
     for s in &report.skipped {
         super::warn(&s.to_string());
     }

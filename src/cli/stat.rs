@@ -26,6 +26,8 @@ pub struct StatArgs {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct JsonStat {
+    /// Side files left out (issue 12 item 5).
+    left_out: Vec<crate::left_out::LeftOut>,
     store: String,
     /// `-c <file>` or `discovered`.
     config_source: String,
@@ -137,6 +139,7 @@ pub fn run(args: &StatArgs) -> CliResult {
     let mut out = super::stdout();
     if args.common.json {
         let j = JsonStat {
+            left_out: store.left_out().to_vec(),
             rebuild_leftovers: leftovers,
             rebuild_backups: backups,
             store: root.display().to_string(),

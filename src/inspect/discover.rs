@@ -22,6 +22,7 @@ use crate::config::StoreConfig;
 use crate::error::{Result, StoreError};
 use crate::format::cq::CQ_UNIT_SIZE;
 use crate::format::index::{index_file_size, HASH_SLOT_SIZE, INDEX_ENTRY_SIZE, INDEX_HEADER_SIZE};
+use crate::left_out::LeftOut;
 use crate::mapped_file::file_name_to_offset;
 
 /// Values given explicitly (command-line flags); each one replaces what discovery would find,
@@ -48,6 +49,27 @@ pub struct GeometryOverrides {
 /// consume-queue length that is not whole 20-byte units, or an index length from which the
 /// slot and entry counts cannot be told (then `--hash-slots`/`--index-num` are needed).
 pub fn discover_config(root: &Path, overrides: &GeometryOverrides) -> Result<StoreConfig> {
+    discover_inner(root, overrides, None)
+}
+
+/// [`discover_config`] for an inspection open: where the files of a kind agree but for a few
+/// (one length is more common than any other, or the only plausible one among the most
+/// common), the geometry comes from them and each odd file is returned as left out. Where
+/// nothing agrees, the same error as [`discover_config`].
+pub fn discover_config_tolerant(
+    root: &Path,
+    overrides: &GeometryOverrides,
+) -> Result<(StoreConfig, Vec<LeftOut>)> {
+    let mut left = Vec::new();
+    let config = discover_inner(root, overrides, Some(&mut left))?;
+    Ok((config, left))
+}
+
+fn discover_inner(
+    root: &Path,
+    overrides: &GeometryOverrides,
+    mut left: Option<&mut Vec<LeftOut>>,
+) -> Result<StoreConfig> {
     match fs::metadata(root) {
         Ok(m) if m.is_dir() => {}
         Ok(_) => {
@@ -69,8 +91,19 @@ pub fn discover_config(root: &Path, overrides: &GeometryOverrides) -> Result<Sto
         None => {
             let dir = config.commit_log_dir();
             let files = list_files(&dir, |n| file_name_to_offset(n).is_some())?;
-            let spaced = |len: u64| names_spaced_by(&files, len);
-            match common_length(&files, "commitlog segment", "--commitlog-size", spaced)? {
+            // Whether the files of that length are named as segments of that length.
+            let spaced = |len: u64| {
+                let same: Vec<_> = files.iter().filter(|f| f.1 == len).cloned().collect();
+                names_spaced_by(&same, len)
+            };
+            let what = "commitlog segment";
+            match common_length(
+                &files,
+                what,
+                "--commitlog-size",
+                spaced,
+                left.as_deref_mut(),
+            )? {
                 Some(len) => usize::try_from(len).map_err(|_| {
                     StoreError::bad_file(&files[0].0, format!("segment length {len} is too large"))
                 })?,
@@ -85,7 +118,8 @@ pub fn discover_config(root: &Path, overrides: &GeometryOverrides) -> Result<Sto
             let files = consume_queue_files(&config.consume_queue_dir())?;
             // A length of whole 20-byte units.
             let plausible = |len: u64| len > 0 && len % CQ_UNIT_SIZE as u64 == 0;
-            match common_length(&files, "consume-queue file", "--cq-size", plausible)? {
+            let what = "consume-queue file";
+            match common_length(&files, what, "--cq-size", plausible, left.as_deref_mut())? {
                 Some(len) => {
                     if len == 0 || len % CQ_UNIT_SIZE as u64 != 0 {
                         let path = &files
@@ -114,7 +148,8 @@ pub fn discover_config(root: &Path, overrides: &GeometryOverrides) -> Result<Sto
             let files = list_files(&config.index_dir(), is_index_file_name)?;
             let default = (config.max_hash_slot_num, config.max_index_num);
             let plausible = |len: u64| index_geometry(len, s, n, default).is_some();
-            match common_length(&files, "index file", "--hash-slots/--index-num", plausible)? {
+            let flag = "--hash-slots/--index-num";
+            match common_length(&files, "index file", flag, plausible, left)? {
                 None => (
                     s.unwrap_or(config.max_hash_slot_num),
                     n.unwrap_or(config.max_index_num),
@@ -274,6 +309,7 @@ fn common_length(
     what: &str,
     flag: &str,
     plausible: impl Fn(u64) -> bool,
+    left: Option<&mut Vec<LeftOut>>,
 ) -> Result<Option<u64>> {
     let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
     for (_, len) in files {
@@ -285,6 +321,25 @@ fn common_length(
     else {
         return Ok(None);
     };
+    let n = counts[&common];
+    // The others agree: one length more common than any other, or the only plausible one
+    // among the most common.
+    let agree = plausible(common)
+        && counts
+            .iter()
+            .all(|(l, c)| *l == common || *c < n || (*c == n && !plausible(*l)));
+    if let (Some(left), true) = (left, agree) {
+        for (path, len) in files.iter().filter(|(_, l)| *l != common) {
+            left.push(LeftOut::new(
+                path,
+                format!(
+                    "length {len} differs from the other {what}s ({common} bytes): damaged or \
+                     not part of the store"
+                ),
+            ));
+        }
+        return Ok(Some(common));
+    }
     if let Some((path, len)) = files.iter().find(|(_, l)| *l != common) {
         return Err(StoreError::bad_file(
             path,

@@ -92,6 +92,8 @@ impl RebuildOptions {
 /// What [`rebuild`] did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RebuildReport {
+    /// Entries of `commitlog/` that are not segments, left out of the new store (`--out`).
+    pub left_out: Vec<crate::left_out::LeftOut>,
     pub store: PathBuf,
     /// The new store root (`--out`) or the store itself (in place).
     pub output: PathBuf,
@@ -273,12 +275,23 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
         cleanup.0.push(build_root.clone());
     }
 
-    // The source, read-only.
-    let commit_log = CommitLog::load(
-        &config.commit_log_dir(),
-        config.mapped_file_size_commit_log,
-        false,
-    )?;
+    // The source, read-only. With --out, a stray entry of commitlog/ (not a segment of this
+    // geometry) is left out and named; in place it is refused, as the writable open that
+    // follows would refuse it.
+    let mut left_out = Vec::new();
+    let commit_log = if in_place {
+        CommitLog::load(
+            &config.commit_log_dir(),
+            config.mapped_file_size_commit_log,
+            false,
+        )?
+    } else {
+        CommitLog::load_tolerant(
+            &config.commit_log_dir(),
+            config.mapped_file_size_commit_log,
+            &mut left_out,
+        )?
+    };
     let old_cqs = ConsumeQueueTable::load(
         &config.consume_queue_dir(),
         config.mapped_file_size_consume_queue(),
@@ -540,6 +553,7 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
     // The commitlog: what lies after the end goes (a broker's recovery drops it too).
     let mut truncated = Vec::new();
     let mut report = RebuildReport {
+        left_out,
         store: root.to_path_buf(),
         output: out_final.clone().unwrap_or_else(|| root.to_path_buf()),
         commitlog_end: end,
