@@ -31,6 +31,55 @@ pub struct StoreArgs {
     pub geometry: GeometryArgs,
 }
 
+/// `-c broker.properties` for the commands that take sizes rather than a whole config
+/// (`verify`, `rebuild`, `salvage`): the file's sizes are used as the broker would read them
+/// (its defaults for keys it does not set), geometry flags win.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigArg {
+    /// The broker's properties file: sizes (mappedFileSizeCommitLog,
+    /// mappedFileSizeConsumeQueue, maxHashSlotNum, maxIndexNum) come from it instead of
+    /// the lengths of the store's files. The store path is always STORE; geometry flags win.
+    #[arg(short = 'c', long = "config", value_name = "broker.properties")]
+    pub config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    /// The geometry to use: the flags, on top of the file's sizes when `-c` was given.
+    pub fn overrides(
+        &self,
+        store: &std::path::Path,
+        geometry: &GeometryArgs,
+    ) -> CliResult<crate::inspect::GeometryOverrides> {
+        check_geometry(geometry)?;
+        let mut o = geometry.overrides();
+        let Some(file) = &self.config else {
+            return Ok(o);
+        };
+        let (c, warnings) = StoreConfig::from_properties_file(file)?;
+        for w in warnings {
+            super::warn(&w);
+        }
+        if let Some(p) = &c.store_path_commit_log {
+            if *p != c.store_path_root_dir.join("commitlog") && o.commitlog_dir.is_none() {
+                super::warn(&format!(
+                    "{}: storePathCommitLog is {}; reading {} instead (pass --commitlog-dir to \
+                     read that folder)",
+                    file.display(),
+                    p.display(),
+                    store.join("commitlog").display()
+                ));
+            }
+        }
+        o.commitlog_size
+            .get_or_insert(c.mapped_file_size_commit_log);
+        o.cq_size
+            .get_or_insert(c.mapped_file_size_consume_queue_raw);
+        o.hash_slots.get_or_insert(c.max_hash_slot_num);
+        o.index_num.get_or_insert(c.max_index_num);
+        Ok(o)
+    }
+}
+
 /// Where the settings in use came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigSource {

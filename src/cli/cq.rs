@@ -15,8 +15,10 @@ use crate::inspect::queues::UnitCheck;
 pub struct CqArgs {
     #[command(flatten)]
     pub common: StoreArgs,
+    /// The topic whose consume queue to dump (consumequeue/TOPIC/).
     #[arg(value_name = "TOPIC")]
     pub topic: String,
+    /// The queue id (consumequeue/TOPIC/QUEUE_ID/).
     #[arg(value_name = "QUEUE_ID")]
     pub queue: i32,
     /// First queue offset (default: the first unit in the files).

@@ -30,6 +30,8 @@ pub struct RebuildArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
+    pub config: super::args::ConfigArg,
+    #[command(flatten)]
     pub geometry: GeometryArgs,
 }
 
@@ -39,7 +41,7 @@ pub fn run(args: &RebuildArgs) -> CliResult {
         None => RebuildTarget::InPlace,
     };
     let mut opts = RebuildOptions::new(target);
-    opts.geometry = args.geometry.overrides();
+    opts.geometry = args.config.overrides(&args.store, &args.geometry)?;
     opts.force = args.force;
     opts.cancel = Some(super::interrupt_flag());
     let report = rebuild(&args.store, &opts).map_err(|e| match e {

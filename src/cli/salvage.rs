@@ -21,12 +21,14 @@ pub struct SalvageArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
+    pub config: super::args::ConfigArg,
+    #[command(flatten)]
     pub geometry: GeometryArgs,
 }
 
 pub fn run(args: &SalvageArgs) -> CliResult {
     let opts = SalvageOptions {
-        geometry: args.geometry.overrides(),
+        geometry: args.config.overrides(&args.store, &args.geometry)?,
         cancel: Some(super::interrupt_flag()),
         now_ms: None,
     };

@@ -19,6 +19,8 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
+    pub config: super::args::ConfigArg,
+    #[command(flatten)]
     pub geometry: GeometryArgs,
 }
 
@@ -26,7 +28,7 @@ pub fn run(args: &VerifyArgs) -> CliResult {
     let report = verify(
         &args.store,
         &VerifyOptions {
-            geometry: args.geometry.overrides(),
+            geometry: args.config.overrides(&args.store, &args.geometry)?,
             now_ms: None,
         },
     )?;
