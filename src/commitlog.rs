@@ -125,6 +125,9 @@ pub struct CommitLog {
     put: Mutex<PutState>,
     /// Writable commitlogs prefault ahead of the write position.
     prefaulter: Option<crate::mapped_file::Prefaulter>,
+    /// 5.x `enabledAppendPropCRC`: fill each record's reserved `__CRC32#` tail once its
+    /// offsets are final (`src/v5/crc.rs`).
+    seal_prop_crc: bool,
 }
 
 impl std::fmt::Debug for CommitLog {
@@ -157,7 +160,13 @@ impl CommitLog {
                 && writable
                 && file_size >= 4 * crate::mapped_file::PREFAULT_WINDOW)
                 .then(crate::mapped_file::Prefaulter::start),
+            seal_prop_crc: false,
         })
+    }
+
+    /// Seal the 5.x `__CRC32#` property of every appended record that reserved one.
+    pub fn set_append_prop_crc(&mut self, on: bool) {
+        self.seal_prop_crc = on;
     }
 
     /// Appends go to the segment files with `pwrite` instead of through their mappings (used
@@ -239,9 +248,13 @@ impl CommitLog {
             let mut at = 0usize;
             for r in records.iter_mut() {
                 r.physical_offset = (from + (pos + at) as u64) as i64;
+                let start = at;
                 at += r
                     .encode_into(&mut buf[at..])
                     .map_err(|e| StoreError::Invalid(e.to_string()))?;
+                if self.seal_prop_crc && crate::v5::crc::has_tail(&buf[start..at]) {
+                    crate::v5::crc::seal(&mut buf[start..at]);
+                }
             }
             Ok(())
         })?;

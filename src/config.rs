@@ -58,6 +58,12 @@ pub struct StoreConfig {
     pub commit_commit_log_thorough_interval_ms: u64,
     /// 5.x: write V2 records for topics longer than 127 characters. 4.6.0 rejects such topics.
     pub auto_message_version_on_topic_len: bool,
+    /// Whose rules the write path follows where 4.6.0 and 5.x differ (`src/v5/target.rs`;
+    /// broker.properties key `rmqstoreTargetVersion`, which Java ignores).
+    pub target_version: crate::v5::TargetVersion,
+    /// 5.x `enabledAppendPropCRC`: append the `__CRC32#` property to every record written.
+    /// Only with a 5.x target version.
+    pub enabled_append_prop_crc: bool,
     pub delete_when: String,
     pub file_reserved_time_hours: u64,
     pub disk_max_used_space_ratio: u32,
@@ -127,6 +133,8 @@ impl Default for StoreConfig {
             commit_commit_log_least_pages: 4,
             commit_commit_log_thorough_interval_ms: 200,
             auto_message_version_on_topic_len: false,
+            target_version: crate::v5::TargetVersion::V4_6_0,
+            enabled_append_prop_crc: false,
             delete_when: "04".into(),
             file_reserved_time_hours: 72,
             disk_max_used_space_ratio: 75,
@@ -470,6 +478,7 @@ pub const STORE_KEYS: &[&str] = &[
     "destroyMapedFileIntervalForcibly",
     "redeleteHangedFileInterval",
     "autoMessageVersionOnTopicLen",
+    "enabledAppendPropCRC",
     "haListenPort",
     "haMasterAddress",
     "haSendHeartbeatInterval",
@@ -483,6 +492,7 @@ const OTHER_KEYS: &[&str] = &[
     "mapedFileSizeCommitLog",
     "mapedFileSizeConsumeQueue",
     "listenPort",
+    "rmqstoreTargetVersion",
 ];
 
 /// Keys people write that look like store paths but that no RocketMQ version reads.
@@ -822,13 +832,25 @@ impl StoreConfig {
             redelete_hanged_file_interval_ms,
             u64
         );
+        if let Some(e) = p.get("rmqstoreTargetVersion") {
+            let v: crate::v5::TargetVersion = e
+                .value
+                .parse()
+                .map_err(|why| StoreError::Config(format!("{}: {why}", describe(e))))?;
+            c = c.with_target_version(v);
+        }
+        if let Some(e) = p.get("enabledAppendPropCRC") {
+            c.enabled_append_prop_crc = java_bool(e, w);
+        }
         if let Some(e) = p.get("autoMessageVersionOnTopicLen") {
             c.auto_message_version_on_topic_len = java_bool(e, w);
-            w.push(format!(
-                "{}: a 5.x setting; RocketMQ 4.6.0 has no such key and rejects topics longer \
+            if !c.target_version.is_5x() {
+                w.push(format!(
+                    "{}: a 5.x setting; RocketMQ 4.6.0 has no such key and rejects topics longer \
                  than 127 characters",
-                describe(e)
-            ));
+                    describe(e)
+                ));
+            }
         }
 
         // HA. 4.x `BrokerStartup` sets haListenPort = listenPort + 1 after reading the file.
@@ -995,6 +1017,13 @@ impl StoreConfig {
                 "messageDelayLevel = {:?}: {e}",
                 self.message_delay_level
             ));
+        }
+        if self.enabled_append_prop_crc && !self.target_version.is_5x() {
+            warnings.push(
+                "enabledAppendPropCRC is a 5.x setting and is ignored with target version \
+                 4.6.0: set rmqstoreTargetVersion=5.3.3 to write __CRC32#"
+                    .to_string(),
+            );
         }
         if errors.is_empty() {
             Ok(warnings)

@@ -351,6 +351,10 @@ mod tests {
                 for f in files {
                     let f = f.unwrap().path();
                     let name = f.file_name().unwrap().to_str().unwrap().to_string();
+                    if name == "timercheck" {
+                        // 5.x binary TimerCheckpoint, not JSON (read by src/v5/timer.rs).
+                        continue;
+                    }
                     let text = std::fs::read_to_string(&f).unwrap();
                     let base = name.trim_end_matches(".bak");
                     let ok = match base {
@@ -364,7 +368,8 @@ mod tests {
                     ok.unwrap_or_else(|e| panic!("{}: {e}", f.display()));
                     seen += 1;
                 }
-                if config.is_dir() {
+                // (The 5.x feature fixtures' config/ holds only the timer files.)
+                if config.join("delayOffset.json").is_file() {
                     // And through `load`, which must not need the .bak for these.
                     DelayOffsetJson::load(&config)
                         .unwrap()

@@ -113,6 +113,8 @@ pub struct IndexFile {
     index_num: u32,
     /// The in-memory header, as Java's `IndexHeader` atomics hold it (index count at least 1).
     header: IndexHeader,
+    /// 5.x rule: hashSlotCount counts only keys that take an empty slot (4.6.0: every key).
+    slot_count_5x: bool,
 }
 
 impl std::fmt::Debug for IndexFile {
@@ -186,6 +188,7 @@ impl IndexFile {
                     index_count: 1,
                     ..IndexHeader::default()
                 },
+                slot_count_5x: false,
             };
             if end_phy_offset > 0 {
                 f.set_begin_phy_offset(end_phy_offset);
@@ -246,6 +249,7 @@ impl IndexFile {
             hash_slot_num,
             index_num,
             header,
+            slot_count_5x: false,
         })
     }
 
@@ -334,7 +338,13 @@ impl IndexFile {
         (begin < b && end > e) || (begin >= b && begin <= e) || (end >= b && end <= e)
     }
 
-    /// `IndexFile#putKey` of 4.6.0. Returns false when the file is full (or read-only).
+    /// Count hashSlotCount the 5.x way (only keys that take an empty slot).
+    pub fn set_slot_count_5x(&mut self, on: bool) {
+        self.slot_count_5x = on;
+    }
+
+    /// `IndexFile#putKey` of 4.6.0 (of 5.x after [`set_slot_count_5x`](Self::set_slot_count_5x)).
+    /// Returns false when the file is full (or read-only).
     pub fn put_key(&mut self, key: &str, phy_offset: i64, store_timestamp: i64) -> bool {
         self.put_hash(index_key_hash(key), phy_offset, store_timestamp)
     }
@@ -367,9 +377,12 @@ impl IndexFile {
             self.set_begin_phy_offset(phy_offset);
             self.set_begin_timestamp(store_timestamp);
         }
-        self.header.hash_slot_count = self.header.hash_slot_count.wrapping_add(1);
-        let hsc = self.header.hash_slot_count;
-        put_i32(self.buf_mut(), HASH_SLOT_COUNT_POS, hsc);
+        // 4.6.0 counts every put; 5.x (`IndexFile#putKey`) only a key whose slot was empty.
+        if !self.slot_count_5x || slot_value == 0 {
+            self.header.hash_slot_count = self.header.hash_slot_count.wrapping_add(1);
+            let hsc = self.header.hash_slot_count;
+            put_i32(self.buf_mut(), HASH_SLOT_COUNT_POS, hsc);
+        }
         self.header.index_count = index_count + 1;
         put_i32(self.buf_mut(), INDEX_COUNT_POS, index_count + 1);
         self.set_end_phy_offset(phy_offset);
@@ -495,6 +508,8 @@ pub struct IndexService {
     files: Vec<IndexFile>,
     /// End timestamp of the last file that became full and was flushed (0 if none yet).
     flushed_index_msg_timestamp: i64,
+    /// 5.x hashSlotCount rule for every file (see [`IndexFile::set_slot_count_5x`]).
+    slot_count_5x: bool,
 }
 
 /// Is `name` an index file name (17 ASCII digits)?
@@ -575,6 +590,7 @@ impl IndexService {
             prefault: true,
             files,
             flushed_index_msg_timestamp: 0,
+            slot_count_5x: false,
         })
     }
 
@@ -775,8 +791,19 @@ impl IndexService {
                 self.flushed_index_msg_timestamp = prev.end_timestamp();
             }
         }
+        let mut file = file;
+        file.set_slot_count_5x(self.slot_count_5x);
         self.files.push(file);
         Ok(self.files.len() - 1)
+    }
+
+    /// Put keys by the 5.x hashSlotCount rule (see [`IndexFile::set_slot_count_5x`]), in the
+    /// loaded files and every file created from now on.
+    pub fn set_slot_count_5x(&mut self, on: bool) {
+        self.slot_count_5x = on;
+        for f in &mut self.files {
+            f.set_slot_count_5x(on);
+        }
     }
 
     /// `IndexService#queryOffset` of 4.6.0: offsets of `topic#key` stored in `[begin, end]`,

@@ -30,6 +30,7 @@ pub mod mapped_file;
 pub mod message;
 pub mod store;
 pub mod topic;
+pub mod v5;
 
 pub use config::StoreConfig;
 pub use error::{Result, StoreError};

@@ -248,6 +248,9 @@ impl MessageStore {
         if writable && config.is_sync_flush() {
             commit_log.set_write_through(true);
         }
+        if writable && config.appends_prop_crc() {
+            commit_log.set_append_prop_crc(true);
+        }
         let dispatch_on_commit = writable && config.is_transient_store_pool_enable();
         if dispatch_on_commit {
             commit_log.set_transient_store_pool(TransientStorePool::new(
@@ -269,6 +272,7 @@ impl MessageStore {
                 !writable,
             )?;
             ix.set_prefault(config.background_services);
+            ix.set_slot_count_5x(config.target_version.is_5x());
             Some(ix)
         } else {
             None
@@ -347,21 +351,9 @@ impl MessageStore {
             self.recover_topic_queue_table();
             return Ok(());
         }
-        let start_index = if abnormal {
-            let min_ts = {
-                let cp = &self.checkpoint.lock().values;
-                if self.config.message_index_enable && self.config.message_index_safe {
-                    cp.min_timestamp_index()
-                } else {
-                    cp.min_timestamp()
-                }
-            };
-            (0..files.len())
-                .rev()
-                .find(|&i| CommitLog::segment_matches_recover(&files[i], min_ts))
-                .unwrap_or(0)
-        } else {
-            files.len().saturating_sub(3)
+        let start_index = {
+            let cp = self.checkpoint.lock().values;
+            recovery_start_index(&files, abnormal, &cp, &self.config)
         };
         self.recovery.start_offset = files[start_index].file_from_offset();
         if abnormal && writable {
@@ -386,11 +378,10 @@ impl MessageStore {
         let scan = {
             let dispatcher = &self.dispatcher;
             let do_dispatch = abnormal && writable;
-            self.commit_log.scan(start_index, check_crc, |sr| {
-                let req = DispatchRequest::from_record(&sr.record, sr.total_size, &delay_levels)?;
+            recovery_scan(&files, start_index, check_crc, &delay_levels, |req| {
                 if do_dispatch {
                     dispatcher
-                        .dispatch(&mut dispatcher.lock(), &req)
+                        .dispatch(&mut dispatcher.lock(), req)
                         .map_err(|e| crate::format::Problem::Invalid(e.to_string()))?;
                 }
                 Ok(())
@@ -555,6 +546,20 @@ impl MessageStore {
                 }
             }
         }
+        let crc_props;
+        if self.config.appends_prop_crc() {
+            crc_props = crate::v5::crc::reserve(props_str);
+            props_str = &crc_props;
+            if props_str.len() > i16::MAX as usize {
+                return Ok(PutMessageResult::refused(
+                    PutMessageStatus::PropertiesSizeExceeded,
+                    format!(
+                        "properties of {} bytes (with the __CRC32# property) exceed 32767",
+                        props_str.len()
+                    ),
+                ));
+            }
+        }
         let mut rec = [self.record_for(
             topic,
             queue_id,
@@ -708,17 +713,39 @@ impl MessageStore {
                 "a batch cannot be delayed".into(),
             ));
         }
+        // 5.x enabledAppendPropCRC: each item reserves its own __CRC32# tail.
+        let crc_props: Vec<String> = if self.config.appends_prop_crc() {
+            batch
+                .items
+                .iter()
+                .map(|i| crate::v5::crc::reserve(&i.properties))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        if let Some(p) = crc_props.iter().find(|p| p.len() > i16::MAX as usize) {
+            return Ok(PutMessageResult::refused(
+                PutMessageStatus::PropertiesSizeExceeded,
+                format!(
+                    "properties of {} bytes (with the __CRC32# property) exceed 32767",
+                    p.len()
+                ),
+            ));
+        }
         let ts = self.clock.now_millis();
         let mut recs: Vec<MessageRecord<'_>> = batch
             .items
             .iter()
-            .map(|i| {
+            .enumerate()
+            .map(|(n, i)| {
                 self.record_for(
                     &batch.topic,
                     batch.queue_id,
                     i.flag,
                     &i.body,
-                    &i.properties,
+                    crc_props
+                        .get(n)
+                        .map_or(i.properties.as_str(), String::as_str),
                     batch.sys_flag,
                     batch.born_timestamp,
                     &batch.born_host,
@@ -748,8 +775,18 @@ impl MessageStore {
         if group.is_empty() {
             return Err(StoreError::Invalid("nothing to replay".into()));
         }
+        // 5.x enabledAppendPropCRC: an appended record's __CRC32# is recomputed, as a 5.x put
+        // does (its own is deleted, a fresh tail reserved and sealed at its new position).
+        let crc_props: Vec<String> = if self.config.appends_prop_crc() {
+            group
+                .iter()
+                .map(|r| crate::v5::crc::reserve(&r.message.properties))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut recs = Vec::with_capacity(group.len());
-        for r in group {
+        for (n, r) in group.iter().enumerate() {
             let m = &r.message;
             validate_topic(&m.topic)?;
             validate_queue_id(m.queue_id)?;
@@ -758,7 +795,9 @@ impl MessageStore {
                 m.queue_id,
                 m.flag,
                 &m.body,
-                &m.properties,
+                crc_props
+                    .get(n)
+                    .map_or(m.properties.as_str(), String::as_str),
                 m.sys_flag,
                 m.born_timestamp,
                 &m.born_host,
@@ -1131,12 +1170,14 @@ impl MessageStore {
         self.dispatcher.undispatchable_report()
     }
 
-    /// Every record of the commitlog in physical order, from the minimum to the recovered end.
+    /// Every record of the commitlog in physical order, from the minimum to the recovered end,
+    /// continuing past damage (each skipped range is yielded as one error; see [`RecordIter`]).
     pub fn records(&self) -> RecordIter<'_> {
         RecordIter {
             store: self,
             offset: self.commit_log.min_offset(),
             end: self.commit_log.max_offset(),
+            skipped: Vec::new(),
         }
     }
 
@@ -1210,12 +1251,93 @@ impl Drop for MessageStore {
     }
 }
 
-/// Iterates the commitlog's records in physical order; a record that does not decode ends
-/// the iteration with an error naming the file and offset.
+/// The segment Java's recovery starts its scan at (`recoverNormally`: the third-last segment;
+/// `recoverAbnormally`: the last segment whose first record is not newer than the
+/// checkpoint). Shared by the store's open and the offline tools ([`crate::inspect::content`]),
+/// so both agree on where a store's content ends.
+pub(crate) fn recovery_start_index(
+    files: &[Arc<MappedFile>],
+    abnormal: bool,
+    cp: &crate::format::checkpoint::Checkpoint,
+    config: &StoreConfig,
+) -> usize {
+    if abnormal {
+        let min_ts = if config.message_index_enable && config.message_index_safe {
+            cp.min_timestamp_index()
+        } else {
+            cp.min_timestamp()
+        };
+        (0..files.len())
+            .rev()
+            .find(|&i| CommitLog::segment_matches_recover(&files[i], min_ts))
+            .unwrap_or(0)
+    } else {
+        files.len().saturating_sub(3)
+    }
+}
+
+/// Recovery's commitlog scan from segment `start_index`: the checks of Java's
+/// `checkMessageAndReturnSize` (body CRCs when `check_crc`, a DELAY that parses), each valid
+/// record handed to `on_request`. Where it stops is where the store's content ends.
+pub(crate) fn recovery_scan(
+    files: &[Arc<MappedFile>],
+    start_index: usize,
+    check_crc: bool,
+    delay_levels: &DelayLevels,
+    mut on_request: impl FnMut(&DispatchRequest<'_>) -> std::result::Result<(), crate::format::Problem>,
+) -> crate::commitlog::ScanEnd {
+    CommitLog::scan_files(files, start_index, check_crc, |sr| {
+        let req = DispatchRequest::from_record(&sr.record, sr.total_size, delay_levels)?;
+        on_request(&req)
+    })
+}
+
+/// Iterates the commitlog's records in physical order, from the minimum offset to the
+/// recovered end. Where bytes do not decode (or a segment is missing), the iteration yields
+/// one error naming the file, position and number of bytes skipped, and continues at the next
+/// valid record (as `salvage` finds it); [`skipped`](RecordIter::skipped) lists the ranges.
 pub struct RecordIter<'a> {
     store: &'a MessageStore,
     offset: u64,
     end: u64,
+    skipped: Vec<crate::inspect::content::SkippedRange>,
+}
+
+impl RecordIter<'_> {
+    /// The ranges skipped so far (file, position, bytes, why).
+    pub fn skipped(&self) -> &[crate::inspect::content::SkippedRange] {
+        &self.skipped
+    }
+
+    fn skip(
+        &mut self,
+        file: &Path,
+        file_from: u64,
+        pos: usize,
+        to: u64,
+        reason: String,
+    ) -> StoreError {
+        let bytes = to - (file_from + pos as u64);
+        let r = crate::inspect::content::SkippedRange {
+            file: file.to_path_buf(),
+            pos: pos as u64,
+            offset: file_from + pos as u64,
+            bytes,
+            reason,
+            beyond_end: false,
+        };
+        let e = StoreError::Corrupt {
+            path: r.file.clone(),
+            offset: r.pos,
+            problem: crate::format::Problem::Invalid(format!(
+                "{} bytes skipped to the next valid record: {}",
+                r.bytes, r.reason
+            )),
+        };
+        self.skipped.push(r);
+        self.offset = to;
+        e
+    }
 }
 
 impl Iterator for RecordIter<'_> {
@@ -1226,11 +1348,39 @@ impl Iterator for RecordIter<'_> {
             if self.offset >= self.end {
                 return None;
             }
-            let f = self.store.commit_log.files().find_by_offset(self.offset)?;
-            let pos = (self.offset - f.file_from_offset()) as usize;
+            let Some(f) = self.store.commit_log.files().find_by_offset(self.offset) else {
+                // A missing segment: go on at the next one there is.
+                let next = self
+                    .store
+                    .commit_log
+                    .files()
+                    .files()
+                    .into_iter()
+                    .map(|f| f.file_from_offset())
+                    .find(|&o| o > self.offset)
+                    .unwrap_or(self.end)
+                    .min(self.end);
+                let at = self.offset;
+                let missing = self
+                    .store
+                    .commit_log
+                    .files()
+                    .dir()
+                    .join(format!("{at:020}"));
+                return Some(Err(self.skip(
+                    &missing,
+                    at,
+                    0,
+                    next,
+                    "missing segment(s): no file holds these offsets".into(),
+                )));
+            };
+            let from = f.file_from_offset();
+            let next_file = from + f.file_size() as u64;
+            let pos = (self.offset - from) as usize;
             let data = f.readable();
             if pos >= data.len() {
-                self.offset = f.file_from_offset() + f.file_size() as u64;
+                self.offset = next_file;
                 continue;
             }
             match decode_record(&data[pos..], false) {
@@ -1242,12 +1392,19 @@ impl Iterator for RecordIter<'_> {
                         size: total_size as usize,
                     }));
                 }
-                Ok(Decoded::Blank { .. }) | Ok(Decoded::End) => {
-                    self.offset = f.file_from_offset() + f.file_size() as u64;
-                }
-                Err(e) => {
-                    self.offset = self.end;
-                    return Some(Err(StoreError::corrupt(f.path(), pos as u64, e)));
+                Ok(Decoded::Blank { .. }) => self.offset = next_file,
+                other => {
+                    let reason = match other {
+                        Err(e) => e.to_string(),
+                        _ => "zeros where a record should start".into(),
+                    };
+                    let to = match crate::inspect::scan::resync(data, from, pos + 1) {
+                        Some(q) => from + q as u64,
+                        None => next_file,
+                    }
+                    .min(self.end.max(from + pos as u64 + 1));
+                    let path = f.path().to_path_buf();
+                    return Some(Err(self.skip(&path, from, pos, to, reason)));
                 }
             }
         }

@@ -389,3 +389,30 @@ fn unusable_input_exits_2() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("/nonexistent/store"));
 }
+
+/// What is not a store exits 2 naming why: an empty folder, `/proc/self`, a plain file, a
+/// commitlog that is a file (issue 12 item 2: these verified clean).
+#[test]
+fn what_is_not_a_store_exits_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let empty = tmp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    let file = tmp.path().join("file");
+    std::fs::write(&file, b"x").unwrap();
+    let cl_file = tmp.path().join("clfile");
+    std::fs::create_dir(&cl_file).unwrap();
+    std::fs::write(cl_file.join("commitlog"), b"x").unwrap();
+    for (p, why) in [
+        (empty.as_path(), "no commitlog folder"),
+        (Path::new("/proc/self"), "no commitlog folder"),
+        (file.as_path(), "not a directory"),
+        (cl_file.as_path(), "not a directory of segment files"),
+    ] {
+        let o = bin().arg("verify").arg(p).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{}: {err}", p.display());
+        assert!(err.contains(why), "{}: {err}", p.display());
+    }
+    // Nothing was created in them.
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
+}

@@ -15,6 +15,7 @@ use super::{CliError, CliResult};
 use crate::clock::human_time;
 use crate::format::msgid::create_message_id;
 use crate::format::MessageRecord;
+use crate::inspect::content::{load_segments, walk_content, ContentItem, SkippedRange};
 use crate::store::StoredRecord;
 use crate::MessageStore;
 
@@ -71,6 +72,9 @@ pub(super) struct JsonRecord<'a> {
     pub body_crc: i32,
     pub body_length: usize,
     pub properties_string: &'a str,
+    /// The record lies after the end Java's recovery finds (a broker drops it).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub after_recovery_end: bool,
     /// Standard base64 unless `--body` says otherwise; absent with `--body none`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body: Option<String>,
@@ -102,6 +106,7 @@ impl<'a> JsonRecord<'a> {
             body_crc: m.body_crc,
             body_length: m.body.len(),
             properties_string: props,
+            after_recovery_end: false,
             body: body.render(m.body),
         }
     }
@@ -178,35 +183,49 @@ pub fn run(args: &CatArgs) -> CliResult {
     let mut out = super::stdout();
     let mut line = Vec::with_capacity(4096);
     let mut printed = 0usize;
-    let mut emit = |rec: &StoredRecord, out: &mut dyn Write| -> CliResult<bool> {
-        let m = rec.decode()?;
-        if !filter.keeps(&m) {
+    let mut beyond = 0u64;
+    let mut emit = |m: &MessageRecord<'_>,
+                    size: usize,
+                    beyond_end: bool,
+                    out: &mut dyn Write|
+     -> CliResult<bool> {
+        if !filter.keeps(m) {
             return Ok(true);
         }
         line.clear();
         if json {
             let topic = String::from_utf8_lossy(m.topic);
             let props = String::from_utf8_lossy(m.properties);
-            let j = JsonRecord::new(&m, rec.size(), &topic, &props, body);
+            let mut j = JsonRecord::new(m, size, &topic, &props, body);
+            j.after_recovery_end = beyond_end;
             serde_json::to_writer(&mut line, &j).expect("serializing to memory cannot fail");
         } else {
-            write_text(&mut line, &m, rec.size(), body);
+            write_text(&mut line, m, size, body);
+            if beyond_end {
+                line.extend_from_slice(b"  [after recovery's end]");
+            }
         }
         line.push(b'\n');
         out.write_all(&line)?;
         printed += 1;
+        if beyond_end {
+            beyond += 1;
+        }
         Ok(printed < limit)
     };
     if limit == 0 {
         return Ok(());
     }
+    let mut skipped: Vec<SkippedRange> = Vec::new();
+    let mut misplaced = 0u64;
     match &args.topic {
         Some(topic) => {
             let records = topic_records(&store, topic, &filter)?;
             let pb = args.common.progress(records.len() as u64, "reading", false);
             for rec in &records {
                 pb.inc(1);
-                if !emit(rec, &mut out)? {
+                let m = rec.decode()?;
+                if !emit(&m, rec.size(), false, &mut out)? {
                     break;
                 }
             }
@@ -218,28 +237,119 @@ pub fn run(args: &CatArgs) -> CliResult {
             } else {
                 (args.from.unwrap_or(0), args.to.unwrap_or(u64::MAX))
             };
+            // The content up to recovery's end, then what a broker would drop: every record
+            // past damage, each skipped range named.
+            let segs = load_segments(store.config())?;
+            let end = store.max_phy_offset();
+            let last = segs
+                .last()
+                .map_or(0, |f| f.file_from_offset() + f.file_size() as u64);
             let start = from.max(store.min_phy_offset());
-            let end = to.min(store.max_phy_offset());
             let pb = args
                 .common
-                .progress(end.saturating_sub(start), "scanning", true);
-            let mut it = store.records_in(from, to);
-            let mut last = 0u64;
-            while let Some(rec) = it.next() {
-                let rec = rec?;
-                let done = it.position().saturating_sub(start);
-                if done - last >= 1 << 20 {
-                    pb.set_position(done);
-                    last = done;
+                .progress(to.min(last).saturating_sub(start), "scanning", true);
+            let mut done_at = 0u64;
+            let mut result: CliResult<()> = Ok(());
+            let mut stop = false;
+            // Only the segments that can hold the range.
+            let first = segs
+                .iter()
+                .position(|f| f.file_from_offset() + f.file_size() as u64 > start)
+                .unwrap_or(segs.len());
+            walk_content(&segs[first..], end, |it| {
+                if stop {
+                    return;
                 }
-                if !emit(&rec, &mut out)? {
-                    break;
+                match it {
+                    ContentItem::Record {
+                        offset,
+                        size,
+                        record,
+                        beyond_end,
+                        placed,
+                        ..
+                    } => {
+                        if offset < start {
+                            return;
+                        }
+                        if offset >= to {
+                            stop = true;
+                            return;
+                        }
+                        if !placed {
+                            misplaced += 1;
+                        }
+                        if offset - done_at >= 1 << 20 {
+                            pb.set_position(offset - start);
+                            done_at = offset;
+                        }
+                        match emit(&record, size, beyond_end, &mut out) {
+                            Ok(true) => {}
+                            Ok(false) => stop = true,
+                            Err(e) => {
+                                result = Err(e);
+                                stop = true;
+                            }
+                        }
+                    }
+                    ContentItem::Skipped(s) => {
+                        if s.offset + s.bytes > start && s.offset < to {
+                            skipped.push(s);
+                        }
+                    }
+                }
+            });
+            pb.finish_and_clear();
+            result?;
+            if json {
+                for s in &skipped {
+                    serde_json::to_writer(&mut out, &JsonSkipped { skipped: s })
+                        .map_err(std::io::Error::from)?;
+                    writeln!(out)?;
                 }
             }
-            pb.finish_and_clear();
         }
     }
     out.flush()?;
+    report_extras(&skipped, beyond, misplaced, store.max_phy_offset())
+}
+
+/// A skipped range as a `--json` line of its own.
+#[derive(Serialize)]
+pub(super) struct JsonSkipped<'a> {
+    pub skipped: &'a SkippedRange,
+}
+
+/// Warns about every range a read command skipped, the records it showed from after
+/// recovery's end and the misplaced records; exit 1 when there was any.
+pub(super) fn report_extras(
+    skipped: &[SkippedRange],
+    beyond: u64,
+    misplaced: u64,
+    end: u64,
+) -> CliResult {
+    for s in skipped {
+        super::warn(&s.to_string());
+    }
+    if misplaced > 0 {
+        super::warn(&format!(
+            "{misplaced} records carry a PHYSICALOFFSET other than their position (copied or \
+             shifted data; their messages may appear twice)"
+        ));
+    }
+    if beyond > 0 {
+        super::warn(&format!(
+            "{beyond} records lie after commitlog offset {end}, where Java's recovery ends the \
+             log: a broker starting on this store drops them (`rmqstore salvage` copies them)"
+        ));
+    }
+    if !skipped.is_empty() || beyond > 0 || misplaced > 0 {
+        return Err(CliError::Failed(format!(
+            "{} ranges skipped, {beyond} records after recovery's end, {misplaced} misplaced \
+             records",
+            skipped.len()
+        )));
+    }
     Ok(())
 }
 
@@ -301,7 +411,7 @@ pub(super) fn msg_id(m: &MessageRecord<'_>) -> String {
 /// Longest body shown on a `cat` line; `msg` shows whole bodies.
 const LINE_BODY_MAX: usize = 200;
 
-fn write_text(line: &mut Vec<u8>, m: &MessageRecord<'_>, size: usize, body: BodyFormat) {
+pub(super) fn write_text(line: &mut Vec<u8>, m: &MessageRecord<'_>, size: usize, body: BodyFormat) {
     let _ = write!(
         line,
         "{:>12}  {}  queue={} offset={}  {}  size={}  stored={}",

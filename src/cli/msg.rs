@@ -88,6 +88,18 @@ pub fn run(args: &MsgArgs) -> CliResult {
         }
     }
     if records.is_empty() {
+        if let Some(off) = args.offset {
+            // After recovery's end: a valid record there is shown (a broker would drop it).
+            if beyond_end(&store, off, args.common.json, args.body)? {
+                return Err(CliError::Failed(format!(
+                    "{}: the record at commitlog offset {off} lies after commitlog offset {}, \
+                     where Java's recovery ends the log: a broker starting on this store drops \
+                     it (`rmqstore salvage` copies it)",
+                    store.config().root().display(),
+                    store.max_phy_offset()
+                )));
+            }
+        }
         let what = if let Some(off) = args.offset {
             format!("no message record starts at commitlog offset {off}")
         } else if let Some(k) = &args.key {
@@ -289,4 +301,62 @@ fn sys_flag_text(f: i32) -> String {
         parts.push("INNER_BATCH");
     }
     format!("{f:#x} ({})", parts.join(", "))
+}
+
+/// Prints the valid record starting at `off` after recovery's end, if there is one (as
+/// `cat` shows it); false when none starts there.
+fn beyond_end(
+    store: &crate::MessageStore,
+    off: u64,
+    json: bool,
+    body: Option<BodyFormat>,
+) -> CliResult<bool> {
+    use crate::inspect::content::{load_segments, walk_content, ContentItem};
+    if off < store.max_phy_offset() {
+        return Ok(false);
+    }
+    let segs = load_segments(store.config())?;
+    let Some(i) = segs.iter().position(|f| {
+        f.file_from_offset() <= off && off < f.file_from_offset() + f.file_size() as u64
+    }) else {
+        return Ok(false);
+    };
+    let body = body.unwrap_or(if json {
+        BodyFormat::Base64
+    } else {
+        BodyFormat::Text
+    });
+    let mut line = Vec::new();
+    walk_content(&segs[i..=i], store.max_phy_offset(), |it| {
+        if let ContentItem::Record {
+            offset,
+            size,
+            record,
+            beyond_end: true,
+            ..
+        } = it
+        {
+            if offset == off && line.is_empty() {
+                if json {
+                    let topic = String::from_utf8_lossy(record.topic);
+                    let props = String::from_utf8_lossy(record.properties);
+                    let mut j = JsonRecord::new(&record, size, &topic, &props, body);
+                    j.after_recovery_end = true;
+                    serde_json::to_writer_pretty(&mut line, &j)
+                        .expect("serializing to memory cannot fail");
+                } else {
+                    super::cat::write_text(&mut line, &record, size, body);
+                    line.extend_from_slice(b"  [after recovery's end]");
+                }
+                line.push(b'\n');
+            }
+        }
+    });
+    if line.is_empty() {
+        return Ok(false);
+    }
+    let mut out = super::stdout();
+    out.write_all(&line)?;
+    out.flush()?;
+    Ok(true)
 }

@@ -26,6 +26,11 @@ pub struct RebuildArgs {
     /// With --in-place: rebuild even though the abort file is present.
     #[arg(long)]
     pub force: bool,
+    /// With --in-place: also remove the valid records that lie after the end Java's recovery
+    /// finds (a broker would drop them at its next start); says how many and where. Without
+    /// it, a store holding such records is refused (use `salvage` or --out).
+    #[arg(long, requires = "in_place")]
+    pub truncate_at_damage: bool,
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
@@ -43,6 +48,7 @@ pub fn run(args: &RebuildArgs) -> CliResult {
     let mut opts = RebuildOptions::new(target);
     opts.geometry = args.config.overrides(&args.store, &args.geometry)?;
     opts.force = args.force;
+    opts.truncate_at_damage = args.truncate_at_damage;
     opts.cancel = Some(super::interrupt_flag());
     let report = rebuild(&args.store, &opts).map_err(|e| match e {
         StoreError::Locked { .. } => CliError::Input(format!(
@@ -76,10 +82,41 @@ pub fn run(args: &RebuildArgs) -> CliResult {
         for p in &report.commitlog_truncated {
             writeln!(out, "dropped    data after the end in {}", p.display())?;
         }
+        if report.records_removed > 0 {
+            writeln!(
+                out,
+                "removed    {} records after commitlog offset {} (--truncate-at-damage)",
+                report.records_removed, report.commitlog_end
+            )?;
+        }
+        for p in &report.removed_leftovers {
+            writeln!(
+                out,
+                "cleaned    {} (left by an interrupted rebuild)",
+                p.display()
+            )?;
+        }
         for b in &report.backups {
             writeln!(out, "backup     {} (remove it when satisfied)", b.display())?;
         }
     }
     out.flush()?;
+    for s in &report.skipped {
+        super::warn(&s.to_string());
+    }
+    if report.not_dispatched > 0 {
+        super::warn(&format!(
+            "{} records are in no consume queue (their DELAY does not parse; the reput skips them)",
+            report.not_dispatched
+        ));
+    }
+    if report.records_beyond_end > report.records_removed {
+        return Err(CliError::Failed(format!(
+            "{} valid records lie after commitlog offset {} (where Java's recovery ends the log) \
+             and are not in the rebuilt store; `rmqstore salvage` copies them",
+            report.records_beyond_end - report.records_removed,
+            report.commitlog_end
+        )));
+    }
     Ok(())
 }

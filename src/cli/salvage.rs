@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{CliResult, GeometryArgs};
+use super::{CliError, CliResult, GeometryArgs};
 use crate::inspect::salvage::{salvage, SalvageOptions};
 
 #[derive(Debug, Args)]
@@ -61,6 +61,13 @@ pub fn run(args: &SalvageArgs) -> CliResult {
                 s.reason
             )?;
         }
+        if r.misplaced > 0 {
+            writeln!(
+                out,
+                "note       {} records carry another position's PHYSICALOFFSET (copied or shifted data) and were not copied",
+                r.misplaced
+            )?;
+        }
         if r.property_crc_dropped > 0 {
             writeln!(
                 out,
@@ -74,5 +81,16 @@ pub fn run(args: &SalvageArgs) -> CliResult {
         )?;
     }
     out.flush()?;
+    if !r.unreadable.is_empty() {
+        return Err(CliError::Failed(format!(
+            "{} files could not be read (the rest was salvaged): {}",
+            r.unreadable.len(),
+            r.unreadable
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
     Ok(())
 }

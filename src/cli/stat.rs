@@ -52,6 +52,10 @@ struct JsonStat {
     index_files: usize,
     config_files: Vec<ConfigFileInfo>,
     recovery: JsonRecovery,
+    /// What an interrupted rebuild left (`*.rebuild-<ts>`) and a rebuild's backups
+    /// (`*.bak-<ts>`).
+    rebuild_leftovers: Vec<String>,
+    rebuild_backups: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -124,9 +128,17 @@ pub fn run(args: &StatArgs) -> CliResult {
         .count();
     let gaps = segments.iter().filter(|s| s.gap_before > 0).count();
 
+    let (leftovers, backups) = rebuild_files(&config);
+    for p in &leftovers {
+        super::warn(&format!(
+            "{p}: left by an interrupted rebuild (the next rebuild removes it)"
+        ));
+    }
     let mut out = super::stdout();
     if args.common.json {
         let j = JsonStat {
+            rebuild_leftovers: leftovers,
+            rebuild_backups: backups,
             store: root.display().to_string(),
             config_source: source_text,
             abort_file: report.abnormal,
@@ -365,8 +377,50 @@ pub fn run(args: &StatArgs) -> CliResult {
         ],
         2,
     )?;
+    for p in &leftovers {
+        writeln!(out, "\nLeft by an interrupted rebuild: {p}")?;
+    }
+    for p in &backups {
+        writeln!(
+            out,
+            "\nBackup kept by a rebuild: {p} (remove it when satisfied)"
+        )?;
+    }
+    // 5.x structures (batch CQ, LMQ, timers, epochs): src/v5/inspect.rs.
+    let v5 = crate::v5::inspect::inspect(&root, &store)?;
+    write!(out, "{}", crate::v5::inspect::render_text(&v5))?;
     out.flush()?;
     Ok(())
+}
+
+/// `*.rebuild-<ts>` and `*.bak-<ts>` beside the store's files (and the commitlog's).
+fn rebuild_files(config: &crate::StoreConfig) -> (Vec<String>, Vec<String>) {
+    use crate::inspect::rebuild::{is_rebuild_backup, is_rebuild_leftover};
+    let root = config.root().to_path_buf();
+    let mut dirs = vec![root.clone()];
+    if let Some(p) = config.commit_log_dir().parent() {
+        if p != root {
+            dirs.push(p.to_path_buf());
+        }
+    }
+    let (mut left, mut bak) = (Vec::new(), Vec::new());
+    for d in dirs {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let p = e.path().display().to_string();
+            if is_rebuild_leftover(&name) {
+                left.push(p);
+            } else if is_rebuild_backup(&name) {
+                bak.push(p);
+            }
+        }
+    }
+    left.sort();
+    bak.sort();
+    (left, bak)
 }
 
 /// Why the recovery scan ended where it did.

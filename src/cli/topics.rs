@@ -12,6 +12,7 @@ use super::table::Table;
 use super::CliResult;
 use crate::clock::human_time;
 use crate::config_json::{TopicConfigJson, TopicsJson};
+use crate::inspect::content::{load_segments, walk_after_end, ContentItem};
 use crate::inspect::queues::QueueSummary;
 
 #[derive(Debug, Args)]
@@ -27,6 +28,9 @@ struct JsonTopic<'a> {
     /// From `config/topics.json` (or its `.bak`), when the topic is there.
     config: Option<JsonTopicConfig<'a>>,
     queues: Vec<&'a QueueSummary>,
+    /// Per queue id: valid records of this topic after recovery's end (a broker drops them).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    records_after_recovery_end: BTreeMap<i32, u64>,
 }
 
 /// The `TopicConfig` fields, in topics.json's names.
@@ -68,6 +72,35 @@ pub fn run(args: &TopicsArgs) -> CliResult {
     let pb = args.common.progress(n, "reading queues", false);
     let summaries = store.queue_summaries();
     pb.finish_and_clear();
+    // What lies after recovery's end: named on stderr, counted per queue. (Only the segments
+    // from the end on are read; the queues come from the consume queues.)
+    let segs = load_segments(store.config())?;
+    let end = store.max_phy_offset();
+    let mut after_end: BTreeMap<String, BTreeMap<i32, u64>> = BTreeMap::new();
+    let mut skipped = Vec::new();
+    let (mut beyond, mut misplaced) = (0u64, 0u64);
+    walk_after_end(&segs, end, |it| match it {
+        ContentItem::Record {
+            record,
+            beyond_end,
+            placed,
+            ..
+        } => {
+            if !placed {
+                misplaced += 1;
+            }
+            if beyond_end {
+                beyond += 1;
+                *after_end
+                    .entry(String::from_utf8_lossy(record.topic).into_owned())
+                    .or_default()
+                    .entry(record.queue_id)
+                    .or_default() += 1;
+            }
+        }
+        ContentItem::Skipped(s) => skipped.push(s),
+    });
+    let report = || super::cat::report_extras(&skipped, beyond, misplaced, end);
 
     let mut by_topic: BTreeMap<&str, Vec<&QueueSummary>> = BTreeMap::new();
     for s in &summaries {
@@ -90,12 +123,13 @@ pub fn run(args: &TopicsArgs) -> CliResult {
                 topic: t,
                 config: table.get(*t).map(JsonTopicConfig::from),
                 queues: qs.clone(),
+                records_after_recovery_end: after_end.get(*t).cloned().unwrap_or_default(),
             })
             .collect();
         serde_json::to_writer_pretty(&mut out, &list).map_err(std::io::Error::from)?;
         writeln!(out)?;
         out.flush()?;
-        return Ok(());
+        return report();
     }
 
     let mut t = Table::new(&[
@@ -156,8 +190,16 @@ pub fn run(args: &TopicsArgs) -> CliResult {
             "; no config/topics.json (settings not recorded in the store)"
         }
     )?;
+    for (t, qs) in &after_end {
+        for (q, n) in qs {
+            writeln!(
+                out,
+                "{t} queue {q}: {n} more records after recovery's end (a broker drops them)"
+            )?;
+        }
+    }
     out.flush()?;
-    Ok(())
+    report()
 }
 
 /// `PermName.perm2String`: `RWX` letters for read (4), write (2), inherit (1).

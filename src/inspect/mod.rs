@@ -2,12 +2,14 @@
 //! without a broker configuration. Nothing here creates or modifies a file, except the
 //! commands whose names say so (`rebuild`, `salvage`), which write only where they are told.
 //!
-//! [`discover`] finds the geometry from file lengths; [`layout`] classifies the commitlog
+//! [`content`] is the one definition of what a store holds (recovery's end, and what lies
+//! outside it, reported); [`discover`] finds the geometry from file lengths; [`layout`] classifies the commitlog
 //! segments and lists `config/`; [`queues`] summarizes consume queues and checks their units
 //! against the commitlog; [`index_dump`] shows index headers, entries and slot chains;
 //! [`lookup`] finds a message by msgId, UNIQ_KEY or key; [`records`] walks a physical range;
 //! [`verify`], [`rebuild`], [`salvage`] and [`preflight`] check and repair stores.
 
+pub mod content;
 pub mod discover;
 pub mod index_dump;
 pub mod layout;

@@ -1,9 +1,9 @@
 //! `rebuild`: regenerates a store's consume queues, index and checkpoint from its commitlog,
 //! keeping what Java's recovery would keep.
 //!
-//! The commitlog is scanned from its first segment with the checks of Java's recovery
-//! (`checkMessageAndReturnSize`, body CRCs on) and ends at the first record that fails them.
-//! Every valid record goes through the engine's own [`Dispatcher`] into fresh
+//! The commitlog ends where Java's recovery ends it ([`super::content`]: the store's own
+//! recovery scan, normal or abnormal by the abort file). Every record before that end goes,
+//! without a body CRC check (as the reput reads it), through the engine's own [`Dispatcher`] into fresh
 //! [`ConsumeQueue`](crate::consume_queue::ConsumeQueue)s and a fresh [`IndexService`], exactly
 //! as a broker's recovery dispatches it: PREPARED/ROLLBACK records stay out of the consume
 //! queues, delayed records get their delivery time as tagsCode, a queue whose first record is
@@ -31,7 +31,11 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::discover::{discover_config, GeometryOverrides};
+use super::content::{
+    read_checkpoint, recovery_bounds, walk_after_end, walk_content, Content, ContentItem,
+    SkippedRange,
+};
+use super::discover::GeometryOverrides;
 use super::scan::last_non_zero_in;
 use super::verify::legacy_delay_window;
 use crate::clock::{time_millis_to_human_string, Clock, ManualClock, SystemClock};
@@ -63,6 +67,9 @@ pub struct RebuildOptions {
     /// In place: rebuild a store whose abort file is present (it is then kept as
     /// `abort.bak-<ts>`, since the rebuilt files are what recovery would produce).
     pub force: bool,
+    /// In place: remove the records that lie after recovery's end (otherwise their presence
+    /// is refused: a broker would drop them, `salvage` keeps them).
+    pub truncate_at_damage: bool,
     /// Set from another thread (a Ctrl-C handler) to stop; the output is then removed.
     pub cancel: Option<Arc<AtomicBool>>,
     /// The clock for index file names and the `<ts>` suffixes (default: the system clock).
@@ -75,6 +82,7 @@ impl RebuildOptions {
             target,
             geometry: GeometryOverrides::default(),
             force: false,
+            truncate_at_damage: false,
             cancel: None,
             now_ms: None,
         }
@@ -101,6 +109,17 @@ pub struct RebuildReport {
     pub index_5x_slot_count: bool,
     /// Commitlog segments (or tails) dropped because they lie after the end.
     pub commitlog_truncated: Vec<PathBuf>,
+    /// Valid records after recovery's end (a broker drops them; `salvage` copies them). With
+    /// `--out` they are not copied; in place they are removed only with `truncate_at_damage`.
+    pub records_beyond_end: u64,
+    /// Records removed from the live store (in place, `truncate_at_damage`).
+    pub records_removed: u64,
+    /// Records in the content that no consume queue gets (a DELAY that does not parse).
+    pub not_dispatched: u64,
+    /// Ranges of the commitlog that hold no readable record, inside the content and after it.
+    pub skipped: Vec<SkippedRange>,
+    /// Leftovers of an earlier, interrupted rebuild that were removed first.
+    pub removed_leftovers: Vec<PathBuf>,
     /// In place: the old files, kept until the user removes them.
     pub backups: Vec<PathBuf>,
     pub checkpoint: super::verify::CheckpointSummary,
@@ -148,7 +167,9 @@ pub(crate) fn build_dir_beside(out: &Path, tag: &str, ts: &str) -> Result<PathBu
 
 /// Rebuilds the consume queues, index and checkpoint of the store at `root`.
 pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
-    let config = discover_config(root, &opts.geometry)?;
+    // A consume-queue or index file of the wrong length does not stop a rebuild (it replaces
+    // them): the sizes are the most common lengths, as verify finds them.
+    let config = super::verify::tolerant_config(root, &opts.geometry)?;
     let clock: Arc<dyn Clock> = match opts.now_ms {
         Some(t) => Arc::new(ManualClock::new(t)),
         None => Arc::new(SystemClock),
@@ -175,6 +196,48 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
                  run abnormal recovery. Pass --force to rebuild anyway (the abort file is then \
                  kept as abort.bak-<ts>), or use --out",
             ));
+        }
+    }
+    let mut removed_leftovers = Vec::new();
+    {
+        let cl_dir = config.commit_log_dir();
+        let cl_parent = cl_dir.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let cl_name = cl_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        match &opts.target {
+            RebuildTarget::InPlace => {
+                let mut dirs = vec![(root, String::new())];
+                if cl_parent != root {
+                    dirs.push((cl_parent.as_path(), String::new()));
+                }
+                let dirs: Vec<(&Path, String)> = dirs
+                    .into_iter()
+                    .map(|(d, _)| (d, cl_name.clone()))
+                    .collect();
+                remove_leftovers(&dirs, &cl_dir, &mut removed_leftovers)?;
+            }
+            RebuildTarget::Out(out) => {
+                let parent = out
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                let name = out
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                if let Ok(rd) = fs::read_dir(parent) {
+                    for e in rd.flatten() {
+                        let n = e.file_name().to_string_lossy().into_owned();
+                        if n.starts_with(&format!(".{name}.rebuild-")) && is_rebuild_leftover(&n) {
+                            let p = e.path();
+                            fs::remove_dir_all(&p).at(&p)?;
+                            removed_leftovers.push(p);
+                        }
+                    }
+                }
+            }
         }
     }
     let (build_root, out_final) = match &opts.target {
@@ -238,11 +301,53 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
         clock.clone(),
     );
     let mut records = 0u64;
+    let mut not_dispatched = 0u64;
+    let mut skipped: Vec<SkippedRange> = Vec::new();
     let mut units = 0u64;
     let mut kept_legacy = 0u64;
     let mut last_ts = 0i64;
     let mut failure: Option<StoreError> = None;
     let segs = commit_log.files().files();
+    // Where the content ends: recovery's end, as the library's open finds it, and the valid
+    // records after it (only the segments from the end on are read for those).
+    let content = {
+        let abnormal = config.abort_path().exists();
+        // A checkpoint that does not decode is one of the things a rebuild replaces.
+        let cp = read_checkpoint(&config.checkpoint_path()).unwrap_or_default();
+        let (_, end, stopped_by) = recovery_bounds(&config, &segs, abnormal, &cp)?;
+        let mut beyond_end = Vec::new();
+        walk_after_end(&segs, end, |it| {
+            if let ContentItem::Record {
+                offset,
+                size,
+                beyond_end: true,
+                ..
+            } = it
+            {
+                beyond_end.push((offset, size as u32));
+            }
+        });
+        Content {
+            abnormal,
+            end,
+            stopped_by,
+            beyond_end,
+            ..Content::default()
+        }
+    };
+    if in_place && !content.beyond_end.is_empty() && !opts.truncate_at_damage {
+        let (first, _) = content.beyond_end[0];
+        return Err(StoreError::Invalid(format!(
+            "{}: {} valid records lie after the end Java's recovery finds ({}; the first at \
+             commitlog offset {first}); a broker starting on this store drops them. Nothing was \
+             changed. Copy them with `rmqstore salvage`, rebuild with --out, or pass \
+             --truncate-at-damage to remove them from this store (the removed segments are kept \
+             in commitlog.bak-<ts>)",
+            config.commit_log_dir().display(),
+            content.beyond_end.len(),
+            content.end,
+        )));
+    }
     let seg_size = config.mapped_file_size_commit_log as u64;
     // Three threads: this one scans the commitlog and turns records into requests; another
     // applies them to the dispatcher in commitlog order (as one thread would); with --out, a
@@ -280,62 +385,92 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
         };
         let mut batch = Vec::with_capacity(DISPATCH_BATCH);
         let mut next_progress = 0u64;
-        let check_crc = config.check_crc_on_recover;
-        let scan = CommitLog::scan_files(&segs, 0, check_crc, |sr| {
-            if cancelled() {
-                failure = Some(interrupted());
-                return Err(Problem::Invalid("interrupted".into()));
+        // The content: every record up to recovery's end, past damage (a record the reput
+        // cannot read is skipped to the next valid one and reported).
+        let mut stop = false;
+        walk_content(&segs, content.end, |it| {
+            let (offset, total_size, record) = match it {
+                ContentItem::Record {
+                    offset,
+                    size,
+                    record,
+                    beyond_end: false,
+                    ..
+                } => (offset, size as u32, record),
+                ContentItem::Record { .. } => return,
+                ContentItem::Skipped(s) => {
+                    skipped.push(s);
+                    return;
+                }
+            };
+            if stop {
+                return;
             }
-            if dispatch_failed.load(Ordering::Relaxed) {
-                return Err(Problem::Invalid("dispatch failed".into()));
-            }
-            if sr.offset >= next_progress {
-                // Everything below an accepted record is kept. (A copier that stopped on an
-                // error no longer listens; its error is reported after the scan.)
-                let _ = progress.send(CopyTo::Below(sr.offset));
-                next_progress = sr.offset + COPY_STEP;
-            }
-            // The properties are parsed once, for the request and the 3.x delay window.
-            let props = sr.record.store_properties();
-            let legacy = legacy_delay_window(&sr.record, &props, &delay_levels);
-            let mut req =
-                DispatchRequest::from_parts(&sr.record, sr.total_size, props, &delay_levels)?;
-            if let (Some((lo, hi)), Some(old)) = (legacy, old_cqs.as_ref()) {
-                let unit = old
-                    .get(&req.topic, req.queue_id)
-                    .and_then(|q| q.get_unit(req.consume_queue_offset.max(0) as u64));
-                if let Some(u) = unit {
-                    if u.commitlog_offset == req.commitlog_offset
-                        && u.size == req.msg_size
-                        && u.tags_code != req.tags_code
-                        && (lo..=hi).contains(&u.tags_code)
-                    {
-                        req.tags_code = u.tags_code;
-                        kept_legacy += 1;
+            let mut on_record = || -> std::result::Result<(), Problem> {
+                if cancelled() {
+                    failure = Some(interrupted());
+                    return Err(Problem::Invalid("interrupted".into()));
+                }
+                if dispatch_failed.load(Ordering::Relaxed) {
+                    return Err(Problem::Invalid("dispatch failed".into()));
+                }
+                if offset >= next_progress {
+                    // Everything below an accepted record is kept. (A copier that stopped on an
+                    // error no longer listens; its error is reported after the scan.)
+                    let _ = progress.send(CopyTo::Below(offset));
+                    next_progress = offset + COPY_STEP;
+                }
+                // The properties are parsed once, for the request and the 3.x delay window.
+                let props = record.store_properties();
+                let legacy = legacy_delay_window(&record, &props, &delay_levels);
+                let req = DispatchRequest::from_parts(&record, total_size, props, &delay_levels);
+                let Ok(mut req) = req else {
+                    // The reput skips a record it cannot turn into a request (a bad DELAY).
+                    not_dispatched += 1;
+                    return Ok(());
+                };
+                if let (Some((lo, hi)), Some(old)) = (legacy, old_cqs.as_ref()) {
+                    let unit = old
+                        .get(&req.topic, req.queue_id)
+                        .and_then(|q| q.get_unit(req.consume_queue_offset.max(0) as u64));
+                    if let Some(u) = unit {
+                        if u.commitlog_offset == req.commitlog_offset
+                            && u.size == req.msg_size
+                            && u.tags_code != req.tags_code
+                            && (lo..=hi).contains(&u.tags_code)
+                        {
+                            req.tags_code = u.tags_code;
+                            kept_legacy += 1;
+                        }
                     }
                 }
+                if req.goes_to_consume_queue() {
+                    units += 1;
+                }
+                records += 1;
+                last_ts = record.store_timestamp;
+                // Owned from here: the request outlives this call on the dispatching thread.
+                batch.push(req);
+                if batch.len() == DISPATCH_BATCH {
+                    let next = spares
+                        .try_recv()
+                        .unwrap_or_else(|_| Vec::with_capacity(DISPATCH_BATCH));
+                    // Fails only when the applier stopped on an error, reported below.
+                    let _ = to_dispatch.send(std::mem::replace(&mut batch, next));
+                }
+                Ok(())
+            };
+            if on_record().is_err() {
+                stop = true;
             }
-            if req.goes_to_consume_queue() {
-                units += 1;
-            }
-            records += 1;
-            last_ts = sr.record.store_timestamp;
-            batch.push(req);
-            if batch.len() == DISPATCH_BATCH {
-                let next = spares
-                    .try_recv()
-                    .unwrap_or_else(|_| Vec::with_capacity(DISPATCH_BATCH));
-                // Fails only when the applier stopped on an error, reported below.
-                let _ = to_dispatch.send(std::mem::replace(&mut batch, next));
-            }
-            Ok(())
         });
+        let scan = (content.end, content.stopped_by.clone());
         if !batch.is_empty() {
             let _ = to_dispatch.send(batch);
         }
         drop(to_dispatch);
         if failure.is_none() {
-            let _ = progress.send(CopyTo::End(scan.end));
+            let _ = progress.send(CopyTo::End(scan.0));
         }
         drop(progress);
         let applied: Result<()> = join(applier);
@@ -349,7 +484,7 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
     if cancelled() {
         return Err(interrupted());
     }
-    let end = scan.end;
+    let end = scan.0;
     // The consume queues and the index go to disk at the same time (the time is the disk's).
     std::thread::scope(|scope| {
         let queues = scope.spawn(|| -> Result<()> {
@@ -408,7 +543,7 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
         store: root.to_path_buf(),
         output: out_final.clone().unwrap_or_else(|| root.to_path_buf()),
         commitlog_end: end,
-        stopped_by: scan.stopped_by.map(|e| e.to_string()),
+        stopped_by: scan.1,
         records,
         consume_queue_units: units,
         queues,
@@ -416,6 +551,11 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
         kept_legacy_delay_times: kept_legacy,
         index_5x_slot_count: index_5x,
         commitlog_truncated: vec![],
+        records_beyond_end: content.beyond_end.len() as u64,
+        records_removed: 0,
+        not_dispatched,
+        skipped,
+        removed_leftovers,
         backups: vec![],
         checkpoint: super::verify::CheckpointSummary {
             physic_msg_timestamp: cp.physic_msg_timestamp,
@@ -539,8 +679,78 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
         return Err(e);
     }
     cleanup.disarm();
+    if !truncated.is_empty() {
+        report.records_removed = report.records_beyond_end;
+    }
     report.commitlog_truncated = truncated;
     Ok(report)
+}
+
+/// Removes what an interrupted rebuild left: `<name>.rebuild-<ts>` beside the store's files
+/// (in place) or `.<out>.rebuild-<ts>` beside an `--out` folder. An interrupted swap (a
+/// segment moved to `commitlog.bak-<ts>` and missing from the commitlog) is refused: its
+/// files must be moved back by hand, which the error says.
+fn remove_leftovers(
+    dirs: &[(&Path, String)],
+    cl_dir: &Path,
+    removed: &mut Vec<PathBuf>,
+) -> Result<()> {
+    for (dir, prefix) in dirs {
+        let Ok(rd) = fs::read_dir(dir) else { continue };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let p = e.path();
+            if let Some(rest) = name.strip_prefix(prefix.as_str()) {
+                if !rest.starts_with(".bak-") {
+                    continue;
+                }
+                // A backup of the commitlog: every segment in it must still be in place.
+                if p.is_dir() {
+                    for s in fs::read_dir(&p).at(&p)?.flatten() {
+                        if !cl_dir.join(s.file_name()).exists() {
+                            return Err(StoreError::bad_file(
+                                s.path(),
+                                format!(
+                                    "an interrupted rebuild moved this segment out of {} and \
+                                     did not put its replacement in place; move it back, then \
+                                     run the rebuild again",
+                                    cl_dir.display()
+                                ),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for (dir, _) in dirs {
+        let Ok(rd) = fs::read_dir(dir) else { continue };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if is_rebuild_leftover(&name) {
+                let p = e.path();
+                if p.is_dir() {
+                    fs::remove_dir_all(&p).at(&p)?;
+                } else {
+                    fs::remove_file(&p).at(&p)?;
+                }
+                removed.push(p);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `consumequeue.rebuild-<ts>`, `.out.rebuild-<ts>`, ...: a rebuild's temporary output.
+pub fn is_rebuild_leftover(name: &str) -> bool {
+    name.rsplit_once(".rebuild-")
+        .is_some_and(|(_, ts)| !ts.is_empty() && ts.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// `checkpoint.bak-<ts>`, `commitlog.bak-<ts>`, ...: what a rebuild in place kept.
+pub fn is_rebuild_backup(name: &str) -> bool {
+    name.rsplit_once(".bak-")
+        .is_some_and(|(_, ts)| !ts.is_empty() && ts.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// How far the scan has got, for the commitlog copier.

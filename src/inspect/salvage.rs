@@ -22,7 +22,7 @@ use serde::Serialize;
 
 use super::discover::GeometryOverrides;
 use super::rebuild::{check_out_dir, copy_tree};
-use super::scan::{carries_property_crc, list_segments, walk_segment, Item};
+use super::scan::{carries_property_crc, list_segments_tolerant, walk_segment, Item};
 use super::verify::tolerant_config;
 use crate::clock::{time_millis_to_human_string, Clock, ManualClock, SystemClock};
 use crate::error::{IoContext, Result, StoreError};
@@ -58,12 +58,17 @@ pub struct SalvageReport {
     pub store: PathBuf,
     pub output: PathBuf,
     pub records_copied: u64,
-    /// Records copied from after the first skipped region: those Java's recovery would lose.
+    /// Records copied from after the end Java's recovery finds: those a broker would lose
+    /// (after the first skipped region when the store cannot be loaded as a whole).
     pub records_after_damage: u64,
     pub skipped: Vec<Skipped>,
     pub bytes_skipped: u64,
     /// Records whose 5.x `__CRC32#` property was dropped.
     pub property_crc_dropped: u64,
+    /// Records not copied because their PHYSICALOFFSET field names another position.
+    pub misplaced: u64,
+    /// Files that could not be read (each also in `skipped`).
+    pub unreadable: Vec<PathBuf>,
 }
 
 /// Salvages the store at `root` into `out` (which must not exist or be empty).
@@ -79,7 +84,11 @@ pub fn salvage(root: &Path, out: &Path, opts: &SalvageOptions) -> Result<Salvage
             .as_ref()
             .is_some_and(|c| c.load(Ordering::SeqCst))
     };
-    let (segs, _strays) = list_segments(&config.commit_log_dir())?;
+    let (segs, unreadable) = list_segments_tolerant(&config.commit_log_dir())?;
+    // Where Java's recovery ends the log (unknown when the library cannot load the store).
+    let recovery_end = super::content::store_content(&config)
+        .ok()
+        .map(|(c, _)| c.end);
     let build = crate::inspect::rebuild::build_dir_beside(
         out,
         "salvage",
@@ -99,7 +108,20 @@ pub fn salvage(root: &Path, out: &Path, opts: &SalvageOptions) -> Result<Salvage
             skipped: vec![],
             bytes_skipped: 0,
             property_crc_dropped: 0,
+            misplaced: 0,
+            unreadable: vec![],
         };
+        for p in &unreadable {
+            report.unreadable.push(p.0.clone());
+            report.skipped.push(Skipped {
+                file: p.0.clone(),
+                from: 0,
+                to: 0,
+                commitlog_from: 0,
+                commitlog_to: 0,
+                reason: format!("cannot be read: {}", p.1),
+            });
+        }
         let mut failure: Option<StoreError> = None;
         for s in &segs {
             if cancelled() {
@@ -136,6 +158,23 @@ pub fn salvage(root: &Path, out: &Path, opts: &SalvageOptions) -> Result<Salvage
                             skip(pos, pos + size, "body CRC mismatch".into(), &mut report);
                             return;
                         }
+                        let at = s.offset + pos as u64;
+                        if record.physical_offset != at as i64 {
+                            // Copied or shifted data: the message belongs elsewhere (and is
+                            // copied from there when it is still there).
+                            report.misplaced += 1;
+                            skip(
+                                pos,
+                                pos + size,
+                                format!(
+                                    "a record whose PHYSICALOFFSET field says {} (copied or \
+                                     shifted data; not copied, so no message is copied twice)",
+                                    record.physical_offset
+                                ),
+                                &mut report,
+                            );
+                            return;
+                        }
                         if let Some(Err(e)) = prop_crc {
                             skip(
                                 pos,
@@ -149,7 +188,7 @@ pub fn salvage(root: &Path, out: &Path, opts: &SalvageOptions) -> Result<Salvage
                         match store.replay(&[msg]) {
                             Ok(_) => {
                                 report.records_copied += 1;
-                                if !report.skipped.is_empty() {
+                                if recovery_end.map_or(!report.skipped.is_empty(), |e| at >= e) {
                                     report.records_after_damage += 1;
                                 }
                                 if dropped {

@@ -83,6 +83,52 @@ pub fn list_segments(dir: &Path) -> Result<(Vec<SegmentFile>, Vec<PathBuf>)> {
     Ok((out, strays))
 }
 
+/// An entry of a segment folder left out, and why.
+pub type LeftOut = (PathBuf, String);
+
+/// [`list_segments`] that goes on past what it cannot use: the 20-digit files it can map, and
+/// every other entry with why it was left out (a directory or symlink with a segment's name,
+/// a file that cannot be opened or mapped, a stray name).
+pub fn list_segments_tolerant(dir: &Path) -> Result<(Vec<SegmentFile>, Vec<LeftOut>)> {
+    let mut files: Vec<(u64, PathBuf, u64)> = Vec::new();
+    let mut other = Vec::new();
+    let rd = match fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), other)),
+        Err(e) => return Err(StoreError::io(dir, e)),
+    };
+    for entry in rd {
+        let entry = entry.at(dir)?;
+        let path = entry.path();
+        let name = entry.file_name();
+        let offset = name.to_str().and_then(file_name_to_offset);
+        let ft = entry.file_type().at(&path)?;
+        match offset {
+            Some(offset) if ft.is_file() => match entry.metadata() {
+                Ok(m) => files.push((offset, path, m.len())),
+                Err(e) => other.push((path, e.to_string())),
+            },
+            Some(_) => other.push((path, "not a regular file".into())),
+            None => other.push((path, "not a segment name (20 decimal digits)".into())),
+        }
+    }
+    files.sort();
+    other.sort();
+    let mut out = Vec::with_capacity(files.len());
+    for (offset, path, len) in files {
+        match map_read_only(&path, len) {
+            Ok(map) => out.push(SegmentFile {
+                path,
+                offset,
+                len,
+                map,
+            }),
+            Err(e) => other.push((path, e.to_string())),
+        }
+    }
+    Ok((out, other))
+}
+
 /// What a damaged region looks like.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DamageKind {

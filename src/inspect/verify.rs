@@ -130,6 +130,8 @@ pub struct Summary {
     pub data_end: u64,
     /// Where a Java recovery scanning every segment (with CRC checks) would end the log.
     pub recovery_end: u64,
+    /// Records after `recovery_end` (a broker deletes them).
+    pub records_after_recovery_end: u64,
     pub records: u64,
     /// PREPARED/ROLLBACK records (in no consume queue).
     pub not_dispatched: u64,
@@ -271,6 +273,8 @@ struct Ctx {
     seg_paths: Vec<PathBuf>,
     data_end: u64,
     cl_min: u64,
+    /// End of the last segment file (its offset plus the segment size).
+    cl_files_end: u64,
 }
 
 impl Ctx {
@@ -411,6 +415,7 @@ pub(crate) fn queue_dirs(root: &Path) -> Result<(Vec<(String, i32, PathBuf)>, Ve
 /// Verifies the store rooted at `root`. Errors only for input that cannot be inspected at all
 /// (no such directory, unreadable files); everything else is a finding.
 pub fn verify(root: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
+    check_is_store(root, opts)?;
     let config = tolerant_config(root, &opts.geometry)?;
     let delay_levels = config.delay_levels().map_err(StoreError::Config)?;
     let now = opts.now_ms.unwrap_or_else(|| SystemClock.now_millis());
@@ -434,6 +439,7 @@ pub fn verify(root: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
         seg_paths: Vec::new(),
         data_end: 0,
         cl_min: 0,
+        cl_files_end: 0,
     };
 
     // 1. Lock and state.
@@ -466,6 +472,9 @@ pub fn verify(root: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
         );
     }
 
+    leftovers(root, &config, &mut cx);
+    consume_queue_links(&config, &mut cx);
+
     // 2. Commitlog.
     scan_commitlog(&config, &delay_levels, &mut cx, &mut summary)?;
 
@@ -490,6 +499,119 @@ pub fn verify(root: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
     })
 }
 
+/// What is not a store at all (exit 2): not a directory, or no commitlog folder (a writable
+/// open of it would create an empty commitlog and delete every consume-queue file, as Java's
+/// `destroyLogics` does). An empty folder and `/proc/self` are among them.
+fn check_is_store(root: &Path, opts: &VerifyOptions) -> Result<()> {
+    let meta = fs::metadata(root).map_err(|e| StoreError::io(root, e))?;
+    if !meta.is_dir() {
+        return Err(StoreError::bad_file(root, "not a store: not a directory"));
+    }
+    let cl = opts
+        .geometry
+        .commitlog_dir
+        .clone()
+        .unwrap_or_else(|| root.join("commitlog"));
+    match fs::symlink_metadata(&cl) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(StoreError::bad_file(
+            &cl,
+            "not a store: the commitlog is not a directory of segment files",
+        )),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::bad_file(
+            &cl,
+            "not a store: no commitlog folder (a broker or a writable open would start an empty \
+             log here and delete every consume-queue file)",
+        )),
+        Err(e) => Err(StoreError::io(&cl, e)),
+    }
+}
+
+/// Leftovers of an interrupted rebuild (`<name>.rebuild-<ts>`: errors, the next rebuild removes
+/// them) and a rebuild's backups (`<name>.bak-<ts>`: named, for the operator to remove).
+fn leftovers(root: &Path, config: &StoreConfig, cx: &mut Ctx) {
+    let mut dirs = vec![root.to_path_buf()];
+    if let Some(p) = config.commit_log_dir().parent() {
+        if p != root {
+            dirs.push(p.to_path_buf());
+        }
+    }
+    for d in dirs {
+        let Ok(rd) = fs::read_dir(&d) else { continue };
+        let mut names: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+        names.sort();
+        for p in names {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            if crate::inspect::rebuild::is_rebuild_leftover(&name) {
+                cx.findings.push(
+                    Finding::new(
+                        Severity::Error,
+                        "rebuild-leftover",
+                        "the unfinished output of an interrupted rebuild",
+                    )
+                    .file(&p)
+                    .action("run the rebuild again (it removes this first), or remove it"),
+                );
+            } else if crate::inspect::rebuild::is_rebuild_backup(&name) {
+                cx.findings.push(
+                    Finding::new(
+                        Severity::Info,
+                        "rebuild-backup",
+                        "the files a rebuild in place replaced, kept as a backup",
+                    )
+                    .file(&p)
+                    .action("remove it once the rebuilt store is in service"),
+                );
+            }
+        }
+    }
+}
+
+/// Symlinked topic or queue folders under `consumequeue/`: they may point outside the store
+/// (a writable open would write there).
+fn consume_queue_links(config: &StoreConfig, cx: &mut Ctx) {
+    let base = config.consume_queue_dir();
+    let Ok(rd) = fs::read_dir(&base) else { return };
+    for t in rd.flatten() {
+        let tp = t.path();
+        let is_link = |p: &Path| {
+            fs::symlink_metadata(p)
+                .map(|m| m.file_type().is_symlink())
+                .unwrap_or(false)
+        };
+        if is_link(&tp) {
+            cx.findings.push(
+                Finding::new(
+                    Severity::Error,
+                    "symlink",
+                    "a consume-queue topic folder that is a symlink (it may point outside the \
+                     store, where a writable open would write)",
+                )
+                .file(&tp),
+            );
+            continue;
+        }
+        let Ok(qs) = fs::read_dir(&tp) else { continue };
+        for q in qs.flatten() {
+            let qp = q.path();
+            if is_link(&qp) {
+                cx.findings.push(
+                    Finding::new(
+                        Severity::Error,
+                        "symlink",
+                        "a consume-queue folder that is a symlink (it may point outside the \
+                         store, where a writable open would write)",
+                    )
+                    .file(&qp),
+                );
+            }
+        }
+    }
+}
+
 fn scan_commitlog(
     config: &StoreConfig,
     delay_levels: &DelayLevels,
@@ -500,20 +622,30 @@ fn scan_commitlog(
     let size = config.mapped_file_size_commit_log as u64;
     let (segs, strays) = list_segments(&dir)?;
     for s in strays {
+        let what = match fs::symlink_metadata(&s) {
+            Ok(m) if m.file_type().is_symlink() => {
+                "a symlink (it may point outside the store); the library and a broker refuse \
+                 to load a commitlog holding it"
+            }
+            Ok(m) if m.is_dir() => {
+                "a directory, not a segment file; the library refuses to load a commitlog \
+                 holding it"
+            }
+            _ => {
+                "not a commitlog segment (segments are named by 20 digits); the library \
+                 refuses to load a commitlog directory holding it"
+            }
+        };
         cx.findings.push(
-            Finding::new(
-                Severity::Warning,
-                "stray-file",
-                "not a commitlog segment (segments are named by 20 digits); a broker refuses to \
-                 load a directory holding it",
-            )
-            .file(s)
-            .action("move it out of the commitlog directory"),
+            Finding::new(Severity::Error, "stray-file", what)
+                .file(s)
+                .action("move it out of the commitlog directory"),
         );
     }
     summary.segments = segs.len();
     cx.seg_paths = segs.iter().map(|s| s.path.clone()).collect();
     cx.cl_min = segs.first().map_or(0, |s| s.offset);
+    cx.cl_files_end = segs.last().map_or(0, |s| s.offset + size);
     summary.min_offset = cx.cl_min;
     // Sizes and names.
     for (i, s) in segs.iter().enumerate() {
@@ -786,6 +918,38 @@ fn scan_commitlog(
     }
     summary.data_end = cx.data_end;
     summary.recovery_end = recovery_end.unwrap_or(cx.data_end);
+    // Where the store's content ends is recovery's answer (inspect::content), when the library
+    // can load the commitlog; the walk's first damage above is only an estimate (normal
+    // recovery never checks the segments before the last three).
+    let bounds = crate::inspect::content::load_segments(config).and_then(|files| {
+        let cp =
+            crate::inspect::content::read_checkpoint(&config.checkpoint_path()).unwrap_or_default();
+        crate::inspect::content::recovery_bounds(config, &files, config.abort_path().exists(), &cp)
+    });
+    if let Ok((_, end, _)) = bounds {
+        summary.recovery_end = end;
+        let after = cx.offsets.iter().filter(|&&o| o >= end).count() as u64;
+        summary.records_after_recovery_end = after;
+        if after > 0 {
+            let first = cx.offsets.iter().copied().filter(|&o| o >= end).min();
+            cx.findings.push(
+                Finding::new(
+                    Severity::Error,
+                    "records-after-recovery-end",
+                    format!(
+                        "{after} records lie after commitlog offset {end}, where Java's recovery \
+                         ends the log (the first at {}): a broker starting on this store deletes \
+                         them",
+                        first.unwrap_or(end)
+                    ),
+                )
+                .action(
+                    "`rmqstore salvage` copies them; `rebuild --in-place --truncate-at-damage` \
+                     removes them",
+                ),
+            );
+        }
+    }
     summary.records = cx.recs.len() as u64;
     cx.offsets_rise = cx.offsets.windows(2).all(|w| w[0] < w[1]);
     cx.segs = segs;
@@ -1193,9 +1357,16 @@ fn verify_consume_queues(config: &StoreConfig, cx: &mut Ctx, summary: &mut Summa
             );
         }
         if let Some((p, at, off)) = beyond {
+            // Past the last segment file: the segment that held them is gone, not just a tail
+            // a crash did not flush.
+            let sev = if off >= cx.cl_files_end {
+                Severity::Error
+            } else {
+                Severity::Warning
+            };
             cx.findings.push(
                 Finding::new(
-                    Severity::Warning,
+                    sev,
                     "cq-beyond-end",
                     format!(
                         "{topic} queue {qid}: {beyond_n} units point at or beyond the end of the \
@@ -1776,7 +1947,17 @@ fn verify_checkpoint(
         ("logicsMsgTimestamp", 8, cp.logics_msg_timestamp),
         ("indexMsgTimestamp", 16, cp.index_msg_timestamp),
     ] {
-        if v > now + 60_000 {
+        if v < 0 {
+            cx.findings.push(
+                Finding::new(
+                    Severity::Error,
+                    "checkpoint-negative",
+                    format!("{name} is negative ({v}): the checkpoint is not one a store wrote"),
+                )
+                .at(&path, at)
+                .action("`rmqstore rebuild` writes a new checkpoint"),
+            );
+        } else if v > now + 60_000 {
             cx.findings.push(
                 Finding::new(
                     Severity::Warning,

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The 5.x feature interop suite: Java 5.3.3 (the published rocketmq-store jar) against rmqstore.
+#  1. the committed fixtures, read by rmqstore (batch CQ, LMQ, timer, epoch);
+#  2. fresh stores the 5.3.3 jar writes now, read by the same tests;
+#  3. stores rmqstore writes in 5.x mode, loaded and read by the 5.3.3 jar.
+# Ends with "N passed, N failed"; exit status 0 only if nothing failed.
+set -uo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+repo="$(cd "$here/../.." && pwd)"
+passed=0
+failed=0
+run() {
+  local name="$1"; shift
+  if "$@" >"$log/$name.log" 2>&1; then
+    passed=$((passed + 1)); echo "ok      $name"
+  else
+    failed=$((failed + 1)); echo "FAILED  $name (log: $log/$name.log)"; tail -n 30 "$log/$name.log"
+  fi
+}
+log="$(mktemp -d)"
+fresh="$(mktemp -d)"
+trap 'rm -rf "$fresh"' EXIT
+cd "$repo"
+if ! "$here/build.sh" >"$log/build.log" 2>&1; then
+  echo "FAILED  build (log: $log/build.log)"; tail -n 30 "$log/build.log"
+  echo "0 passed, 1 failed"; exit 1
+fi
+cargo test --no-run --test v5_fixtures --test v5_java >"$log/cargo-build.log" 2>&1 || true
+run committed-fixtures cargo test -q --test v5_fixtures
+run java-writes-fresh-stores "$here/gen-fixtures.sh" "$fresh"
+run fresh-stores-read-by-rmqstore env RMQSTORE_V5_FIXTURE_ROOT="$fresh" cargo test -q --test v5_fixtures
+run java-reads-rmqstore-5x-stores env RMQSTORE_JAVA=1 cargo test -q --test v5_java
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

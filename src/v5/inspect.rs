@@ -1,0 +1,448 @@
+//! Offline inspection of the 5.x structures of a store: what `stat` shows and what `verify`
+//! checks for them. Reads only; the caller opens the store read-only and passes it in for
+//! commitlog lookups.
+//!
+//! Checks (each problem names the file and, where there is one, the byte offset):
+//! * batch consume queue: every unit points at a record of its topic and queue, of its size,
+//!   with its store time and base queue offset (an inner batch also with `INNER_NUM` = batch
+//!   size and `INNER_BASE` = base); base offsets are contiguous;
+//! * LMQ (`consumequeue/%LMQ%*/0`): every unit's record lists that queue with that queue offset
+//!   in `INNER_MULTI_DISPATCH` / `INNER_MULTI_QUEUE_OFFSET`;
+//! * timers: every used wheel slot's chain reaches its first unit through units of the timer
+//!   log, and each unit points at a `rmq_sys_wheel_timer` record of its size;
+//! * `epochFileCheckpoint`: entry count, CRC and order as Java's loader checks them.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::{batch_cq, epoch, lmq, timer};
+use crate::error::Result;
+use crate::format::properties;
+use crate::format::record::{decode_record, Decoded, MessageRecord};
+use crate::MessageStore;
+
+/// One thing wrong with a 5.x structure.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct V5Problem {
+    pub file: PathBuf,
+    pub offset: Option<u64>,
+    pub what: String,
+}
+
+/// A batch queue in brief.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BatchQueueSummary {
+    pub topic: String,
+    pub queue_id: i32,
+    pub units: usize,
+    pub min_offset: Option<i64>,
+    pub max_offset: Option<i64>,
+    pub messages: i64,
+}
+
+/// The timer store in brief.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct TimerSummary {
+    pub log_units: usize,
+    pub used_slots: usize,
+    /// Units reachable from the wheel (timers waiting to be delivered or rolled).
+    pub pending: usize,
+    pub rolled: usize,
+    pub earliest_due_ms: Option<i64>,
+    pub latest_due_ms: Option<i64>,
+    /// Pending timers per real topic, from `config/timermetrics`.
+    pub metrics: Vec<(String, i64)>,
+    pub checkpoint: Option<timer::TimerCheckpoint>,
+}
+
+/// Everything 5.x-specific found in a store.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct V5Report {
+    pub batch_queues: Vec<BatchQueueSummary>,
+    /// `(queue, units)` of every light message queue.
+    pub lmq_queues: Vec<(String, u64)>,
+    pub timer: Option<TimerSummary>,
+    pub epochs: Option<Vec<(i32, i64, i64)>>,
+    pub problems: Vec<V5Problem>,
+}
+
+impl V5Report {
+    /// Does the store hold any 5.x-only structure?
+    pub fn is_empty(&self) -> bool {
+        self.batch_queues.is_empty()
+            && self.lmq_queues.is_empty()
+            && self.timer.is_none()
+            && self.epochs.is_none()
+            && self.problems.is_empty()
+    }
+}
+
+fn problem(file: &Path, offset: Option<u64>, what: impl Into<String>) -> V5Problem {
+    V5Problem {
+        file: file.to_path_buf(),
+        offset,
+        what: what.into(),
+    }
+}
+
+fn with_record<T>(
+    store: &MessageStore,
+    offset: i64,
+    f: impl FnOnce(&MessageRecord<'_>, u32) -> T,
+) -> std::result::Result<T, String> {
+    let rec = u64::try_from(offset)
+        .ok()
+        .and_then(|o| store.get_by_phy_offset(o))
+        .ok_or_else(|| format!("no record at commitlog offset {offset}"))?;
+    match decode_record(rec.bytes(), false) {
+        Ok(Decoded::Message { record, total_size }) => Ok(f(&record, total_size)),
+        Ok(_) => Err(format!("commitlog offset {offset} is not a message")),
+        Err(e) => Err(format!("record at commitlog offset {offset}: {e}")),
+    }
+}
+
+fn prop(r: &MessageRecord<'_>, name: &str) -> Option<String> {
+    properties::get(r.properties, name).map(|c| c.into_owned())
+}
+
+/// Inspects the 5.x structures under `root`. Errors only when a structure cannot be read at
+/// all (they are reported as problems where the rest can still be checked).
+pub fn inspect(root: &Path, store: &MessageStore) -> Result<V5Report> {
+    let mut rep = V5Report::default();
+    match batch_cq::read_all_queues(root) {
+        Ok(queues) => {
+            for q in &queues {
+                check_batch_queue(store, q, &mut rep.problems);
+                rep.batch_queues.push(BatchQueueSummary {
+                    topic: q.topic.clone(),
+                    queue_id: q.queue_id,
+                    units: q.units.len(),
+                    min_offset: q.min_offset(),
+                    max_offset: q.max_offset(),
+                    messages: q.message_count(),
+                });
+            }
+        }
+        Err(e) => rep
+            .problems
+            .push(problem(&batch_cq::dir(root), None, e.to_string())),
+    }
+    check_lmq(root, store, &mut rep);
+    check_timer(root, store, &mut rep);
+    match epoch::read(root) {
+        Ok(Some(entries)) => {
+            rep.epochs = Some(
+                entries
+                    .iter()
+                    .map(|e| (e.epoch, e.start_offset, e.end_offset))
+                    .collect(),
+            )
+        }
+        Ok(None) => {}
+        Err(e) => rep
+            .problems
+            .push(problem(&root.join(epoch::FILE_NAME), None, e.to_string())),
+    }
+    Ok(rep)
+}
+
+fn check_batch_queue(store: &MessageStore, q: &batch_cq::BatchQueue, out: &mut Vec<V5Problem>) {
+    let mut expect_base: Option<i64> = None;
+    for pu in &q.units {
+        let u = &pu.unit;
+        let at = |what: String| problem(&pu.file, Some(pu.pos), what);
+        if let Some(b) = expect_base {
+            if u.msg_base_offset != b {
+                out.push(at(format!(
+                    "unit's base offset {} does not follow the previous unit (expected {b})",
+                    u.msg_base_offset
+                )));
+            }
+        }
+        expect_base = Some(u.next_offset());
+        let r = with_record(store, u.commitlog_offset, |r, total| {
+            let mut bad = Vec::new();
+            if total as i64 != i64::from(u.size) {
+                bad.push(format!("size {} but the record is {total} bytes", u.size));
+            }
+            if r.topic != q.topic.as_bytes() || r.queue_id != q.queue_id {
+                bad.push(format!(
+                    "record is of {}:{}",
+                    String::from_utf8_lossy(r.topic),
+                    r.queue_id
+                ));
+            }
+            if r.queue_offset != u.msg_base_offset {
+                bad.push(format!(
+                    "base offset {} but the record's queue offset is {}",
+                    u.msg_base_offset, r.queue_offset
+                ));
+            }
+            if r.store_timestamp != u.store_time {
+                bad.push(format!(
+                    "store time {} but the record's is {}",
+                    u.store_time, r.store_timestamp
+                ));
+            }
+            if r.sys_flag & crate::format::record::sysflag::INNER_BATCH != 0 {
+                if prop(r, "INNER_NUM") != Some(u.batch_size.to_string()) {
+                    bad.push(format!(
+                        "batch size {} but the record's INNER_NUM is {:?}",
+                        u.batch_size,
+                        prop(r, "INNER_NUM")
+                    ));
+                }
+                if prop(r, "INNER_BASE") != Some(u.msg_base_offset.to_string()) {
+                    bad.push(format!(
+                        "base offset {} but the record's INNER_BASE is {:?}",
+                        u.msg_base_offset,
+                        prop(r, "INNER_BASE")
+                    ));
+                }
+            } else if u.batch_size != 1 {
+                bad.push(format!(
+                    "batch size {} for a record that is not an inner batch",
+                    u.batch_size
+                ));
+            }
+            bad
+        });
+        match r {
+            Ok(bad) => out.extend(bad.into_iter().map(at)),
+            Err(e) => out.push(at(e)),
+        }
+    }
+}
+
+fn check_lmq(root: &Path, store: &MessageStore, rep: &mut V5Report) {
+    let base = root.join("consumequeue");
+    let Ok(dirs) = std::fs::read_dir(&base) else {
+        return;
+    };
+    let mut names: Vec<String> = dirs
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| lmq::is_lmq(n))
+        .collect();
+    names.sort();
+    for name in names {
+        let qdir = base.join(&name).join(lmq::LMQ_QUEUE_ID.to_string());
+        let (min, max) = (
+            store.min_offset_in_queue(&name, lmq::LMQ_QUEUE_ID),
+            store.max_offset_in_queue(&name, lmq::LMQ_QUEUE_ID),
+        );
+        rep.lmq_queues.push((name.clone(), max - min));
+        let mut off = min;
+        while off < max {
+            let got = store.get_messages(&name, lmq::LMQ_QUEUE_ID, off, 256);
+            if got.messages.is_empty() {
+                rep.problems.push(problem(
+                    &qdir,
+                    None,
+                    format!("queue offset {off}: unit points at no record"),
+                ));
+                break;
+            }
+            for rec in &got.messages {
+                let bad = match decode_record(rec.bytes(), false) {
+                    Ok(Decoded::Message { record, .. }) => match lmq::targets(record.properties) {
+                        Some(Ok(t)) if t.contains(&(name.clone(), Some(off as i64))) => None,
+                        Some(Ok(t)) => Some(format!(
+                            "queue offset {off}: the record at {} is dispatched to {t:?}, not here",
+                            rec.offset()
+                        )),
+                        Some(Err(e)) => Some(format!("queue offset {off}: {e}")),
+                        None => Some(format!(
+                            "queue offset {off}: the record at {} has no multi-dispatch properties",
+                            rec.offset()
+                        )),
+                    },
+                    _ => Some(format!(
+                        "queue offset {off}: no message at {}",
+                        rec.offset()
+                    )),
+                };
+                if let Some(what) = bad {
+                    rep.problems.push(problem(&qdir, None, what));
+                }
+                off += 1;
+            }
+        }
+    }
+}
+
+fn check_timer(root: &Path, store: &MessageStore, rep: &mut V5Report) {
+    let log = match timer::read_log(root) {
+        Ok(l) => l,
+        Err(e) => {
+            rep.problems
+                .push(problem(&root.join("timerlog"), None, e.to_string()));
+            None
+        }
+    };
+    let wheel = match timer::read_wheel(root) {
+        Ok(w) => w,
+        Err(e) => {
+            rep.problems
+                .push(problem(&root.join("timerwheel"), None, e.to_string()));
+            None
+        }
+    };
+    let checkpoint = timer::read_checkpoint(root).unwrap_or_else(|e| {
+        rep.problems.push(problem(
+            &root.join("config/timercheck"),
+            Some(0),
+            e.to_string(),
+        ));
+        None
+    });
+    let metrics = timer::read_metrics(root).unwrap_or_else(|e| {
+        rep.problems.push(problem(
+            &root.join("config/timermetrics"),
+            None,
+            e.to_string(),
+        ));
+        None
+    });
+    if log.is_none() && wheel.is_none() && checkpoint.is_none() {
+        return;
+    }
+    let empty = timer::TimerLog::default();
+    let log_ref = log.as_ref().unwrap_or(&empty);
+    let slots = wheel.unwrap_or_default();
+    let mut sum = TimerSummary {
+        log_units: log_ref.units.len(),
+        used_slots: slots.len(),
+        pending: 0,
+        rolled: 0,
+        earliest_due_ms: None,
+        latest_due_ms: None,
+        metrics: metrics
+            .map(|m| {
+                m.timing_count
+                    .into_iter()
+                    .map(|(t, c)| (t, c.count))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        checkpoint,
+    };
+    let wheel_path = root.join("timerwheel");
+    for s in &slots {
+        let slot_at = Some(s.index * timer::SLOT_SIZE as u64);
+        let chain = match timer::slot_chain(log_ref, s) {
+            Ok(c) => c,
+            Err(e) => {
+                rep.problems.push(problem(&wheel_path, slot_at, e));
+                continue;
+            }
+        };
+        let deletes = chain.iter().filter(|(_, u)| u.is_delete()).count();
+        if deletes == 0 && chain.len() as i64 != i64::from(s.num) {
+            rep.problems.push(problem(
+                &wheel_path,
+                slot_at,
+                format!(
+                    "slot {} counts {} timers but its chain has {}",
+                    s.index,
+                    s.num,
+                    chain.len()
+                ),
+            ));
+        }
+        for (pos, u) in &chain {
+            sum.pending += 1;
+            if u.is_roll() {
+                sum.rolled += 1;
+            }
+            let due = u.deliver_time_ms();
+            sum.earliest_due_ms = Some(sum.earliest_due_ms.map_or(due, |d| d.min(due)));
+            sum.latest_due_ms = Some(sum.latest_due_ms.map_or(due, |d| d.max(due)));
+            let r = with_record(store, u.offset_py, |r, total| {
+                if r.topic != timer::TIMER_TOPIC.as_bytes() {
+                    Some(format!(
+                        "timer-log unit at {pos} points at a record of {}, not {}",
+                        String::from_utf8_lossy(r.topic),
+                        timer::TIMER_TOPIC
+                    ))
+                } else if total as i64 != i64::from(u.size_py) {
+                    Some(format!(
+                        "timer-log unit at {pos} says {} bytes, the record is {total}",
+                        u.size_py
+                    ))
+                } else {
+                    None
+                }
+            });
+            let bad = match r {
+                Ok(b) => b,
+                Err(e) => Some(format!("timer-log unit at {pos}: {e}")),
+            };
+            if let Some(what) = bad {
+                rep.problems
+                    .push(problem(&root.join("timerlog"), None, what));
+            }
+        }
+    }
+    rep.timer = Some(sum);
+}
+
+/// The report as `stat` prints it (nothing when the store has no 5.x structure).
+pub fn render_text(rep: &V5Report) -> String {
+    let mut s = String::new();
+    if rep.is_empty() {
+        return s;
+    }
+    let _ = writeln!(s, "5.x structures:");
+    for q in &rep.batch_queues {
+        let _ = writeln!(
+            s,
+            "  batch queue {}:{}  units {}  messages {}  offsets {}..{}",
+            q.topic,
+            q.queue_id,
+            q.units,
+            q.messages,
+            q.min_offset.unwrap_or(0),
+            q.max_offset.unwrap_or(0)
+        );
+    }
+    for (name, n) in &rep.lmq_queues {
+        let _ = writeln!(s, "  light message queue {name}  units {n}");
+    }
+    if let Some(t) = &rep.timer {
+        let _ = writeln!(
+            s,
+            "  timers: {} pending ({} rolled) in {} wheel slots, {} timer-log units, due {}..{} (ms)",
+            t.pending,
+            t.rolled,
+            t.used_slots,
+            t.log_units,
+            t.earliest_due_ms.unwrap_or(0),
+            t.latest_due_ms.unwrap_or(0)
+        );
+        for (topic, n) in &t.metrics {
+            let _ = writeln!(s, "    timermetrics {topic}: {n}");
+        }
+    }
+    if let Some(e) = &rep.epochs {
+        for (epoch, start, end) in e {
+            let end = if *end == i64::MAX {
+                "open".to_string()
+            } else {
+                end.to_string()
+            };
+            let _ = writeln!(s, "  epoch {epoch}: commitlog {start}..{end}");
+        }
+    }
+    for p in &rep.problems {
+        match p.offset {
+            Some(o) => {
+                let _ = writeln!(s, "  PROBLEM {} at byte {o}: {}", p.file.display(), p.what);
+            }
+            None => {
+                let _ = writeln!(s, "  PROBLEM {}: {}", p.file.display(), p.what);
+            }
+        }
+    }
+    s
+}

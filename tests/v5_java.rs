@@ -1,0 +1,215 @@
+//! Java 5.3.3 loads and reads what rmqstore writes in 5.x mode. Runs only with
+//! `RMQSTORE_JAVA=1` (plain `cargo test` stays Java-free); `interop/v5-features/run.sh` builds
+//! the Java driver (published rocketmq-store 5.3.3) and runs this.
+//!
+//! rmqstore writes a store with target version 5.3.3 and `enabledAppendPropCRC` (V2 records for
+//! a long topic, keys, a batch, a segment rollover); the driver opens it with the 5.3.3
+//! `DefaultMessageStore` with `forceVerifyPropCRC` (recovery drops any record whose `__CRC32#`
+//! is wrong) and checks that recovery ends where rmqstore stopped and that every message reads
+//! back by queue offset (same offset and body) and by key through the index.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rmqstore::format::Host;
+use rmqstore::v5::TargetVersion;
+use rmqstore::{BatchItem, Message, MessageBatch, MessageStore, StoreConfig};
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+fn driver_classpath() -> String {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("interop/v5-features");
+    let cp = std::fs::read_to_string(dir.join("cp.txt")).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e}; run interop/v5-features/build.sh first",
+            dir.join("cp.txt").display()
+        )
+    });
+    format!("{}:{}", dir.join("target/classes").display(), cp.trim())
+}
+
+fn java_check(root: &Path, expect: &serde_json::Value) -> (bool, String) {
+    let expect_path: PathBuf = root.with_extension("expect.json");
+    std::fs::write(&expect_path, serde_json::to_vec_pretty(expect).unwrap()).unwrap();
+    let out = Command::new("java")
+        .env("TZ", "UTC")
+        .arg("-cp")
+        .arg(driver_classpath())
+        .arg("rmqstore.v5.V5Features")
+        .arg("check-rmqstore")
+        .arg(root)
+        .arg(&expect_path)
+        .output()
+        .expect("run java");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut summary: String = text
+        .lines()
+        .filter(|l| l.starts_with("FAIL") || l.starts_with("checked"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let tail: Vec<&str> = err.lines().rev().take(30).collect();
+        summary.push_str("\n--- java stderr (last lines) ---\n");
+        summary.push_str(&tail.into_iter().rev().collect::<Vec<_>>().join("\n"));
+    }
+    (out.status.success(), summary)
+}
+
+fn write_5x_store(root: &Path, crc: bool) -> serde_json::Value {
+    let mut c = StoreConfig::with_root(root).with_target_version(TargetVersion::V5_3_3);
+    c.enabled_append_prop_crc = crc;
+    c.mapped_file_size_commit_log = 1 << 20;
+    c.mapped_file_size_consume_queue_raw = 4000;
+    c.max_hash_slot_num = 1000;
+    c.max_index_num = 4000;
+    let store = MessageStore::open(c.clone()).unwrap();
+    let long_topic = format!("V2Topic_{}", "x".repeat(200));
+    let mut messages = Vec::new();
+    let mut record =
+        |topic: &str, qid: i32, off: i64, qoff: i64, body: &[u8], key: Option<String>| {
+            messages.push(json!({
+                "topic": topic, "queueId": qid, "queueOffset": qoff, "wroteOffset": off,
+                "bodySha256": format!("{:x}", Sha256::digest(body)), "key": key,
+            }));
+        };
+    for i in 0..400 {
+        let topic = if i % 5 == 0 {
+            long_topic.as_str()
+        } else {
+            "TopicTest"
+        };
+        let qid = i % 3;
+        let key = format!("k-{i}");
+        let body = vec![b'a' + (i % 26) as u8; 1000 + (i as usize * 37) % 3000];
+        let mut m = Message::new(topic, qid, body.clone())
+            .with_keys(&key)
+            .with_tags("TagA");
+        if i == 7 {
+            // An incoming __CRC32# is replaced, as 5.x does.
+            m = m.with_property("__CRC32#", "0123456789");
+        }
+        let r = store.put_message(&m).unwrap();
+        assert!(r.is_ok(), "{r:?}");
+        let a = r.append.unwrap();
+        record(
+            topic,
+            qid,
+            a.wrote_offset,
+            a.logics_offset,
+            &body,
+            Some(key),
+        );
+    }
+    let items: Vec<BatchItem> = (0..4)
+        .map(|k| BatchItem {
+            flag: 0,
+            body: format!("batch-{k}").into_bytes(),
+            properties: format!("KEYS\u{1}bk-{k}\u{2}"),
+        })
+        .collect();
+    let r = store
+        .put_messages(&MessageBatch {
+            topic: "BatchTopic".into(),
+            queue_id: 0,
+            sys_flag: 0,
+            born_timestamp: 1,
+            born_host: Host::v4([127, 0, 0, 1], 1),
+            store_host: Host::v4([127, 0, 0, 1], 10911),
+            reconsume_times: 0,
+            items: items.clone(),
+        })
+        .unwrap();
+    assert!(r.is_ok(), "{r:?}");
+    let a = r.append.unwrap();
+    let offs: Vec<i64> = std::iter::once(a.wrote_offset)
+        .chain(a.more_offsets.iter().copied())
+        .collect();
+    for (k, (it, off)) in items.iter().zip(offs).enumerate() {
+        record(
+            "BatchTopic",
+            0,
+            off,
+            a.logics_offset + k as i64,
+            &it.body,
+            Some(format!("bk-{k}")),
+        );
+    }
+    let max = store.max_phy_offset();
+    store.shutdown().unwrap();
+    assert!(max > 1 << 20, "the store rolls over a segment");
+    json!({
+        "storeConfig": {
+            "mappedFileSizeCommitLog": c.mapped_file_size_commit_log,
+            "mappedFileSizeConsumeQueue": c.mapped_file_size_consume_queue_raw,
+            "maxHashSlotNum": c.max_hash_slot_num,
+            "maxIndexNum": c.max_index_num,
+            "enabledAppendPropCRC": crc,
+        },
+        "maxPhyOffset": max,
+        "messages": messages,
+    })
+}
+
+fn java_enabled() -> bool {
+    std::env::var("RMQSTORE_JAVA").is_ok_and(|v| v == "1")
+}
+
+#[test]
+fn java_5_3_3_loads_a_5x_store_with_crc_property() {
+    if !java_enabled() {
+        eprintln!(
+            "skipped: set RMQSTORE_JAVA=1 (interop/v5-features/run.sh) to run against Java 5.3.3"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let expect = write_5x_store(&root, true);
+    if let Ok(keep) = std::env::var("RMQSTORE_V5_KEEP") {
+        // For debugging the Java side by hand: a copy of the store and what it should hold.
+        let _ = std::process::Command::new("cp")
+            .arg("-r")
+            .arg(&root)
+            .arg(&keep)
+            .status();
+        std::fs::write(
+            format!("{keep}.expect.json"),
+            serde_json::to_vec_pretty(&expect).unwrap(),
+        )
+        .unwrap();
+    }
+    let (ok, summary) = java_check(&root, &expect);
+    assert!(ok, "Java 5.3.3 on rmqstore's 5.x store:\n{summary}");
+}
+
+#[test]
+fn java_5_3_3_truncates_a_record_whose_crc_property_is_wrong() {
+    // The check above can fail: flip one body byte of the last record, which keeps its body
+    // CRC field but breaks its __CRC32#; 5.3.3 recovery with forceVerifyPropCRC must then stop
+    // before that record.
+    if !java_enabled() {
+        eprintln!("skipped: set RMQSTORE_JAVA=1");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let expect = write_5x_store(&root, true);
+    let last = expect["messages"].as_array().unwrap().last().unwrap()["wroteOffset"]
+        .as_u64()
+        .unwrap();
+    let seg_size = 1u64 << 20;
+    let seg = root
+        .join("commitlog")
+        .join(format!("{:020}", last / seg_size * seg_size));
+    let mut bytes = std::fs::read(&seg).unwrap();
+    // queueOffset field (bytes 20..28 of the record): covered by __CRC32#, not by the body CRC.
+    bytes[(last % seg_size) as usize + 27] ^= 1;
+    std::fs::write(&seg, bytes).unwrap();
+    let (ok, summary) = java_check(&root, &expect);
+    assert!(!ok, "Java accepted a record with a broken __CRC32#");
+    assert!(
+        summary.contains("max physical offset after 5.3.3 recovery"),
+        "{summary}"
+    );
+}
