@@ -47,8 +47,7 @@ pub fn run(args: &CqArgs) -> CliResult {
     };
     let mut out = super::stdout();
     if args.common.json {
-        serde_json::to_writer_pretty(&mut out, &dump).map_err(std::io::Error::from)?;
-        writeln!(out)?;
+        super::json::write_doc(&mut out, "rmqstore.cq/1", &dump)?;
         out.flush()?;
         return Ok(());
     }

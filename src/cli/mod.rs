@@ -13,6 +13,7 @@ mod consumers;
 mod cq;
 mod demo;
 mod index;
+mod json;
 mod msg;
 mod stat;
 mod table;

@@ -58,8 +58,7 @@ pub fn run(args: &RebuildArgs) -> CliResult {
     })?;
     let mut out = super::stdout();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::from)?;
-        writeln!(out)?;
+        super::json::write_doc_renamed(&mut out, "rmqstore.rebuild/1", &report)?;
     } else {
         writeln!(out, "rebuilt    {}", report.output.display())?;
         writeln!(

@@ -35,8 +35,7 @@ pub fn run(args: &SalvageArgs) -> CliResult {
     let r = salvage(&args.store, &args.out, &opts)?;
     let mut out = super::stdout();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &r).map_err(std::io::Error::from)?;
-        writeln!(out)?;
+        super::json::write_doc_renamed(&mut out, "rmqstore.salvage/1", &r)?;
     } else {
         writeln!(
             out,

@@ -34,8 +34,7 @@ pub fn run(args: &VerifyArgs) -> CliResult {
     )?;
     let mut out = super::stdout();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::from)?;
-        writeln!(out)?;
+        super::json::write_doc_renamed(&mut out, "rmqstore.verify/1", &report)?;
     } else {
         print_text(&mut out, &report)?;
     }
