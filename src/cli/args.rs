@@ -80,6 +80,21 @@ impl ConfigArg {
     }
 }
 
+/// A spinner with the elapsed time on stderr for a command that reports no progress of its
+/// own (verify, rebuild, salvage), hidden with `--json` or when stderr is not a terminal.
+pub fn spinner(json: bool, what: &str) -> ProgressBar {
+    if json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+        pb.set_style(style);
+    }
+    pb.set_message(what.to_string());
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    pb
+}
+
 /// Where the settings in use came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigSource {

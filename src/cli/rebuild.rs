@@ -50,7 +50,10 @@ pub fn run(args: &RebuildArgs) -> CliResult {
     opts.force = args.force;
     opts.truncate_at_damage = args.truncate_at_damage;
     opts.cancel = Some(super::interrupt_flag());
-    let report = rebuild(&args.store, &opts).map_err(|e| match e {
+    let pb = super::args::spinner(args.json, &format!("rebuilding {}", args.store.display()));
+    let report = rebuild(&args.store, &opts);
+    pb.finish_and_clear();
+    let report = report.map_err(|e| match e {
         StoreError::Locked { .. } => CliError::Input(format!(
             "{e}; stop the broker before rebuilding in place (or use --out)"
         )),

@@ -32,7 +32,10 @@ pub fn run(args: &SalvageArgs) -> CliResult {
         cancel: Some(super::interrupt_flag()),
         now_ms: None,
     };
-    let r = salvage(&args.store, &args.out, &opts)?;
+    let pb = super::args::spinner(args.json, &format!("salvaging {}", args.store.display()));
+    let r = salvage(&args.store, &args.out, &opts);
+    pb.finish_and_clear();
+    let r = r?;
     let mut out = super::stdout();
     if args.json {
         super::json::write_doc_renamed(&mut out, "rmqstore.salvage/1", &r)?;

@@ -25,13 +25,17 @@ pub struct VerifyArgs {
 }
 
 pub fn run(args: &VerifyArgs) -> CliResult {
+    let geometry = args.config.overrides(&args.store, &args.geometry)?;
+    let pb = super::args::spinner(args.json, &format!("verifying {}", args.store.display()));
     let report = verify(
         &args.store,
         &VerifyOptions {
-            geometry: args.config.overrides(&args.store, &args.geometry)?,
+            geometry,
             now_ms: None,
         },
-    )?;
+    );
+    pb.finish_and_clear();
+    let report = report?;
     let mut out = super::stdout();
     if args.json {
         super::json::write_doc_renamed(&mut out, "rmqstore.verify/1", &report)?;
