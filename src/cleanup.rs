@@ -453,6 +453,19 @@ impl Ctx {
             report.errors.push(format!("consume-queue cleanup: {e}"));
         }
         self.retention.runs.fetch_add(1, Ordering::AcqRel);
+        for p in &report.commitlog_deleted {
+            tracing::info!(path = %p.display(), "cleanup: commitlog segment deleted");
+        }
+        for p in report
+            .consume_queue_deleted
+            .iter()
+            .chain(&report.index_deleted)
+        {
+            tracing::info!(path = %p.display(), "cleanup: file deleted");
+        }
+        for e in &report.errors {
+            tracing::warn!(error = %e, "cleanup failed");
+        }
         *self.retention.last_error.lock() = report.errors.last().cloned();
         report
     }

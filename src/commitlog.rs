@@ -56,6 +56,15 @@ impl TopicQueueTable {
             }
         }
     }
+    /// Forgets a queue's next offset (its topic is being deleted).
+    pub fn remove(&mut self, topic: &str, queue_id: i32) {
+        if let Some(m) = self.0.get_mut(topic) {
+            m.remove(&queue_id);
+            if m.is_empty() {
+                self.0.remove(topic);
+            }
+        }
+    }
     pub fn clear(&mut self) {
         self.0.clear();
     }

@@ -73,6 +73,22 @@ pub struct StoreConfig {
     pub delete_consume_queue_files_interval_ms: u64,
     pub destroy_mapped_file_interval_forcibly_ms: u64,
     pub redelete_hanged_file_interval_ms: u64,
+    /// `maxTransferBytesOnMessageInMemory`: a `get_message` batch of messages still in the
+    /// page cache stops before it would exceed this many bytes (256 KiB).
+    pub max_transfer_bytes_on_message_in_memory: usize,
+    /// `maxTransferCountOnMessageInMemory`: at most this many messages per batch (32).
+    pub max_transfer_count_on_message_in_memory: usize,
+    /// `maxTransferBytesOnMessageInDisk`: the byte limit once the messages are "in disk" (64 KiB).
+    pub max_transfer_bytes_on_message_in_disk: usize,
+    /// `maxTransferCountOnMessageInDisk`: the count limit once the messages are "in disk" (8).
+    pub max_transfer_count_on_message_in_disk: usize,
+    /// `accessMessageInMemoryMaxRatio`: a message more than this percentage of physical memory
+    /// behind the commitlog's end counts as "in disk", and the consumer is told to pull from a
+    /// slave (40).
+    pub access_message_in_memory_max_ratio: u32,
+    /// `offsetCheckInSlave`: whether a slave corrects a consumer's bad offset (false: a slave
+    /// answers with the offset it was asked for).
+    pub offset_check_in_slave: bool,
     /// `haListenPort`. In 4.x `BrokerStartup` always overrides it with `listenPort + 1`, which is
     /// what [`from_properties`](Self::from_properties) does too.
     pub ha_listen_port: u16,
@@ -144,6 +160,12 @@ impl Default for StoreConfig {
             delete_consume_queue_files_interval_ms: 100,
             destroy_mapped_file_interval_forcibly_ms: 120_000,
             redelete_hanged_file_interval_ms: 120_000,
+            max_transfer_bytes_on_message_in_memory: 256 * 1024,
+            max_transfer_count_on_message_in_memory: 32,
+            max_transfer_bytes_on_message_in_disk: 64 * 1024,
+            max_transfer_count_on_message_in_disk: 8,
+            access_message_in_memory_max_ratio: 40,
+            offset_check_in_slave: false,
             ha_listen_port: 10912,
             ha_master_address: None,
             ha_send_heartbeat_interval_ms: 5000,
@@ -477,6 +499,12 @@ pub const STORE_KEYS: &[&str] = &[
     "deleteConsumeQueueFilesInterval",
     "destroyMapedFileIntervalForcibly",
     "redeleteHangedFileInterval",
+    "maxTransferBytesOnMessageInMemory",
+    "maxTransferCountOnMessageInMemory",
+    "maxTransferBytesOnMessageInDisk",
+    "maxTransferCountOnMessageInDisk",
+    "accessMessageInMemoryMaxRatio",
+    "offsetCheckInSlave",
     "autoMessageVersionOnTopicLen",
     "enabledAppendPropCRC",
     "haListenPort",
@@ -842,6 +870,32 @@ impl StoreConfig {
         if let Some(e) = p.get("enabledAppendPropCRC") {
             c.enabled_append_prop_crc = java_bool(e, w);
         }
+        int_field!(
+            "maxTransferBytesOnMessageInMemory",
+            max_transfer_bytes_on_message_in_memory,
+            usize
+        );
+        int_field!(
+            "maxTransferCountOnMessageInMemory",
+            max_transfer_count_on_message_in_memory,
+            usize
+        );
+        int_field!(
+            "maxTransferBytesOnMessageInDisk",
+            max_transfer_bytes_on_message_in_disk,
+            usize
+        );
+        int_field!(
+            "maxTransferCountOnMessageInDisk",
+            max_transfer_count_on_message_in_disk,
+            usize
+        );
+        int_field!(
+            "accessMessageInMemoryMaxRatio",
+            access_message_in_memory_max_ratio,
+            u32
+        );
+        bool_field!("offsetCheckInSlave", offset_check_in_slave);
         if let Some(e) = p.get("autoMessageVersionOnTopicLen") {
             c.auto_message_version_on_topic_len = java_bool(e, w);
             if !c.target_version.is_5x() {

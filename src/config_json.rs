@@ -2,8 +2,12 @@
 //! `delayOffset.json`) as RocketMQ writes them with fastjson.
 //!
 //! fastjson writes integer map keys without quotes (`{0:123,1:456}`), which strict JSON rejects,
-//! so the text goes through [`quote_unquoted_numeric_keys`] before `serde_json`. Unknown fields
-//! are ignored (5.x adds some). Nothing here writes.
+//! so the text goes through [`quote_unquoted_numeric_keys`] before `serde_json`. Fields this
+//! crate does not know (5.x adds some) are kept in `extra` and written back.
+//!
+//! Writing ([`ConfigJsonFile::persist`]) produces fastjson's pretty text and rotates the old
+//! file to `.bak` as `ConfigManager#persist` does (see `write.rs`), so a Rust broker can take
+//! over a Java broker's store root and hand it back.
 //!
 //! Loading follows `ConfigManager#load`: read `<f>`; when it is missing, empty or does not parse,
 //! read `<f>.bak` instead.
@@ -16,6 +20,10 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::error::{Result, StoreError};
+
+mod write;
+pub use write::persist_text;
+use write::{bean_with_extra, to_text, Fj};
 
 /// Puts quotes around object keys that are bare numbers (`{0:1,-1:2}` → `{"0":1,"-1":2}`),
 /// leaving strings, array elements and values alone. Whitespace is kept as it is.
@@ -113,6 +121,21 @@ pub struct DataVersion {
     pub counter: i64,
 }
 
+impl DataVersion {
+    /// `DataVersion#nextVersion`: one more change, now.
+    pub fn next_version(&mut self, now_ms: i64) {
+        self.timestamp = now_ms;
+        self.counter += 1;
+    }
+
+    fn fj(&self) -> Fj {
+        Fj::bean(vec![
+            ("counter".into(), Fj::num(self.counter)),
+            ("timestamp".into(), Fj::num(self.timestamp)),
+        ])
+    }
+}
+
 /// One `TopicConfig`; missing fields take Java's defaults.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -126,6 +149,50 @@ pub struct TopicConfigJson {
     pub topic_filter_type: String,
     pub topic_sys_flag: i32,
     pub order: bool,
+    /// Fields of later versions (5.x `attributes`), kept and written back.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl TopicConfigJson {
+    /// A topic with `queues` read and write queues, permission 6 (read and write), as
+    /// `new TopicConfig(name, queues, queues, 6)`.
+    ///
+    /// ```
+    /// use rmqstore::config_json::{ConfigJsonFile, TopicConfigJson, TopicsJson};
+    ///
+    /// let mut topics = TopicsJson::default();
+    /// topics.topic_config_table.insert("T".into(), TopicConfigJson::new("T", 8));
+    /// let text = topics.to_fastjson();
+    /// assert!(text.contains("\t\t\t\"readQueueNums\":8,\n"));
+    /// assert!(text.contains("\"topicFilterType\":\"SINGLE_TAG\""));
+    /// ```
+    pub fn new(name: &str, queues: i32) -> TopicConfigJson {
+        TopicConfigJson {
+            topic_name: name.to_string(),
+            read_queue_nums: queues,
+            write_queue_nums: queues,
+            ..TopicConfigJson::default()
+        }
+    }
+
+    fn fj(&self) -> Fj {
+        bean_with_extra(
+            vec![
+                ("order".into(), Fj::num(self.order)),
+                ("perm".into(), Fj::num(self.perm)),
+                ("readQueueNums".into(), Fj::num(self.read_queue_nums)),
+                (
+                    "topicFilterType".into(),
+                    Fj::string(&self.topic_filter_type),
+                ),
+                ("topicName".into(), Fj::string(&self.topic_name)),
+                ("topicSysFlag".into(), Fj::num(self.topic_sys_flag)),
+                ("writeQueueNums".into(), Fj::num(self.write_queue_nums)),
+            ],
+            &self.extra,
+        )
+    }
 }
 
 impl Default for TopicConfigJson {
@@ -138,6 +205,7 @@ impl Default for TopicConfigJson {
             topic_filter_type: "SINGLE_TAG".into(),
             topic_sys_flag: 0,
             order: false,
+            extra: BTreeMap::new(),
         }
     }
 }
@@ -148,6 +216,9 @@ impl Default for TopicConfigJson {
 pub struct TopicsJson {
     pub topic_config_table: BTreeMap<String, TopicConfigJson>,
     pub data_version: Option<DataVersion>,
+    /// Fields of later versions, kept and written back.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 /// `ConsumerOffsetManager.TOPIC_GROUP_SEPARATOR`.
@@ -167,9 +238,42 @@ pub fn split_topic_group(key: &str) -> Option<(&str, &str)> {
 #[serde(rename_all = "camelCase", default)]
 pub struct ConsumerOffsetJson {
     pub offset_table: BTreeMap<String, BTreeMap<i32, i64>>,
+    /// Fields of later versions (5.x `dataVersion`), kept and written back.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 impl ConsumerOffsetJson {
+    /// `commitOffset`: `group` will consume `topic`/`queue_id` from `offset` next.
+    ///
+    /// ```
+    /// use rmqstore::config_json::{ConfigJsonFile, ConsumerOffsetJson};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let mut offsets = ConsumerOffsetJson::load(dir.path())?.unwrap_or_default();
+    /// offsets.commit_offset("TopicTest", "group_a", 0, 250);
+    /// offsets.commit_offset("TopicTest", "group_a", 1, 248);
+    /// offsets.persist(dir.path())?;
+    /// let text = std::fs::read_to_string(dir.path().join("consumerOffset.json"))?;
+    /// assert_eq!(text, "{\n\t\"offsetTable\":{\n\t\t\"TopicTest@group_a\":{0:250,1:248\n\t\t}\n\t}\n}");
+    /// let back = ConsumerOffsetJson::load(dir.path())?.unwrap();
+    /// assert_eq!(back.query_offset("TopicTest", "group_a", 1), 248);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn commit_offset(&mut self, topic: &str, group: &str, queue_id: i32, offset: i64) {
+        self.offset_table
+            .entry(format!("{topic}{TOPIC_GROUP_SEPARATOR}{group}"))
+            .or_default()
+            .insert(queue_id, offset);
+    }
+
+    /// `queryOffset`: the committed offset, or -1.
+    pub fn query_offset(&self, topic: &str, group: &str, queue_id: i32) -> i64 {
+        self.offsets(topic, group)
+            .and_then(|m| m.get(&queue_id).copied())
+            .unwrap_or(-1)
+    }
+
     /// The committed offsets of `group` on `topic`.
     pub fn offsets(&self, topic: &str, group: &str) -> Option<&BTreeMap<i32, i64>> {
         self.offset_table
@@ -190,11 +294,124 @@ impl ConsumerOffsetJson {
 #[serde(rename_all = "camelCase", default)]
 pub struct DelayOffsetJson {
     pub offset_table: BTreeMap<i32, i64>,
+    /// Fields of later versions (5.x `dataVersion`), kept and written back.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// One `SubscriptionGroupConfig`; missing fields take 4.6.0's defaults.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SubscriptionGroupConfigJson {
+    pub group_name: String,
+    pub consume_enable: bool,
+    pub consume_from_min_enable: bool,
+    pub consume_broadcast_enable: bool,
+    pub retry_queue_nums: i32,
+    pub retry_max_times: i32,
+    pub broker_id: i64,
+    pub which_broker_when_consume_slowly: i64,
+    pub notify_consumer_ids_changed_enable: bool,
+    /// Fields of later versions, kept and written back.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+impl Default for SubscriptionGroupConfigJson {
+    fn default() -> Self {
+        SubscriptionGroupConfigJson {
+            group_name: String::new(),
+            consume_enable: true,
+            consume_from_min_enable: true,
+            consume_broadcast_enable: true,
+            retry_queue_nums: 1,
+            retry_max_times: 16,
+            broker_id: 0,
+            which_broker_when_consume_slowly: 1,
+            notify_consumer_ids_changed_enable: true,
+            extra: BTreeMap::new(),
+        }
+    }
+}
+
+impl SubscriptionGroupConfigJson {
+    /// A group with 4.6.0's defaults.
+    pub fn new(group: &str) -> Self {
+        SubscriptionGroupConfigJson {
+            group_name: group.to_string(),
+            ..Default::default()
+        }
+    }
+
+    fn fj(&self) -> Fj {
+        bean_with_extra(
+            vec![
+                ("brokerId".into(), Fj::num(self.broker_id)),
+                (
+                    "consumeBroadcastEnable".into(),
+                    Fj::num(self.consume_broadcast_enable),
+                ),
+                ("consumeEnable".into(), Fj::num(self.consume_enable)),
+                (
+                    "consumeFromMinEnable".into(),
+                    Fj::num(self.consume_from_min_enable),
+                ),
+                ("groupName".into(), Fj::string(&self.group_name)),
+                (
+                    "notifyConsumerIdsChangedEnable".into(),
+                    Fj::num(self.notify_consumer_ids_changed_enable),
+                ),
+                ("retryMaxTimes".into(), Fj::num(self.retry_max_times)),
+                ("retryQueueNums".into(), Fj::num(self.retry_queue_nums)),
+                (
+                    "whichBrokerWhenConsumeSlowly".into(),
+                    Fj::num(self.which_broker_when_consume_slowly),
+                ),
+            ],
+            &self.extra,
+        )
+    }
+}
+
+/// `subscriptionGroup.json` (`SubscriptionGroupManager`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SubscriptionGroupJson {
+    pub subscription_group_table: BTreeMap<String, SubscriptionGroupConfigJson>,
+    pub data_version: Option<DataVersion>,
+    /// Fields of later versions, kept and written back.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, serde_json::Value>,
 }
 
 /// A file under the store's `config/` directory.
 pub trait ConfigJsonFile: DeserializeOwned {
     const FILE_NAME: &'static str;
+
+    /// The text Java 4.6.0 writes for this content (fastjson, pretty format).
+    fn to_fastjson(&self) -> String;
+
+    /// Writes `dir/FILE_NAME` as `ConfigManager#persist` does: the previous file becomes
+    /// `FILE_NAME.bak` (see [`persist_text`]).
+    ///
+    /// ```
+    /// use rmqstore::config_json::{ConfigJsonFile, DelayOffsetJson};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let mut d = DelayOffsetJson::default();
+    /// d.persist(dir.path())?;
+    /// assert!(!dir.path().join("delayOffset.json.bak").exists());
+    /// d.offset_table.insert(3, 17);
+    /// d.persist(dir.path())?;
+    /// // The previous text is the backup, as Java's ConfigManager#persist leaves it.
+    /// let bak = std::fs::read_to_string(dir.path().join("delayOffset.json.bak"))?;
+    /// assert_eq!(bak, "{\n\t\"offsetTable\":{}\n}");
+    /// assert_eq!(DelayOffsetJson::load(dir.path())?.unwrap().offset_table[&3], 17);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    fn persist(&self, dir: &Path) -> Result<()> {
+        persist_text(&dir.join(Self::FILE_NAME), &self.to_fastjson())
+    }
 
     /// Reads `dir/FILE_NAME` the way `ConfigManager#load` does. `dir` is the store's `config/`
     /// directory ([`StoreConfig::config_dir`](crate::StoreConfig::config_dir)).
@@ -213,12 +430,73 @@ pub trait ConfigJsonFile: DeserializeOwned {
 
 impl ConfigJsonFile for TopicsJson {
     const FILE_NAME: &'static str = "topics.json";
+    fn to_fastjson(&self) -> String {
+        let mut f = vec![(
+            "topicConfigTable".into(),
+            Fj::Obj(
+                self.topic_config_table
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.fj()))
+                    .collect(),
+            ),
+        )];
+        if let Some(dv) = &self.data_version {
+            f.push(("dataVersion".into(), dv.fj()));
+        }
+        to_text(&bean_with_extra(f, &self.extra))
+    }
 }
 impl ConfigJsonFile for ConsumerOffsetJson {
     const FILE_NAME: &'static str = "consumerOffset.json";
+    fn to_fastjson(&self) -> String {
+        let table = self
+            .offset_table
+            .iter()
+            .map(|(k, m)| (k.clone(), int_map(m)))
+            .collect();
+        to_text(&bean_with_extra(
+            vec![("offsetTable".into(), Fj::Obj(table))],
+            &self.extra,
+        ))
+    }
 }
 impl ConfigJsonFile for DelayOffsetJson {
     const FILE_NAME: &'static str = "delayOffset.json";
+    fn to_fastjson(&self) -> String {
+        to_text(&bean_with_extra(
+            vec![("offsetTable".into(), int_map(&self.offset_table))],
+            &self.extra,
+        ))
+    }
+}
+impl ConfigJsonFile for SubscriptionGroupJson {
+    const FILE_NAME: &'static str = "subscriptionGroup.json";
+    fn to_fastjson(&self) -> String {
+        let mut f = vec![(
+            "subscriptionGroupTable".into(),
+            Fj::Obj(
+                self.subscription_group_table
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.fj()))
+                    .collect(),
+            ),
+        )];
+        if let Some(dv) = &self.data_version {
+            f.push(("dataVersion".into(), dv.fj()));
+        }
+        to_text(&bean_with_extra(f, &self.extra))
+    }
+}
+
+fn int_map(m: &BTreeMap<i32, i64>) -> Fj {
+    Fj::IntMap(m.iter().map(|(k, v)| (*k as i64, Fj::num(v))).collect())
+}
+
+impl SubscriptionGroupJson {
+    /// `dir/subscriptionGroup.json`, see [`ConfigJsonFile::load`].
+    pub fn load(dir: &Path) -> Result<Option<Self>> {
+        <Self as ConfigJsonFile>::load(dir)
+    }
 }
 
 impl TopicsJson {

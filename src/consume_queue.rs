@@ -296,6 +296,24 @@ impl ConsumeQueue {
     pub fn flush(&self) -> Result<()> {
         self.files.flush()
     }
+
+    /// `ConsumeQueue#destroy`: deletes every file of the queue and its directory (when
+    /// writable). Readers holding a file keep its mapping until they let go.
+    pub(crate) fn destroy(&self) -> Result<()> {
+        *self.active.lock() = None;
+        while self.files.remove_last()?.is_some() {}
+        self.max_physic_offset.store(-1, Ordering::Release);
+        self.min_logic_offset.store(0, Ordering::Release);
+        if self.files.is_writable() {
+            let dir = self.files.dir();
+            match fs::remove_dir(dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(StoreError::io(dir, e)),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Every consume queue of a store, by topic and queue id.
@@ -390,6 +408,17 @@ impl ConsumeQueueTable {
         )?);
         by_q.insert(queue_id, q.clone());
         Ok(q)
+    }
+
+    /// Takes a queue out of the table (its files are left to the caller).
+    pub(crate) fn remove(&self, topic: &str, queue_id: i32) -> Option<Arc<ConsumeQueue>> {
+        let mut w = self.queues.write();
+        let by_q = w.get_mut(topic)?;
+        let q = by_q.remove(&queue_id);
+        if by_q.is_empty() {
+            w.remove(topic);
+        }
+        q
     }
 
     /// All queues, ordered by topic then queue id.

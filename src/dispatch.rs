@@ -109,6 +109,8 @@ pub struct Dispatcher {
     undispatchable: AtomicU64,
     /// The first of them, described.
     first_undispatchable: Mutex<Option<String>>,
+    /// Arrival listeners and extra dispatchers (`src/store/hooks.rs`).
+    hooks: crate::store::hooks::DispatchHooks,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -138,6 +140,7 @@ impl Dispatcher {
             slave: std::sync::atomic::AtomicBool::new(false),
             undispatchable: AtomicU64::new(0),
             first_undispatchable: Mutex::new(None),
+            hooks: Default::default(),
         }
     }
 
@@ -149,6 +152,10 @@ impl Dispatcher {
     }
     pub fn lock(&self) -> MutexGuard<'_, DispatchInner> {
         self.inner.lock()
+    }
+
+    pub(crate) fn hooks(&self) -> &crate::store::hooks::DispatchHooks {
+        &self.hooks
     }
 
     /// Store timestamp of the last record put into a consume queue.
@@ -199,7 +206,19 @@ impl Dispatcher {
     /// in Java (topic bytes that are not UTF-8 are decoded lossily, as Java's `new String`).
     pub fn dispatch(&self, d: &mut DispatchInner, req: &DispatchRequest<'_>) -> Result<()> {
         self.put_in_queue(req)?;
-        self.build_index(d, req)
+        self.build_index(d, req)?;
+        self.hooks.dispatched(req);
+        Ok(())
+    }
+
+    /// [`put_in_queue`](Self::put_in_queue) for a queue the table already has: a recovery
+    /// refill never brings back the queue of a deleted topic (`delete_topics`) whose messages
+    /// are still in the commitlog.
+    fn put_in_existing_queue(&self, req: &DispatchRequest<'_>) -> Result<()> {
+        if self.cqs.get(&req.topic, req.queue_id).is_none() {
+            return Ok(());
+        }
+        self.put_in_queue(req)
     }
 
     /// The consume-queue half of [`dispatch`](Self::dispatch).
@@ -231,7 +250,7 @@ impl Dispatcher {
             }
         } else if req.goes_to_consume_queue() {
             let cq = self.cqs.find_or_create(&req.topic, req.queue_id)?;
-            cq.put_position_info(
+            let put = cq.put_position_info(
                 req.commitlog_offset,
                 req.msg_size,
                 req.tags_code,
@@ -243,6 +262,9 @@ impl Dispatcher {
             }
             self.logics_msg_timestamp
                 .store(req.store_timestamp, Ordering::Release);
+            if put == crate::consume_queue::PutUnit::Written {
+                self.hooks.arrived(req);
+            }
         }
         Ok(())
     }
@@ -283,6 +305,7 @@ impl Dispatcher {
 
     /// Remembers a dispatch failure for [`last_error`](Self::last_error).
     pub fn record_error(&self, e: &crate::error::StoreError) {
+        tracing::warn!(error = %e, "dispatch failed");
         *self.last_error.lock() = Some(format!("dispatch: {e}"));
     }
 
@@ -352,7 +375,7 @@ impl Dispatcher {
                         match target {
                             Target::Both => self.dispatch(d, &req)?,
                             Target::IndexOnly => self.build_index(d, &req)?,
-                            Target::QueuesOnly => self.put_in_queue(&req)?,
+                            Target::QueuesOnly => self.put_in_existing_queue(&req)?,
                         }
                     }
                     offset += total_size as u64;

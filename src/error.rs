@@ -8,6 +8,7 @@ use crate::format::{FormatError, Problem};
 
 /// Errors of the store and the offline tools.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum StoreError {
     /// An I/O error on a named file.
     #[error("{}: {source}", path.display())]
@@ -81,4 +82,24 @@ impl<T> IoContext<T> for io::Result<T> {
     fn at(self, path: &std::path::Path) -> Result<T> {
         self.map_err(|e| StoreError::io(path, e))
     }
+}
+
+/// A failure of one of the store's background services
+/// ([`MessageStore::background_errors`](crate::MessageStore::background_errors)), by service,
+/// so a broker can branch on where it happened.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackgroundError {
+    /// The flush or commit service (or a group commit) could not make data durable.
+    #[error("{0}")]
+    Flush(String),
+    /// Dispatch to the consume queues or the index failed (it is retried).
+    #[error("{0}")]
+    Dispatch(String),
+    /// Replication (HA) failed or diverged.
+    #[error("{0}")]
+    Replication(String),
+    /// A cleanup run met an error.
+    #[error("{0}")]
+    Cleanup(String),
 }

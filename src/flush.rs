@@ -319,7 +319,10 @@ impl GroupCommit {
                 st.flushed = st.flushed.max(*f);
                 st.error = None;
             }
-            Err(e) => st.error = Some(e.to_string()),
+            Err(e) => {
+                tracing::error!(error = %e, "group commit: commitlog sync failed");
+                st.error = Some(e.to_string())
+            }
         }
         let now = Instant::now();
         let flushed = st.flushed;
@@ -529,6 +532,8 @@ impl FlushServices {
                             .commit(pages)
                             .and_then(|_| t2.dispatcher.reput_to_committed(&t2.commit_log));
                         if let Err(e) = r {
+                            tracing::error!(error = %e, "commit service: commit failed");
+                            tracing::error!(error = %e, "consume-queue flush failed");
                             *errs.lock() = Some(e.to_string());
                         }
                         flush_waker.wake();
@@ -558,7 +563,10 @@ impl FlushServices {
                             t2.checkpoint.lock().values.physic_msg_timestamp = ts
                         }
                         Ok(_) => {}
-                        Err(e) => *errs.lock() = Some(e.to_string()),
+                        Err(e) => {
+                            tracing::error!(error = %e, "flush service: flush failed");
+                            *errs.lock() = Some(e.to_string())
+                        }
                     }
                 }
             }));
@@ -582,6 +590,7 @@ impl FlushServices {
                     }
                     let r = flush_logics(&t2, if thorough_now { 0 } else { least }, thorough_now);
                     if let Err(e) = r {
+                        tracing::error!(error = %e, "consume-queue flush failed");
                         *errs.lock() = Some(e.to_string());
                     }
                 }

@@ -8,6 +8,13 @@
 //! learned from a store directory offline (its geometry), and `cli` (feature `cli`) the
 //! `rmqstore` command-line tool.
 
+#[cfg(not(target_os = "linux"))]
+compile_error!(
+    "rmqstore supports Linux only: it takes the store's lock with F_OFD_SETLK (an open file \
+     description lock, which conflicts with a Java broker's FileChannel.tryLock) and relies on \
+     Linux mmap, fdatasync and statvfs behaviour; other platforms are not supported"
+);
+
 pub mod checkpoint;
 pub mod cleanup;
 #[cfg(feature = "cli")]
@@ -33,6 +40,6 @@ pub mod topic;
 pub mod v5;
 
 pub use config::StoreConfig;
-pub use error::{Result, StoreError};
+pub use error::{BackgroundError, Result, StoreError};
 pub use message::{BatchItem, Message, MessageBatch, ReplayMessage};
 pub use store::{MessageStore, OpenMode, PutMessageResult, PutMessageStatus, StoredRecord};

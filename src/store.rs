@@ -29,8 +29,21 @@ use crate::message::{Message, MessageBatch, ReplayMessage};
 use crate::topic::{validate_queue_id, validate_topic, MAX_TOPIC_LEN_V1};
 use std::time::Duration;
 
+mod async_put;
+mod broker_ops;
+mod filter;
+pub(crate) mod hooks;
+mod stats;
+
+pub use async_put::{block_on, ArrivalFuture, PutFuture};
+pub use broker_ops::{total_physical_memory, CommitLogData};
+pub use filter::{MessageFilter, TagFilter};
+pub use hooks::{Arrival, ArrivalListener, CommitLogDispatcher, PutHook};
+pub use stats::{StoreStats, LATENCY_BUCKETS_US};
+
 /// `PutMessageStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PutMessageStatus {
     PutOk,
     FlushDiskTimeout,
@@ -54,7 +67,8 @@ pub struct PutMessageResult {
 }
 
 impl PutMessageResult {
-    pub(crate) fn refused(status: PutMessageStatus, reason: String) -> Self {
+    /// A put refused with `status` for `reason` (nothing stored).
+    pub fn refused(status: PutMessageStatus, reason: String) -> Self {
         PutMessageResult {
             status,
             append: None,
@@ -114,8 +128,13 @@ impl StoredRecord {
 
 /// `GetMessageStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum GetMessageStatus {
     Found,
+    /// Units were there, but the filter matched none of them.
+    NoMatchedMessage,
+    /// The commitlog segment holding the first unit's message is gone or being deleted.
+    MessageWasRemoving,
     NoMatchedLogicQueue,
     NoMessageInQueue,
     OffsetTooSmall,
@@ -132,6 +151,11 @@ pub struct GetMessageResult {
     pub next_begin_offset: u64,
     pub min_offset: u64,
     pub max_offset: u64,
+    /// The consumer should pull from a slave: the last unit looked at is further behind the
+    /// commitlog's end than `access_message_in_memory_max_ratio` percent of physical memory.
+    pub suggest_pulling_from_slave: bool,
+    /// Bytes of all `messages`.
+    pub buffer_total_size: usize,
 }
 
 /// How the store was opened.
@@ -180,6 +204,8 @@ pub struct MessageStore {
     pub(crate) retention: Arc<crate::cleanup::Retention>,
     /// Replication (`src/ha/`), once [`start_ha`](Self::start_ha) ran.
     pub(crate) ha: std::sync::OnceLock<Arc<crate::ha::HaShared>>,
+    /// Put hooks, statistics, the confirm offset, arrival waiters (`src/store/*.rs`).
+    pub(crate) api: hooks::ApiState,
 }
 
 /// A background service the store owns and stops at shutdown.
@@ -201,11 +227,37 @@ impl std::fmt::Debug for MessageStore {
 
 impl MessageStore {
     /// Opens (or creates) a store for writing, with the system clock.
+    ///
+    /// ```
+    /// use rmqstore::{MessageStore, StoreConfig};
+    ///
+    /// let dir = tempfile::tempdir()?;
+    /// let mut config = StoreConfig::with_root(dir.path());
+    /// config.mapped_file_size_commit_log = 1 << 20; // 1 GiB by default
+    /// let store = MessageStore::open(config)?;
+    /// assert!(!store.recovery_report().abnormal);
+    /// store.shutdown()?; // flushes, removes the abort file, releases the lock
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(config: StoreConfig) -> Result<MessageStore> {
         Self::open_with(config, OpenMode::ReadWrite, Arc::new(SystemClock))
     }
 
     /// Opens a store for inspection: nothing on disk is created, changed or locked.
+    ///
+    /// ```
+    /// # use rmqstore::{Message, MessageStore, StoreConfig};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let mut config = StoreConfig::with_root(dir.path());
+    /// # config.mapped_file_size_commit_log = 1 << 20;
+    /// let writer = MessageStore::open(config.clone())?;
+    /// writer.put_message(&Message::new("T", 0, b"x".to_vec()))?;
+    /// // A reader next to a live writer (as `rmqstore stat` next to a broker).
+    /// let reader = MessageStore::open_read_only(config)?;
+    /// assert_eq!(reader.max_offset_in_queue("T", 0), 1);
+    /// assert!(reader.put_message(&Message::new("T", 0, b"y".to_vec())).is_err());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open_read_only(config: StoreConfig) -> Result<MessageStore> {
         Self::open_with(config, OpenMode::ReadOnly, Arc::new(SystemClock))
     }
@@ -284,6 +336,7 @@ impl MessageStore {
             clock.clone(),
         ));
         dispatcher.set_slave(config.broker_role == crate::config::BrokerRole::Slave);
+        let boot_ms = clock.now_millis();
         let mut store = MessageStore {
             config,
             mode,
@@ -298,6 +351,7 @@ impl MessageStore {
             extra_services: Mutex::new(Vec::new()),
             retention: Arc::new(crate::cleanup::Retention::default()),
             ha: std::sync::OnceLock::new(),
+            api: hooks::ApiState::new(boot_ms),
             recovery: RecoveryReport {
                 abnormal,
                 start_offset: 0,
@@ -308,6 +362,7 @@ impl MessageStore {
             shut_down: false,
         };
         store.recover(abnormal)?;
+        store.trace_recovery();
         let services = writable && store.config.background_services;
         if services {
             store.services = Some(FlushServices::start(
@@ -495,6 +550,23 @@ impl MessageStore {
     /// set by the store, a delayed message (DELAY > 0, not a prepared/rollback record) is moved
     /// to `SCHEDULE_TOPIC_XXXX` with REAL_TOPIC/REAL_QID, and the store timestamp is taken
     /// inside the put lock.
+    ///
+    /// ```
+    /// # use rmqstore::{Message, MessageStore, StoreConfig};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let mut config = StoreConfig::with_root(dir.path());
+    /// # config.mapped_file_size_commit_log = 1 << 20;
+    /// let store = MessageStore::open(config)?;
+    /// let msg = Message::new("TopicTest", 1, b"hello".to_vec()).with_keys("order-1");
+    /// let r = store.put_message(&msg)?;
+    /// assert!(r.is_ok());
+    /// let at = r.append.unwrap();
+    /// assert_eq!((at.wrote_offset, at.logics_offset), (0, 0));
+    /// // The offset msgId names the record.
+    /// let rec = store.look_message_by_id(&at.msg_id())?.unwrap();
+    /// assert_eq!(rec.decode()?.body, b"hello");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put_message(&self, msg: &Message) -> Result<PutMessageResult> {
         let props = StoreProperties::parse_str(&msg.properties);
         let r = self.put_message_inner(msg, &props)?;
@@ -514,6 +586,9 @@ impl MessageStore {
     ) -> Result<PutMessageResult> {
         self.check_writable()?;
         if let Some(refused) = self.disk_full_refusal() {
+            return Ok(refused);
+        }
+        if let Some(refused) = self.api.before_put(msg) {
             return Ok(refused);
         }
         if let Some(refused) = self.validate(&msg.topic, msg.queue_id, msg.properties.len()) {
@@ -592,6 +667,27 @@ impl MessageStore {
     /// once the message is durable (SYNC_FLUSH), times out, or right away (ASYNC_FLUSH, a
     /// refused message, or WAIT=false). Lets a broker pipeline acknowledgements. Under
     /// SYNC_MASTER `done` runs once the slave acknowledged the message too (see `src/ha/sync.rs`).
+    ///
+    /// ```
+    /// use std::sync::mpsc;
+    /// use rmqstore::config::FlushDiskType;
+    /// # use rmqstore::{Message, MessageStore, StoreConfig};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let mut config = StoreConfig::with_root(dir.path());
+    /// # config.mapped_file_size_commit_log = 1 << 20;
+    /// config.flush_disk_type = FlushDiskType::SyncFlush;
+    /// let store = MessageStore::open(config)?;
+    /// let (tx, rx) = mpsc::channel();
+    /// for i in 0..16u8 {
+    ///     let tx = tx.clone();
+    ///     store.put_message_with_callback(&Message::new("T", 0, vec![i]), move |r| {
+    ///         tx.send(r.is_ok()).unwrap();
+    ///     })?;
+    /// }
+    /// drop(tx);
+    /// assert_eq!(rx.iter().filter(|ok| *ok).count(), 16);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put_message_with_callback(
         &self,
         msg: &Message,
@@ -619,10 +715,12 @@ impl MessageStore {
             return Ok(());
         };
         let target = (append.wrote_offset + append.wrote_bytes as i64) as u64;
+        let (stats, started) = (self.api.stats.clone(), std::time::Instant::now());
         gc.wait_async(
             target,
             Duration::from_millis(self.config.sync_flush_timeout_ms),
             Box::new(move |outcome| {
+                stats.record_flush_wait(started.elapsed());
                 done(flush_outcome(append, outcome));
             }),
         );
@@ -635,17 +733,22 @@ impl MessageStore {
             // No background services (`background_services` off): a SYNC_FLUSH put that waits
             // makes itself durable, as the group commit would.
             if wait && self.config.is_sync_flush() {
-                return flush_outcome(append, self.sync_commit_log());
+                let started = std::time::Instant::now();
+                let outcome = self.sync_commit_log();
+                self.api.stats.record_flush_wait(started.elapsed());
+                return flush_outcome(append, outcome);
             }
             return flush_outcome(append, Ok(()));
         };
         match services.group_commit() {
             Some(gc) if wait => {
                 let target = (append.wrote_offset + append.wrote_bytes as i64) as u64;
+                let started = std::time::Instant::now();
                 let outcome = gc.wait(
                     target,
                     Duration::from_millis(self.config.sync_flush_timeout_ms),
                 );
+                self.api.stats.record_flush_wait(started.elapsed());
                 flush_outcome(append, outcome)
             }
             Some(gc) => {
@@ -677,9 +780,38 @@ impl MessageStore {
     /// Puts a batch (4.6.0 `putMessages`): no delayed or transactional batches; the items
     /// share a store timestamp taken before the put lock (the 4.6.0 encode time); the whole
     /// batch lands in one segment.
+    ///
+    /// ```
+    /// use rmqstore::format::Host;
+    /// use rmqstore::{BatchItem, MessageBatch};
+    /// # use rmqstore::{MessageStore, StoreConfig};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let mut config = StoreConfig::with_root(dir.path());
+    /// # config.mapped_file_size_commit_log = 1 << 20;
+    /// let store = MessageStore::open(config)?;
+    /// let batch = MessageBatch {
+    ///     topic: "T".into(),
+    ///     queue_id: 0,
+    ///     sys_flag: 0,
+    ///     born_timestamp: 1,
+    ///     born_host: Host::parse("127.0.0.1:5000").unwrap(),
+    ///     store_host: Host::parse("127.0.0.1:10911").unwrap(),
+    ///     reconsume_times: 0,
+    ///     items: (0..3u8)
+    ///         .map(|i| BatchItem { flag: 0, body: vec![i], properties: String::new() })
+    ///         .collect(),
+    /// };
+    /// let r = store.put_messages(&batch)?;
+    /// assert_eq!(r.append.unwrap().msg_num, 3);
+    /// assert_eq!(store.max_offset_in_queue("T", 0), 3);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn put_messages(&self, batch: &MessageBatch) -> Result<PutMessageResult> {
         self.check_writable()?;
         if let Some(refused) = self.disk_full_refusal() {
+            return Ok(refused);
+        }
+        if let Some(refused) = self.api.before_put_batch(batch) {
             return Ok(refused);
         }
         if batch.items.is_empty() {
@@ -1006,12 +1138,30 @@ impl MessageStore {
             }
         }
         drop(st);
+        self.api.stats.record_put(recs.len() as u64, total as u64);
         self.notify_replication();
         Ok(CommitLog::append_result(recs, total))
     }
 
     /// Reads up to `max_count` messages of a queue from queue offset `offset`
     /// (`DefaultMessageStore#getMessage`, without filtering).
+    ///
+    /// ```
+    /// use rmqstore::store::GetMessageStatus;
+    /// # use rmqstore::{Message, MessageStore, StoreConfig};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let mut config = StoreConfig::with_root(dir.path());
+    /// # config.mapped_file_size_commit_log = 1 << 20;
+    /// let store = MessageStore::open(config)?;
+    /// for i in 0..5u8 {
+    ///     store.put_message(&Message::new("T", 0, vec![i]))?;
+    /// }
+    /// let got = store.get_messages("T", 0, 2, 32);
+    /// assert_eq!(got.status, GetMessageStatus::Found);
+    /// assert_eq!((got.messages.len(), got.next_begin_offset), (3, 5));
+    /// assert_eq!(store.get_messages("T", 0, 5, 32).status, GetMessageStatus::OffsetOverflowOne);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn get_messages(
         &self,
         topic: &str,
@@ -1026,6 +1176,8 @@ impl MessageStore {
                 next_begin_offset: 0,
                 min_offset: 0,
                 max_offset: 0,
+                suggest_pulling_from_slave: false,
+                buffer_total_size: 0,
             };
         };
         let min = cq.min_offset_in_queue();
@@ -1036,6 +1188,8 @@ impl MessageStore {
             next_begin_offset: offset,
             min_offset: min,
             max_offset: max,
+            suggest_pulling_from_slave: false,
+            buffer_total_size: 0,
         };
         if max == 0 {
             result.status = GetMessageStatus::NoMessageInQueue;
@@ -1063,6 +1217,7 @@ impl MessageStore {
                 Some(u) if u.is_pre_blank() || u.commitlog_offset < phy_min => {}
                 Some(u) => {
                     if let Some(r) = self.get_by_phy_offset(u.commitlog_offset as u64) {
+                        result.buffer_total_size += r.size();
                         result.messages.push(r);
                     }
                 }
@@ -1108,6 +1263,20 @@ impl MessageStore {
 
     /// Messages of `topic` whose UNIQ_KEY or one of whose KEYS is `key`, through the index;
     /// hash collisions are filtered out. Sorted by physical offset.
+    ///
+    /// ```
+    /// # use rmqstore::{Message, MessageStore, StoreConfig};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let mut config = StoreConfig::with_root(dir.path());
+    /// # config.mapped_file_size_commit_log = 1 << 20;
+    /// let store = MessageStore::open(config)?;
+    /// store.put_message(&Message::new("T", 0, b"a".to_vec()).with_keys("order-1 order-2"))?;
+    /// store.put_message(&Message::new("T", 0, b"b".to_vec()).with_keys("order-3"))?;
+    /// let found = store.query_messages_by_key("T", "order-2", 32, 0, i64::MAX);
+    /// assert_eq!(found.len(), 1);
+    /// assert_eq!(found[0].decode()?.body, b"a");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn query_messages_by_key(
         &self,
         topic: &str,
@@ -1184,7 +1353,9 @@ impl MessageStore {
     /// Makes everything written durable and persists the checkpoint.
     pub fn flush(&self) -> Result<()> {
         self.check_writable()?;
+        let started = std::time::Instant::now();
         self.commit_log.flush()?;
+        self.api.stats.record_flush_wait(started.elapsed());
         if self.dispatch_on_commit {
             self.dispatcher.reput_to_committed(&self.commit_log)?;
         }

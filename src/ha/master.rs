@@ -158,10 +158,9 @@ fn accept_loop(
     while !stop.load(Ordering::Acquire) {
         match listener.accept() {
             Ok((stream, peer)) => {
-                if let Err(e) =
-                    open_connection(stream, peer, &shared, &commit_log, &settings, &stop)
-                {
-                    shared.error(format!("HA: connection from {peer}: {e}"));
+                match open_connection(stream, peer, &shared, &commit_log, &settings, &stop) {
+                    Ok(()) => tracing::info!(%peer, "HA: slave connected"),
+                    Err(e) => shared.error(format!("HA: connection from {peer}: {e}")),
                 }
             }
             Err(e) if e.kind() == ErrorKind::WouldBlock => {

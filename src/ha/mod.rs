@@ -125,10 +125,12 @@ impl HaShared {
     }
 
     pub(crate) fn error(&self, msg: String) {
+        tracing::warn!("{msg}");
         *self.last_error.lock() = Some(msg);
     }
 
     pub(crate) fn diverged(&self, msg: String) {
+        tracing::error!("HA: {msg}");
         *self.last_error.lock() = Some(msg.clone());
         self.divergence.lock().get_or_insert(msg);
     }
