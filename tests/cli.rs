@@ -88,10 +88,12 @@ fn check_cat_output(f: &Fixture, stdout: &[u8], fails: &mut Failures) {
         })
         .collect();
     fails.eq(&f.name, "record count", &got.len(), &want.len());
-    let field_set: BTreeSet<&str> = FIELDS.iter().copied().chain(["body"]).collect();
+    // Each line names its schema (issue 17), then reader.json's fields.
+    let field_set: BTreeSet<&str> = FIELDS.iter().copied().chain(["body", "schema"]).collect();
     for (g, w) in got.iter().zip(&want) {
         let at = format!("{} @{}", f.name, w.commit_log_offset);
         let obj = g.as_object().expect("one object per line");
+        fails.eq(&at, "schema", &g["schema"], &Value::from("rmqstore.cat/1"));
         let keys: BTreeSet<&str> = obj.keys().map(|k| k.as_str()).collect();
         fails.eq(&at, "field names", &keys, &field_set);
         let w_json = serde_json::json!({

@@ -87,8 +87,8 @@ fn dry_run_reports_and_changes_nothing() {
             "00000000000002097152"
         ]
     );
-    assert_eq!(v["settings"]["file_reserved_time_hours"], 48);
-    assert_eq!(v["min_phy_offset_after"], 3 * 1048576);
+    assert_eq!(v["settings"]["fileReservedTimeHours"], 48);
+    assert_eq!(v["minPhyOffsetAfter"], 3 * 1048576);
     let consumers = v["consumers"].as_array().unwrap();
     assert_eq!(consumers.len(), 1, "{consumers:?}");
     assert_eq!(consumers[0]["group"], "slow");

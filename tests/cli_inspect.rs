@@ -55,8 +55,16 @@ fn json_of(store: &Path, cmd: &str, args: &[&str]) -> Value {
         out.status,
         stderr(&out)
     );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("`{cmd} {args:?}` did not print JSON: {e}"))
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("`{cmd} {args:?}` did not print JSON: {e}"));
+    assert_eq!(v["schema"], format!("rmqstore.{cmd}/1"), "`{cmd} {args:?}`");
+    // List reports carry their list under a named key.
+    match cmd {
+        "topics" => v["topics"].clone(),
+        "index" => v["files"].clone(),
+        "msg" => v["messages"].clone(),
+        _ => v,
+    }
 }
 
 /// Runs `cat --json` with filters: one object per line.
@@ -336,7 +344,13 @@ fn msg_finds_the_right_record_by_id_offset_uniq_key_and_key() {
                     continue;
                 }
                 let got: Value = serde_json::from_slice(&out.stdout).unwrap_or(Value::Null);
-                fails.eq(&at, "offsets", &offsets_of(&got), &want);
+                fails.eq(
+                    &at,
+                    "schema",
+                    &got["schema"],
+                    &Value::from("rmqstore.msg/1"),
+                );
+                fails.eq(&at, "offsets", &offsets_of(&got["messages"]), &want);
                 checked += 1;
             }
         }

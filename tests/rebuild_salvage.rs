@@ -382,13 +382,13 @@ fn salvage_keeps_every_record_outside_the_damage() {
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let skipped = report["skipped"].as_array().unwrap();
     assert_eq!(skipped.len(), 2, "{report:#}");
-    assert_eq!(skipped[0]["commitlog_from"], a.wrote_offset);
-    assert_eq!(skipped[0]["commitlog_to"], a.wrote_offset + a.wrote_bytes);
-    assert_eq!(skipped[1]["commitlog_from"], b.wrote_offset);
-    assert_eq!(skipped[1]["commitlog_to"], b.wrote_offset + b.wrote_bytes);
+    assert_eq!(skipped[0]["commitlogFrom"], a.wrote_offset);
+    assert_eq!(skipped[0]["commitlogTo"], a.wrote_offset + a.wrote_bytes);
+    assert_eq!(skipped[1]["commitlogFrom"], b.wrote_offset);
+    assert_eq!(skipped[1]["commitlogTo"], b.wrote_offset + b.wrote_bytes);
     assert_eq!(PathBuf::from(skipped[1]["file"].as_str().unwrap()), pb);
-    assert_eq!(report["records_copied"], m.message_record_count - 2);
-    assert!(report["records_after_damage"].as_u64().unwrap() > 0);
+    assert_eq!(report["recordsCopied"], m.message_record_count - 2);
+    assert!(report["recordsAfterDamage"].as_u64().unwrap() > 0);
 
     // Every record outside the two damaged ones is in the new store.
     let mut want: Vec<_> = m

@@ -33,6 +33,70 @@ pub struct StoreArgs {
     pub geometry: GeometryArgs,
 }
 
+/// `-c broker.properties` for the commands that take sizes rather than a whole config
+/// (`verify`, `rebuild`, `salvage`): the file's sizes are used as the broker would read them
+/// (its defaults for keys it does not set), geometry flags win.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ConfigArg {
+    /// The broker's properties file: sizes (mappedFileSizeCommitLog,
+    /// mappedFileSizeConsumeQueue, maxHashSlotNum, maxIndexNum) come from it instead of
+    /// the lengths of the store's files. The store path is always STORE; geometry flags win.
+    #[arg(short = 'c', long = "config", value_name = "broker.properties")]
+    pub config: Option<PathBuf>,
+}
+
+impl ConfigArg {
+    /// The geometry to use: the flags, on top of the file's sizes when `-c` was given.
+    pub fn overrides(
+        &self,
+        store: &std::path::Path,
+        geometry: &GeometryArgs,
+    ) -> CliResult<crate::inspect::GeometryOverrides> {
+        check_geometry(geometry)?;
+        let mut o = geometry.overrides();
+        let Some(file) = &self.config else {
+            return Ok(o);
+        };
+        let (c, warnings) = StoreConfig::from_properties_file(file)?;
+        for w in warnings {
+            super::warn(&w);
+        }
+        if let Some(p) = &c.store_path_commit_log {
+            if *p != c.store_path_root_dir.join("commitlog") && o.commitlog_dir.is_none() {
+                super::warn(&format!(
+                    "{}: storePathCommitLog is {}; reading {} instead (pass --commitlog-dir to \
+                     read that folder)",
+                    file.display(),
+                    p.display(),
+                    store.join("commitlog").display()
+                ));
+            }
+        }
+        o.commitlog_size
+            .get_or_insert(c.mapped_file_size_commit_log);
+        o.cq_size
+            .get_or_insert(c.mapped_file_size_consume_queue_raw);
+        o.hash_slots.get_or_insert(c.max_hash_slot_num);
+        o.index_num.get_or_insert(c.max_index_num);
+        Ok(o)
+    }
+}
+
+/// A spinner with the elapsed time on stderr for a command that reports no progress of its
+/// own (verify, rebuild, salvage), hidden with `--json` or when stderr is not a terminal.
+pub fn spinner(json: bool, what: &str) -> ProgressBar {
+    if json || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
+        pb.set_style(style);
+    }
+    pb.set_message(what.to_string());
+    pb.enable_steady_tick(std::time::Duration::from_millis(120));
+    pb
+}
+
 /// Where the settings in use came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigSource {

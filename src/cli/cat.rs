@@ -19,6 +19,9 @@ use crate::inspect::content::{load_segments, walk_content, ContentItem, SkippedR
 use crate::store::StoredRecord;
 use crate::MessageStore;
 
+/// The schema of each `cat --json` line.
+pub const SCHEMA: &str = "rmqstore.cat/1";
+
 #[derive(Debug, Args)]
 pub struct CatArgs {
     #[command(flatten)]
@@ -198,7 +201,9 @@ pub fn run(args: &CatArgs) -> CliResult {
             let props = String::from_utf8_lossy(m.properties);
             let mut j = JsonRecord::new(m, size, &topic, &props, body);
             j.after_recovery_end = beyond_end;
-            serde_json::to_writer(&mut line, &j).expect("serializing to memory cannot fail");
+            super::json::write_line(&mut line, SCHEMA, &j)
+                .expect("serializing to memory cannot fail");
+            line.pop(); // the newline, added below
         } else {
             write_text(&mut line, m, size, body);
             if beyond_end {
@@ -303,9 +308,7 @@ pub fn run(args: &CatArgs) -> CliResult {
             result?;
             if json {
                 for s in &skipped {
-                    serde_json::to_writer(&mut out, &JsonSkipped { skipped: s })
-                        .map_err(std::io::Error::from)?;
-                    writeln!(out)?;
+                    super::json::write_line(&mut out, SCHEMA, &JsonSkipped { skipped: s })?;
                 }
             }
         }

@@ -117,9 +117,7 @@ pub fn run(args: &CleanupArgs) -> CliResult {
     let plan = store.cleanup_plan(at, probe.as_ref())?;
     let mut out = super::stdout();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &plan)
-            .map_err(|e| CliError::Output(std::io::Error::other(e)))?;
-        writeln!(out)?;
+        super::json::write_doc_renamed(&mut out, "rmqstore.cleanup/1", &plan)?;
     } else {
         write_text(&mut out, &plan, &args.store)?;
     }

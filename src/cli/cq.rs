@@ -15,8 +15,10 @@ use crate::inspect::queues::UnitCheck;
 pub struct CqArgs {
     #[command(flatten)]
     pub common: StoreArgs,
+    /// The topic whose consume queue to dump (consumequeue/TOPIC/).
     #[arg(value_name = "TOPIC")]
     pub topic: String,
+    /// The queue id (consumequeue/TOPIC/QUEUE_ID/).
     #[arg(value_name = "QUEUE_ID")]
     pub queue: i32,
     /// First queue offset (default: the first unit in the files).
@@ -59,8 +61,7 @@ pub fn run(args: &CqArgs) -> CliResult {
     };
     let mut out = super::stdout();
     if args.common.json {
-        serde_json::to_writer_pretty(&mut out, &dump).map_err(std::io::Error::from)?;
-        writeln!(out)?;
+        super::json::write_doc(&mut out, "rmqstore.cq/1", &dump)?;
         out.flush()?;
         return Ok(());
     }

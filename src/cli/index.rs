@@ -64,8 +64,7 @@ pub fn run(args: &IndexArgs) -> CliResult {
     }
     let mut out = super::stdout();
     if args.common.json {
-        serde_json::to_writer_pretty(&mut out, &files).map_err(std::io::Error::from)?;
-        writeln!(out)?;
+        super::json::write_list(&mut out, "rmqstore.index/1", "files", &files)?;
         out.flush()?;
         return Ok(());
     }

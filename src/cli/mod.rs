@@ -9,9 +9,11 @@ mod args;
 mod bench;
 mod cat;
 mod cleanup;
+mod consumers;
 mod cq;
 mod demo;
 mod index;
+mod json;
 mod left_out;
 mod msg;
 mod stat;
@@ -52,6 +54,9 @@ pub enum Command {
     Stat(stat::StatArgs),
     /// Per topic and queue: min/max offset, message count, last store time.
     Topics(topics::TopicsArgs),
+    /// Consumer lag per group, topic and queue from config/consumerOffset.json (as mqadmin
+    /// consumerProgress): broker offset, consumer offset, diff, last consumed store time.
+    Consumers(consumers::ConsumersArgs),
     /// Show one message by offset msgId, UNIQ_KEY, key or commitlog offset.
     Msg(msg::MsgArgs),
     /// Dump a consume queue's units and check each against its record.
@@ -165,6 +170,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Stat(args) => stat::run(&args),
         Command::Topics(args) => topics::run(&args),
         Command::Msg(args) => msg::run(&args),
+        Command::Consumers(args) => consumers::run(&args),
         Command::Cq(args) => cq::run(&args),
         Command::Index(args) => index::run(&args),
         Command::Demo(args) => demo::run(&args),
@@ -237,4 +243,38 @@ pub fn interrupt_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
 /// A buffered stdout.
 fn stdout() -> io::BufWriter<io::StdoutLock<'static>> {
     io::BufWriter::with_capacity(64 * 1024, io::stdout().lock())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Walks clap's command tree: every argument of every command (and the commands
+    /// themselves) has help text.
+    #[test]
+    fn every_argument_and_command_has_help_text() {
+        fn walk(cmd: &clap::Command, path: &str, bare: &mut Vec<String>, n: &mut usize) {
+            for a in cmd.get_arguments() {
+                let id = a.get_id().as_str();
+                if id == "help" || id == "version" {
+                    continue;
+                }
+                *n += 1;
+                if a.get_help().is_none() && a.get_long_help().is_none() {
+                    bare.push(format!("{path} {id}"));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                let p = format!("{path} {}", sub.get_name());
+                if sub.get_about().is_none() && sub.get_long_about().is_none() {
+                    bare.push(p.clone());
+                }
+                walk(sub, &p, bare, n);
+            }
+        }
+        let (mut bare, mut n) = (Vec::new(), 0);
+        walk(&super::Cli::command(), "rmqstore", &mut bare, &mut n);
+        assert!(n > 50, "only {n} arguments seen");
+        assert!(bare.is_empty(), "without help: {bare:#?}");
+    }
 }

@@ -164,8 +164,7 @@ pub fn run(args: &MsgArgs) -> CliResult {
                 position: r.offset() - file_start(r),
             });
         }
-        serde_json::to_writer_pretty(&mut out, &list).map_err(std::io::Error::from)?;
-        writeln!(out)?;
+        super::json::write_list(&mut out, "rmqstore.msg/1", "messages", &list)?;
         out.flush()?;
         return Ok(());
     }
@@ -342,8 +341,14 @@ fn beyond_end(
                     let props = String::from_utf8_lossy(record.properties);
                     let mut j = JsonRecord::new(&record, size, &topic, &props, body);
                     j.after_recovery_end = true;
-                    serde_json::to_writer_pretty(&mut line, &j)
-                        .expect("serializing to memory cannot fail");
+                    super::json::write_list(
+                        &mut line,
+                        "rmqstore.msg/1",
+                        "messages",
+                        std::slice::from_ref(&j),
+                    )
+                    .expect("serializing to memory cannot fail");
+                    line.pop(); // the newline, added below
                 } else {
                     super::cat::write_text(&mut line, &record, size, body);
                     line.extend_from_slice(b"  [after recovery's end]");

@@ -36,8 +36,7 @@ pub fn run(args: &PreflightArgs) -> CliResult {
     let r = preflight(&args.stores, &opts)?;
     let mut out = super::stdout();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &r).map_err(std::io::Error::from)?;
-        writeln!(out)?;
+        super::json::write_doc_renamed(&mut out, "rmqstore.preflight/1", &r)?;
     } else {
         for f in r.findings.iter() {
             writeln!(out, "{f}")?;

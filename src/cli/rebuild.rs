@@ -35,6 +35,8 @@ pub struct RebuildArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
+    pub config: super::args::ConfigArg,
+    #[command(flatten)]
     pub geometry: GeometryArgs,
 }
 
@@ -44,11 +46,14 @@ pub fn run(args: &RebuildArgs) -> CliResult {
         None => RebuildTarget::InPlace,
     };
     let mut opts = RebuildOptions::new(target);
-    opts.geometry = args.geometry.overrides();
+    opts.geometry = args.config.overrides(&args.store, &args.geometry)?;
     opts.force = args.force;
     opts.truncate_at_damage = args.truncate_at_damage;
     opts.cancel = Some(super::interrupt_flag());
-    let report = rebuild(&args.store, &opts).map_err(|e| match e {
+    let pb = super::args::spinner(args.json, &format!("rebuilding {}", args.store.display()));
+    let report = rebuild(&args.store, &opts);
+    pb.finish_and_clear();
+    let report = report.map_err(|e| match e {
         StoreError::Locked { .. } => CliError::Input(format!(
             "{e}; stop the broker before rebuilding in place (or use --out)"
         )),
@@ -56,8 +61,7 @@ pub fn run(args: &RebuildArgs) -> CliResult {
     })?;
     let mut out = super::stdout();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::from)?;
-        writeln!(out)?;
+        super::json::write_doc_renamed(&mut out, "rmqstore.rebuild/1", &report)?;
     } else {
         writeln!(out, "rebuilt    {}", report.output.display())?;
         writeln!(

@@ -21,20 +21,24 @@ pub struct SalvageArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
+    pub config: super::args::ConfigArg,
+    #[command(flatten)]
     pub geometry: GeometryArgs,
 }
 
 pub fn run(args: &SalvageArgs) -> CliResult {
     let opts = SalvageOptions {
-        geometry: args.geometry.overrides(),
+        geometry: args.config.overrides(&args.store, &args.geometry)?,
         cancel: Some(super::interrupt_flag()),
         now_ms: None,
     };
-    let r = salvage(&args.store, &args.out, &opts)?;
+    let pb = super::args::spinner(args.json, &format!("salvaging {}", args.store.display()));
+    let r = salvage(&args.store, &args.out, &opts);
+    pb.finish_and_clear();
+    let r = r?;
     let mut out = super::stdout();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &r).map_err(std::io::Error::from)?;
-        writeln!(out)?;
+        super::json::write_doc_renamed(&mut out, "rmqstore.salvage/1", &r)?;
     } else {
         writeln!(
             out,

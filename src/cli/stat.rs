@@ -184,8 +184,7 @@ pub fn run(args: &StatArgs) -> CliResult {
                 reput_from: report.reput_from,
             },
         };
-        serde_json::to_writer_pretty(&mut out, &j).map_err(std::io::Error::from)?;
-        writeln!(out)?;
+        super::json::write_doc(&mut out, "rmqstore.stat/1", &j)?;
         out.flush()?;
         return Ok(());
     }

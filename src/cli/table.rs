@@ -31,6 +31,41 @@ fn width(s: &str) -> usize {
         .sum()
 }
 
+/// Widest a text cell is printed: longer ones (a 118- or 218-character topic) are cut in the
+/// middle, so one long name does not widen every row; `--json` keeps the full text.
+pub const MAX_CELL: usize = 60;
+
+/// `s` if it is at most `max` columns wide, else its start and end around a `…`.
+pub fn ellipsize(s: &str, max: usize) -> String {
+    if width(s) <= max || max < 5 {
+        return s.to_string();
+    }
+    let keep = max - 1;
+    let head_w = keep.div_ceil(2);
+    let tail_w = keep - head_w;
+    let (mut head, mut w) = (String::new(), 0);
+    for c in s.chars() {
+        let cw = width(c.encode_utf8(&mut [0; 4]));
+        if w + cw > head_w {
+            break;
+        }
+        head.push(c);
+        w += cw;
+    }
+    let (mut tail, mut w) = (Vec::new(), 0);
+    for c in s.chars().rev() {
+        let cw = width(c.encode_utf8(&mut [0; 4]));
+        if w + cw > tail_w {
+            break;
+        }
+        tail.push(c);
+        w += cw;
+    }
+    head.push('…');
+    head.extend(tail.into_iter().rev());
+    head
+}
+
 impl Table {
     /// Columns by header; a header ending in `>` is right-aligned (the `>` is not printed).
     pub fn new(headers: &[&str]) -> Table {
@@ -44,7 +79,19 @@ impl Table {
         }
     }
 
+    /// Adds a row; text cells wider than [`MAX_CELL`] are cut in the middle.
     pub fn row(&mut self, cells: Vec<String>) {
+        let cells = cells
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| {
+                if self.numeric.get(i).copied().unwrap_or(false) {
+                    c
+                } else {
+                    ellipsize(&c, MAX_CELL)
+                }
+            })
+            .collect();
         self.rows.push(cells);
     }
 
@@ -108,4 +155,27 @@ pub fn write_fields(
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_cells_are_cut_in_the_middle_and_short_ones_kept() {
+        assert_eq!(ellipsize("TopicTest", 60), "TopicTest");
+        let long = format!("T{}", "x".repeat(116)) + "Z";
+        let cut = ellipsize(&long, 20);
+        assert_eq!(width(&cut), 20);
+        assert!(cut.starts_with("Txxxxxxxx") && cut.ends_with("xxZ") && cut.contains('…'));
+        let wide = "主题".repeat(40);
+        assert!(width(&ellipsize(&wide, 21)) <= 21);
+        let mut t = Table::new(&["topic", "n>"]);
+        t.row(vec![long.clone(), "1".repeat(70)]);
+        let mut out = Vec::new();
+        t.write(&mut out, 0).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let row = text.lines().nth(1).unwrap();
+        assert_eq!(width(row), MAX_CELL + 2 + 70, "{row}");
+    }
 }

@@ -126,8 +126,7 @@ pub fn run(args: &TopicsArgs) -> CliResult {
                 records_after_recovery_end: after_end.get(*t).cloned().unwrap_or_default(),
             })
             .collect();
-        serde_json::to_writer_pretty(&mut out, &list).map_err(std::io::Error::from)?;
-        writeln!(out)?;
+        super::json::write_list(&mut out, "rmqstore.topics/1", "topics", &list)?;
         out.flush()?;
         return report();
     }

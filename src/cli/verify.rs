@@ -19,21 +19,26 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub json: bool,
     #[command(flatten)]
+    pub config: super::args::ConfigArg,
+    #[command(flatten)]
     pub geometry: GeometryArgs,
 }
 
 pub fn run(args: &VerifyArgs) -> CliResult {
+    let geometry = args.config.overrides(&args.store, &args.geometry)?;
+    let pb = super::args::spinner(args.json, &format!("verifying {}", args.store.display()));
     let report = verify(
         &args.store,
         &VerifyOptions {
-            geometry: args.geometry.overrides(),
+            geometry,
             now_ms: None,
         },
-    )?;
+    );
+    pb.finish_and_clear();
+    let report = report?;
     let mut out = super::stdout();
     if args.json {
-        serde_json::to_writer_pretty(&mut out, &report).map_err(std::io::Error::from)?;
-        writeln!(out)?;
+        super::json::write_doc_renamed(&mut out, "rmqstore.verify/1", &report)?;
     } else {
         print_text(&mut out, &report)?;
     }

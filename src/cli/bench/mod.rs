@@ -9,7 +9,6 @@
 //! replaces the generated section of a Markdown file (docs/performance.md).
 
 mod disk;
-mod font;
 mod histogram;
 mod plot;
 
@@ -517,26 +516,38 @@ pub fn run(args: &BenchArgs) -> CliResult {
             msgs_per_s: c.msgs_per_s,
             p99_us: c.latency_us.p99,
             bytes_per_msg: c.record_bytes,
+            in_flight: None,
         })
+        .chain(report.pipelined.iter().map(|p| plot::PlotCell {
+            mode: "sync".into(),
+            body_size: p.body_size,
+            threads: 1,
+            msgs_per_s: p.msgs_per_s,
+            p99_us: p.latency_us.p99,
+            bytes_per_msg: 0.0,
+            in_flight: Some(p.in_flight),
+        }))
         .collect();
     let info = plot::PlotInfo {
         title: format!(
-            "RMQSTORE BENCH ({}): {} CPUS, {}, DISK {:.0} MB/S",
-            report.plan.level.to_ascii_uppercase(),
+            "rmqstore bench ({}): {} CPUs, {}, disk {:.0} MB/s",
+            report.plan.level,
             report.machine.nproc,
-            report.machine.fs_type.to_ascii_uppercase(),
+            report.machine.fs_type,
             report.disk.seq_write_bytes_per_s / 1e6
         ),
         disk_bytes_per_s: report.disk.seq_write_bytes_per_s,
         fsync_p99_us: report.disk.fdatasync_prealloc_us.p99,
     };
-    plot::write_plot(&png_path, &plot_cells, &info)
+    let svg_path = png_path.with_extension("svg");
+    plot::write_plot(&png_path, &svg_path, &plot_cells, &info)
         .map_err(|e| CliError::Input(format!("{}: {e}", png_path.display())))?;
     writeln!(
         out,
-        "wrote {} and {}",
+        "wrote {}, {} and {}",
         json_path.display(),
-        png_path.display()
+        png_path.display(),
+        svg_path.display()
     )?;
     if let Some(doc) = &args.doc {
         update_doc(doc, &report, &png_path)?;
