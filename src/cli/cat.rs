@@ -315,9 +315,11 @@ pub fn run(args: &CatArgs) -> CliResult {
     }
     if json {
         for l in store.left_out() {
-            serde_json::to_writer(&mut out, &super::left_out::JsonLeftOut { left_out: l })
-                .map_err(std::io::Error::from)?;
-            writeln!(out)?;
+            super::json::write_line(
+                &mut out,
+                SCHEMA,
+                &super::left_out::JsonLeftOut { left_out: l },
+            )?;
         }
     }
     out.flush()?;
