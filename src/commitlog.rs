@@ -14,9 +14,8 @@ use crate::format::host::Host;
 use crate::format::msgid::create_message_id;
 use crate::format::record::{
     decode_record, encode_blank, sysflag, Decoded, MessageRecord, MIN_BLANK_LEN,
-    STORE_TIMESTAMP_POS_V4,
 };
-use crate::format::{get_i32, get_i64, MAGIC_V1};
+use crate::format::{get_i32, MAGIC_V1};
 use crate::fxhash::FxHashMap;
 use crate::mapped_file::{MappedFile, MappedFileQueue};
 
@@ -424,15 +423,18 @@ impl CommitLog {
     }
 
     /// `isMappedFileMatchedRecover` (4.6.0): a segment can start abnormal recovery when its
-    /// first record is a V1 message with a store timestamp, not after `min_timestamp`. Java
-    /// reads the timestamp at byte 56 whatever the born host's size; so do we.
+    /// first record is a message with a store timestamp, not after `min_timestamp`. The
+    /// timestamp is read past the born host as its sysFlag sizes it, as Java 4.6.0 does (byte 56
+    /// read the host's bytes for an IPv6 born host, so recovery could start at a later segment
+    /// than Java's and leave records out of their consume queues; found by the interop crash
+    /// case).
     pub fn segment_matches_recover(f: &MappedFile, min_timestamp: i64) -> bool {
         let data = f.whole();
         let magic = get_i32(data, 4).map(|m| m as u32);
         if magic != Some(MAGIC_V1) && magic != Some(crate::format::MAGIC_V2) {
             return false;
         }
-        match get_i64(data, STORE_TIMESTAMP_POS_V4) {
+        match crate::format::record::recover_store_timestamp(data) {
             Some(0) | None => false,
             Some(ts) => ts <= min_timestamp,
         }

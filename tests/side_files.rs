@@ -43,7 +43,7 @@ fn topics_total(json: &str) -> (u64, usize) {
     let v: serde_json::Value = serde_json::from_str(json).expect("topics --json is JSON");
     let mut total = 0;
     let mut queues = 0;
-    for t in v.as_array().expect("a list") {
+    for t in v["topics"].as_array().expect("a list under \"topics\"") {
         for q in t["queues"].as_array().expect("queues") {
             queues += 1;
             total += q["messageCount"]

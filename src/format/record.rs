@@ -41,6 +41,24 @@ pub const MIN_BLANK_LEN: usize = 8;
 pub const MIN_RECORD_LEN: usize = 91;
 /// Byte position of the store timestamp in a record with an IPv4 born host.
 pub const STORE_TIMESTAMP_POS_V4: usize = 56;
+/// Byte position of the sysFlag field.
+pub const SYS_FLAG_POS: usize = 36;
+
+/// The store timestamp of the record at the start of `data` as Java 4.6.0's
+/// `CommitLog#isMappedFileMatchedRecover` reads it when choosing where abnormal recovery starts:
+/// past an 8-byte (IPv4) or 20-byte (IPv6) born host, as the record's sysFlag says. None when
+/// `data` is too short.
+pub fn recover_store_timestamp(data: &[u8]) -> Option<i64> {
+    let sys_flag = i32::from_be_bytes(data.get(SYS_FLAG_POS..SYS_FLAG_POS + 4)?.try_into().ok()?);
+    let born_host_len = if sys_flag & sysflag::BORNHOST_V6 == 0 {
+        8
+    } else {
+        20
+    };
+    let pos = 4 + 4 + 4 + 4 + 4 + 8 + 8 + 4 + 8 + born_host_len;
+    Some(i64::from_be_bytes(data.get(pos..pos + 8)?.try_into().ok()?))
+}
+
 /// Byte position of the physical offset field.
 pub const PHYSICAL_OFFSET_POS: usize = 28;
 /// Byte position of the queue offset field.
@@ -542,6 +560,26 @@ mod tests {
             topic,
             properties: props,
         }
+    }
+
+    #[test]
+    fn recover_store_timestamp_follows_the_born_host_length() {
+        // IPv4 born host: the store timestamp at byte 56.
+        let r = sample(b"x", b"T", b"");
+        let bytes = r.to_vec().unwrap();
+        assert_eq!(recover_store_timestamp(&bytes), Some(r.store_timestamp));
+        // IPv6 born host (a record Java 4.6.0 wrote after a kill -9 was misread here as the
+        // host's bytes at position 56, which moved abnormal recovery's start segment).
+        let mut r6 = sample(b"x", b"T", b"");
+        r6.sys_flag = sysflag::BORNHOST_V6;
+        r6.born_host = Host::parse("[::1]:5000").unwrap();
+        let bytes = r6.to_vec().unwrap();
+        assert_eq!(recover_store_timestamp(&bytes), Some(r6.store_timestamp));
+        assert_ne!(
+            i64::from_be_bytes(bytes[56..64].try_into().unwrap()),
+            r6.store_timestamp
+        );
+        assert_eq!(recover_store_timestamp(&bytes[..60]), None);
     }
 
     #[test]
