@@ -14,8 +14,8 @@
 //!
 //! **Mixed cell.** Producers put, consumers tail every queue, an HA slave on 127.0.0.1
 //! replicates, and retention deletes old commitlog segments (small segments, files reserved
-//! 0 hours, a manual deletion armed whenever more than [`MIXED_KEEP_SEGMENTS`] exist), all at
-//! once; put p99 and get p99 under that.
+//! 0 hours, a manual deletion armed whenever more than [`MIXED_KEEP_SEGMENTS`] exist, never
+//! past the segment before the slave's), all at once; put p99 and get p99 under that.
 
 use std::fs;
 use std::path::Path;
@@ -627,15 +627,42 @@ pub fn run_mixed(root: &Path, plan: &ReadPlan) -> CliResult<MixedResult> {
             .name("bench-clean".into())
             .spawn(move || -> CliResult<u64> {
                 let mut deleted = 0u64;
+                // A record held in the segment before the slave's: cleanup stops there (a
+                // segment in use is not deleted under its reader), so the slave never
+                // loses what it has not got yet. The pin moves on as the slave does; the
+                // segment it leaves is deleted then, the slave being past it.
+                let mut pin = None;
                 loop {
                     // Checked first, so one more pass runs after the producers stopped.
                     let last = done.load(Ordering::Acquire);
-                    if store.commit_log().files().len() > MIXED_KEEP_SEGMENTS {
-                        store.execute_delete_files_manually();
-                        let r = store.run_cleanup_once()?;
-                        deleted += r.commitlog_deleted.len() as u64;
+                    let slave_at = match store.ha_status() {
+                        Some(st) => st
+                            .slaves
+                            .iter()
+                            .filter_map(|c| c.ack_offset)
+                            .min()
+                            .unwrap_or(0),
+                        None => u64::MAX,
+                    };
+                    let files = store.commit_log().files().files();
+                    let at = files
+                        .iter()
+                        .rposition(|f| f.file_from_offset() <= slave_at)
+                        .unwrap_or(0);
+                    let keep_from = (at >= 1 && files.len() > MIXED_KEEP_SEGMENTS)
+                        .then(|| files[at - 1].file_from_offset());
+                    // Our own references to the segments would keep them "in use".
+                    drop(files);
+                    if let Some(keep_from) = keep_from {
+                        if let Some(r) = store.get_by_phy_offset(keep_from) {
+                            pin = Some(r);
+                            store.execute_delete_files_manually();
+                            let r = store.run_cleanup_once()?;
+                            deleted += r.commitlog_deleted.len() as u64;
+                        }
                     }
                     if last {
+                        drop(pin);
                         return Ok(deleted);
                     }
                     std::thread::sleep(Duration::from_millis(20));
