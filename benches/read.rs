@@ -1,11 +1,19 @@
 //! Reads from a filled store (200 000 messages of 128 B over 4 queues, ASYNC_FLUSH):
-//! `get_messages` by queue offset (1 and 32 messages), `query_messages_by_key` through the
-//! index, and `look_message_by_id`.
+//! `get_messages` by queue offset (1 and 32 messages at random offsets; 32 tailing a queue
+//! forward; 32 with every record copied out; 32 with a consumer-side tag check),
+//! `query_offsets_by_key` (index only) and `query_messages_by_key` through the index, and
+//! `look_message_by_id`.
+//!
+//! The store has no filtered get yet (`get_message` with a tag filter is coming from the api
+//! branch); `get_messages_32_tag_check` is what a consumer does with the batch meanwhile
+//! (decode each record, compare its TAGS). When the filtered get lands, bench it beside
+//! `get_messages_32` with a matching and a non-matching tag.
 
 mod common;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use rmqstore::format::msgid::create_message_id;
+use rmqstore::format::properties;
 use rmqstore::MessageStore;
 
 const MESSAGES: u64 = 200_000;
@@ -51,7 +59,55 @@ fn read(c: &mut Criterion) {
             assert_eq!(r.messages.len(), 32);
         })
     });
+    let mut tail = [0u64; common::QUEUES as usize];
+    let mut tq = 0usize;
+    g.bench_function("get_messages_32_tail", |b| {
+        b.iter(|| {
+            tq = (tq + 1) % tail.len();
+            if tail[tq] + 32 > per_queue {
+                tail[tq] = 0;
+            }
+            let r = store.get_messages(common::TOPIC, tq as i32, tail[tq], 32);
+            assert_eq!(r.messages.len(), 32);
+            tail[tq] = r.next_begin_offset;
+        })
+    });
+    let mut buf = Vec::with_capacity(32 * 512);
+    g.bench_function("get_messages_32_copy", |b| {
+        b.iter(|| {
+            let q = rng.below(common::QUEUES as u64) as i32;
+            let r = store.get_messages(common::TOPIC, q, rng.below(per_queue - 32), 32);
+            buf.clear();
+            for m in &r.messages {
+                buf.extend_from_slice(m.bytes());
+            }
+            assert_eq!(r.messages.len(), 32);
+            buf.len()
+        })
+    });
+    g.bench_function("get_messages_32_tag_check", |b| {
+        b.iter(|| {
+            let q = rng.below(common::QUEUES as u64) as i32;
+            let r = store.get_messages(common::TOPIC, q, rng.below(per_queue - 32), 32);
+            let matched = r
+                .messages
+                .iter()
+                .filter(|m| {
+                    let rec = m.decode().unwrap();
+                    properties::get(rec.properties, properties::TAGS).as_deref() == Some("TagA")
+                })
+                .count();
+            assert_eq!(matched, 32);
+        })
+    });
     g.throughput(Throughput::Elements(1));
+    g.bench_function("query_offsets_by_key", |b| {
+        b.iter(|| {
+            let key = common::key_of(0, rng.below(MESSAGES));
+            let r = store.query_offsets_by_key(common::TOPIC, &key, 32, 0, i64::MAX);
+            assert!(!r.is_empty());
+        })
+    });
     g.bench_function("query_by_key", |b| {
         b.iter(|| {
             let key = common::key_of(0, rng.below(MESSAGES));

@@ -11,6 +11,7 @@
 mod disk;
 mod histogram;
 mod plot;
+mod read;
 
 use std::fmt::Write as _;
 use std::fs;
@@ -67,6 +68,11 @@ pub struct BenchArgs {
     /// Markdown file with the machine, disk and results tables.
     #[arg(long, value_name = "FILE")]
     pub doc: Option<PathBuf>,
+    /// Run only these sections (write, read, mixed; comma-separated; default all). `read` is
+    /// get by queue offset from hot pages and behind the writer; `mixed` is producers,
+    /// consumers, an HA slave and retention at once.
+    #[arg(long, value_name = "SECTIONS", value_delimiter = ',', value_parser = ["write", "read", "mixed"])]
+    pub only: Vec<String>,
 }
 
 /// The flush modes an operator chooses between.
@@ -325,6 +331,10 @@ pub struct Report {
     pub cells: Vec<CellResult>,
     /// SYNC_FLUSH, one producer thread keeping puts in flight with `put_message_with_callback`.
     pub pipelined: Vec<PipelinedResult>,
+    /// The read and mixed sections' plan (None when neither ran).
+    pub read_plan: Option<read::ReadPlan>,
+    pub reads: Vec<read::ReadResult>,
+    pub mixed: Vec<read::MixedResult>,
 }
 
 /// SYNC_FLUSH with pipelined puts: one thread keeps `in_flight` puts outstanding through
@@ -356,14 +366,19 @@ impl Drop for TempDir {
 }
 
 pub fn run(args: &BenchArgs) -> CliResult {
-    let plan = Plan::from_args(args);
+    let section = |s: &str| args.only.is_empty() || args.only.iter().any(|x| x == s);
+    let mut plan = Plan::from_args(args);
+    if !section("write") {
+        plan.cells.clear();
+        plan.pipelined.clear();
+    }
     if plan.segment_size < 64 * 1024 {
         return Err(CliError::Input(format!(
             "--segment-size {} is too small (at least 65536)",
             plan.segment_size
         )));
     }
-    if plan.cells.is_empty() {
+    if plan.cells.is_empty() && section("write") {
         return Err(CliError::Input("no bench cell left to run".into()));
     }
     if plan.cells.iter().any(|c| c.2 == 0) {
@@ -486,6 +501,36 @@ pub fn run(args: &BenchArgs) -> CliResult {
         out.flush()?;
         pipelined.push(r);
     }
+    let read_plan = (section("read") || section("mixed"))
+        .then(|| read::ReadPlan::for_level(plan.level, args.seconds));
+    let (mut reads, mut mixed) = (Vec::new(), Vec::new());
+    if let Some(rp) = &read_plan {
+        if section("read") {
+            writeln!(out, "{}", read::text_header())?;
+            out.flush()?;
+            for (name, f) in [
+                ("read-hot", read::run_hot as fn(&Path, &read::ReadPlan) -> _),
+                ("read-behind", read::run_behind),
+            ] {
+                let root = tmp.0.join(name);
+                let rows = f(&root, rp)?;
+                let _ = fs::remove_dir_all(&root);
+                for r in rows {
+                    writeln!(out, "{}", read::text_row(&r))?;
+                    reads.push(r);
+                }
+                out.flush()?;
+            }
+        }
+        if section("mixed") {
+            let root = tmp.0.join("mixed");
+            let m = read::run_mixed(&root, rp)?;
+            let _ = fs::remove_dir_all(&root);
+            writeln!(out, "{}", read::mixed_text(&m))?;
+            out.flush()?;
+            mixed.push(m);
+        }
+    }
     drop(tmp);
 
     let machine = machine_info(&base, loadavg_before);
@@ -500,6 +545,9 @@ pub fn run(args: &BenchArgs) -> CliResult {
         disk,
         cells,
         pipelined,
+        read_plan,
+        reads,
+        mixed,
     };
     let json_path = args.out.join("bench.json");
     let json = serde_json::to_string_pretty(&report).map_err(std::io::Error::other)?;
@@ -997,6 +1045,7 @@ pub fn markdown(r: &Report, png_link: &str) -> String {
             );
         }
     }
+    read::markdown(&r.reads, &r.mixed, &mut s);
     let _ = writeln!(s);
     let _ = writeln!(s, "![throughput and p99 per mode and size]({png_link})");
     s
