@@ -44,14 +44,18 @@ pub(crate) fn map_read_only(path: &Path, len: u64) -> Result<Option<Arc<MappedFi
     Ok(Some(Arc::new(MappedFile::open(path, 0, len, false)?)))
 }
 
-/// The 20-digit files of `dir`, in offset order, mapped read-only, and the other entries
-/// (strays). A missing folder has none.
-pub fn list_segments(dir: &Path) -> Result<(Vec<SegmentFile>, Vec<PathBuf>)> {
-    let mut files: Vec<(u64, PathBuf, u64)> = Vec::new();
-    let mut strays = Vec::new();
+/// The entries of a segment folder: the 20-digit regular files with their offset and length
+/// (or why the length could not be read), and every other entry with why it is not a segment.
+/// A missing folder has none.
+#[allow(clippy::type_complexity)]
+fn read_segment_dir(
+    dir: &Path,
+) -> Result<(Vec<(u64, PathBuf, std::io::Result<u64>)>, Vec<LeftOut>)> {
+    let mut files = Vec::new();
+    let mut other = Vec::new();
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), strays)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((files, other)),
         Err(e) => return Err(StoreError::io(dir, e)),
     };
     for entry in rd {
@@ -62,16 +66,25 @@ pub fn list_segments(dir: &Path) -> Result<(Vec<SegmentFile>, Vec<PathBuf>)> {
         let ft = entry.file_type().at(&path)?;
         match offset {
             Some(offset) if ft.is_file() => {
-                let len = entry.metadata().at(&path)?.len();
+                let len = entry.metadata().map(|m| m.len());
                 files.push((offset, path, len));
             }
-            _ => strays.push(path),
+            Some(_) => other.push((path, "not a regular file".into())),
+            None => other.push((path, "not a segment name (20 decimal digits)".into())),
         }
     }
-    files.sort();
-    strays.sort();
+    files.sort_by(|x, y| (x.0, &x.1).cmp(&(y.0, &y.1)));
+    other.sort();
+    Ok((files, other))
+}
+
+/// The 20-digit files of `dir`, in offset order, mapped read-only, and the other entries
+/// (strays). A missing folder has none.
+pub fn list_segments(dir: &Path) -> Result<(Vec<SegmentFile>, Vec<PathBuf>)> {
+    let (files, other) = read_segment_dir(dir)?;
     let mut out = Vec::with_capacity(files.len());
     for (offset, path, len) in files {
+        let len = len.at(&path)?;
         let map = map_read_only(&path, len)?;
         out.push(SegmentFile {
             path,
@@ -80,7 +93,7 @@ pub fn list_segments(dir: &Path) -> Result<(Vec<SegmentFile>, Vec<PathBuf>)> {
             map,
         });
     }
-    Ok((out, strays))
+    Ok((out, other.into_iter().map(|(p, _)| p).collect()))
 }
 
 /// An entry of a segment folder left out, and why.
@@ -90,32 +103,16 @@ pub type LeftOut = (PathBuf, String);
 /// every other entry with why it was left out (a directory or symlink with a segment's name,
 /// a file that cannot be opened or mapped, a stray name).
 pub fn list_segments_tolerant(dir: &Path) -> Result<(Vec<SegmentFile>, Vec<LeftOut>)> {
-    let mut files: Vec<(u64, PathBuf, u64)> = Vec::new();
-    let mut other = Vec::new();
-    let rd = match fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), other)),
-        Err(e) => return Err(StoreError::io(dir, e)),
-    };
-    for entry in rd {
-        let entry = entry.at(dir)?;
-        let path = entry.path();
-        let name = entry.file_name();
-        let offset = name.to_str().and_then(file_name_to_offset);
-        let ft = entry.file_type().at(&path)?;
-        match offset {
-            Some(offset) if ft.is_file() => match entry.metadata() {
-                Ok(m) => files.push((offset, path, m.len())),
-                Err(e) => other.push((path, e.to_string())),
-            },
-            Some(_) => other.push((path, "not a regular file".into())),
-            None => other.push((path, "not a segment name (20 decimal digits)".into())),
-        }
-    }
-    files.sort();
-    other.sort();
+    let (files, mut other) = read_segment_dir(dir)?;
     let mut out = Vec::with_capacity(files.len());
     for (offset, path, len) in files {
+        let len = match len {
+            Ok(len) => len,
+            Err(e) => {
+                other.push((path, e.to_string()));
+                continue;
+            }
+        };
         match map_read_only(&path, len) {
             Ok(map) => out.push(SegmentFile {
                 path,
