@@ -48,6 +48,7 @@ impl StoreCheckpoint {
         })
     }
 
+    #[cfg(feature = "internals")]
     pub fn path(&self) -> &Path {
         &self.path
     }

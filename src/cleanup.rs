@@ -133,18 +133,22 @@ impl DiskUsageProbe for StatvfsProbe {
 /// A probe for tests and what-if dry runs: a used percentage that can be changed at any time,
 /// for every path or per path prefix (longest prefix wins). A partition of 100 GiB.
 #[derive(Debug, Clone, Default)]
+#[cfg(any(feature = "cli", feature = "internals"))]
 pub struct FakeDiskProbe {
     inner: Arc<Mutex<FakeInner>>,
 }
 
+#[cfg(any(feature = "cli", feature = "internals"))]
 #[derive(Debug, Default)]
 struct FakeInner {
     default: Option<f64>,
     by_prefix: Vec<(PathBuf, Option<f64>)>,
 }
 
+#[cfg(any(feature = "cli", feature = "internals"))]
 const FAKE_TOTAL: u64 = 100 << 30;
 
+#[cfg(any(feature = "cli", feature = "internals"))]
 impl FakeDiskProbe {
     /// Every partition `used_percent` % full.
     pub fn new(used_percent: f64) -> Self {
@@ -157,6 +161,7 @@ impl FakeDiskProbe {
         self.inner.lock().default = Some(used_percent);
     }
     /// Paths under `prefix` are `used_percent` % full (`None`: unreadable).
+    #[cfg(feature = "internals")]
     pub fn set_for(&self, prefix: impl Into<PathBuf>, used_percent: Option<f64>) {
         let prefix = prefix.into();
         let mut g = self.inner.lock();
@@ -164,11 +169,13 @@ impl FakeDiskProbe {
         g.by_prefix.push((prefix, used_percent));
     }
     /// Every path unreadable.
+    #[cfg(feature = "internals")]
     pub fn set_unreadable(&self) {
         self.inner.lock().default = None;
     }
 }
 
+#[cfg(any(feature = "cli", feature = "internals"))]
 impl DiskUsageProbe for FakeDiskProbe {
     fn usage(&self, path: &Path) -> Option<DiskUsage> {
         let g = self.inner.lock();

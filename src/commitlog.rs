@@ -24,6 +24,7 @@ use crate::mapped_file::{MappedFile, MappedFileQueue};
 pub struct TopicQueueTable(FxHashMap<String, FxHashMap<i32, i64>>);
 
 impl TopicQueueTable {
+    #[cfg(feature = "internals")]
     pub fn get(&self, topic: &str, queue_id: i32) -> i64 {
         self.0
             .get(topic)
@@ -113,7 +114,6 @@ pub struct PutState {
 
 /// A record that a recovery scan found, with where it is.
 pub struct ScannedRecord<'a> {
-    pub offset: u64,
     pub record: MessageRecord<'a>,
     pub total_size: u32,
 }
@@ -147,6 +147,7 @@ impl std::fmt::Debug for CommitLog {
 }
 
 impl CommitLog {
+    #[cfg(any(feature = "cli", feature = "internals"))]
     pub fn load(dir: &Path, file_size: usize, writable: bool) -> Result<CommitLog> {
         Self::load_with(dir, file_size, writable, true)
     }
@@ -342,20 +343,9 @@ impl CommitLog {
     }
 
     /// Scans from the start of segment `start_index` while records are valid, calling
-    /// `on_record` for each one, moving to the next segment at a blank record. This is the
-    /// loop of Java's `recoverNormally`/`recoverAbnormally`; `check` adds the checks Java's
-    /// `checkMessageAndReturnSize` makes beyond decoding (a DELAY that must parse).
-    pub fn scan(
-        &self,
-        start_index: usize,
-        check_crc: bool,
-        on_record: impl FnMut(&ScannedRecord<'_>) -> std::result::Result<(), crate::format::Problem>,
-    ) -> ScanEnd {
-        Self::scan_files(&self.files.files(), start_index, check_crc, on_record)
-    }
-
-    /// [`scan`](Self::scan) over segments the caller holds (`self.files().files()`), so the
-    /// records it is handed may outlive each call (an offline tool passing them to another
+    /// `on_record` for each one, moving to the next segment at a blank record (the loop of
+    /// Java's `recoverNormally`/`recoverAbnormally`), over segments the caller holds
+    /// (`self.files().files()`), so the records it is handed may outlive each call (an offline tool passing them to another
     /// thread).
     pub fn scan_files<'a>(
         files: &'a [Arc<MappedFile>],
@@ -379,7 +369,6 @@ impl CommitLog {
                 match decode_record(&data[pos..], check_crc) {
                     Ok(Decoded::Message { record, total_size }) => {
                         let sr = ScannedRecord {
-                            offset,
                             record,
                             total_size,
                         };

@@ -522,6 +522,7 @@ impl ConsumeQueueTable {
         v
     }
 
+    #[cfg(feature = "internals")]
     pub fn root(&self) -> &Path {
         &self.root
     }

@@ -147,6 +147,7 @@ impl Dispatcher {
     pub fn consume_queues(&self) -> &ConsumeQueueTable {
         &self.cqs
     }
+    #[cfg(feature = "internals")]
     pub fn delay_levels(&self) -> &DelayLevels {
         &self.delay_levels
     }

@@ -4,11 +4,17 @@
 //!
 //! A fault applies to files under one directory (a test's store), so tests running in
 //! parallel do not disturb each other. With no fault armed, a check is one atomic load.
+//!
+//! Without the `internals` feature nothing can arm a fault: every check is `Ok(())`.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
+#[cfg(feature = "internals")]
+use std::path::PathBuf;
+#[cfg(feature = "internals")]
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+#[cfg(feature = "internals")]
 use parking_lot::Mutex;
 
 /// Where a fault can strike.
@@ -22,9 +28,11 @@ pub enum FaultPoint {
     /// `pwrite`): the injected fault writes the first half of the data, then fails.
     Write,
     /// A rename (the swap of `rebuild --in-place`).
+    #[cfg(any(feature = "cli", feature = "internals"))]
     Rename,
 }
 
+#[cfg(feature = "internals")]
 #[derive(Debug)]
 struct Fault {
     id: usize,
@@ -37,17 +45,22 @@ struct Fault {
     times: u32,
 }
 
+#[cfg(feature = "internals")]
 static ARMED: AtomicUsize = AtomicUsize::new(0);
+#[cfg(feature = "internals")]
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
+#[cfg(feature = "internals")]
 static FAULTS: Mutex<Vec<Fault>> = Mutex::new(Vec::new());
 
 /// An armed fault; dropping it disarms it.
+#[cfg(feature = "internals")]
 #[derive(Debug)]
 #[must_use = "the fault is disarmed when this guard is dropped"]
 pub struct FaultGuard {
     id: usize,
 }
 
+#[cfg(feature = "internals")]
 impl Drop for FaultGuard {
     fn drop(&mut self) {
         let mut f = FAULTS.lock();
@@ -61,6 +74,7 @@ impl Drop for FaultGuard {
 
 /// Arms a fault: the operations at `point` on files under `under` fail with OS error `errno`
 /// (e.g. `libc::ENOSPC`), after letting `skip` through, `times` times.
+#[cfg(feature = "internals")]
 pub fn inject(point: FaultPoint, under: &Path, errno: i32, skip: u32, times: u32) -> FaultGuard {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     FAULTS.lock().push(Fault {
@@ -78,12 +92,16 @@ pub fn inject(point: FaultPoint, under: &Path, errno: i32, skip: u32, times: u32
 /// Called by the write path before the operation at `point` on `path`.
 #[inline]
 pub(crate) fn check(point: FaultPoint, path: &Path) -> io::Result<()> {
-    if ARMED.load(Ordering::Acquire) == 0 {
-        return Ok(());
+    #[cfg(feature = "internals")]
+    if ARMED.load(Ordering::Acquire) != 0 {
+        return check_slow(point, path);
     }
-    check_slow(point, path)
+    #[cfg(not(feature = "internals"))]
+    let _ = (point, path);
+    Ok(())
 }
 
+#[cfg(feature = "internals")]
 #[cold]
 fn check_slow(point: FaultPoint, path: &Path) -> io::Result<()> {
     let mut faults = FAULTS.lock();
@@ -133,6 +151,7 @@ pub(crate) fn write_all_at(
 }
 
 /// `fs::rename` with the `Rename` fault point.
+#[cfg(any(feature = "cli", feature = "internals"))]
 pub(crate) fn rename(from: &Path, to: &Path) -> io::Result<()> {
     check(FaultPoint::Rename, from)?;
     std::fs::rename(from, to)?;

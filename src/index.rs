@@ -36,11 +36,6 @@ const TRANSACTION_MASK: i32 = 0xC;
 /// Length of an index file name: `yyyyMMddHHmmssSSS`.
 const INDEX_FILE_NAME_LEN: usize = 17;
 
-/// The default `maxMsgsNumBatch` of `MessageStoreConfig`: Java's `queryOffset` caps `maxNum` at
-/// this. [`IndexService::query`] caps only at the `max_num` it is given; pass
-/// `max_num.min(MAX_MSGS_NUM_BATCH)` to get the broker's behaviour.
-pub const MAX_MSGS_NUM_BATCH: usize = 64;
-
 // Header field positions (`IndexHeader`).
 const BEGIN_TIMESTAMP_POS: usize = 0;
 const END_TIMESTAMP_POS: usize = 8;
@@ -136,6 +131,7 @@ impl IndexFile {
     /// the end of the header are set to them and written to the file at once.
     ///
     /// Fails if `path` already exists.
+    #[cfg(any(feature = "cli", feature = "internals"))]
     pub fn create(
         path: impl Into<PathBuf>,
         hash_slot_num: u32,
@@ -271,6 +267,7 @@ impl IndexFile {
 
     /// The header as Java holds it in memory: the index count is at least 1 (the number of the
     /// next entry to write). A fresh file's bytes still say 0 until the first put.
+    #[cfg(any(feature = "cli", feature = "internals"))]
     pub fn header(&self) -> IndexHeader {
         self.header
     }
@@ -306,6 +303,7 @@ impl IndexFile {
         self.header.end_timestamp
     }
 
+    #[cfg(any(feature = "cli", feature = "internals"))]
     pub fn begin_phy_offset(&self) -> i64 {
         self.header.begin_phy_offset
     }
@@ -349,6 +347,7 @@ impl IndexFile {
 
     /// `IndexFile#putKey` of 4.6.0 (of 5.x after [`set_slot_count_5x`](Self::set_slot_count_5x)).
     /// Returns false when the file is full (or read-only).
+    #[cfg(any(feature = "cli", feature = "internals"))]
     pub fn put_key(&mut self, key: &str, phy_offset: i64, store_timestamp: i64) -> bool {
         self.put_hash(index_key_hash(key), phy_offset, store_timestamp)
     }
@@ -400,6 +399,7 @@ impl IndexFile {
     /// `IndexFile#selectPhyOffset` of 4.6.0 for one key: the commitlog offsets of entries whose
     /// hash equals the key's and whose time lies in `[begin, end]`, newest first, at most
     /// `max_num`. Hash collisions are included, as in Java.
+    #[cfg(any(feature = "cli", feature = "internals"))]
     pub fn select_phy_offsets(&self, key: &str, max_num: usize, begin: i64, end: i64) -> Vec<i64> {
         let mut out = Vec::new();
         self.select_into(&mut out, index_key_hash(key), max_num, begin, end);
@@ -657,12 +657,9 @@ impl IndexService {
         self.prefault = on;
     }
 
+    #[cfg(feature = "internals")]
     pub fn dir(&self) -> &Path {
         &self.dir
-    }
-
-    pub fn is_read_only(&self) -> bool {
-        self.read_only
     }
 
     /// The files, oldest first (each with `header()`, `path()`, `bytes()` for inspection).
@@ -748,6 +745,7 @@ impl IndexService {
     }
 
     /// End timestamp of the last file (0 when there is none).
+    #[cfg(any(feature = "cli", feature = "internals"))]
     pub fn last_timestamp(&self) -> i64 {
         self.files.last().map_or(0, |f| f.end_timestamp())
     }
@@ -760,6 +758,7 @@ impl IndexService {
 
     /// `IndexService#buildIndex` of 4.6.0 for one dispatched record. `now_ms` names a file that
     /// has to be created (`UtilAll.timeMillisToHumanString`).
+    #[cfg(feature = "internals")]
     pub fn build_index(&mut self, req: &IndexRequest<'_>, now_ms: i64) -> Result<()> {
         self.build_index_with(req, &|| now_ms)
     }
@@ -881,8 +880,8 @@ impl IndexService {
     }
 
     /// `IndexService#queryOffset` of 4.6.0: offsets of `topic#key` stored in `[begin, end]`,
-    /// newest file first, at most `max_num` (Java additionally caps at `maxMsgsNumBatch`, see
-    /// [`MAX_MSGS_NUM_BATCH`]). Not filtered: hash collisions are included, as in Java.
+    /// newest file first, at most `max_num` (Java's `queryOffset` additionally caps at
+    /// `maxMsgsNumBatch` of `MessageStoreConfig`, 64 by default). Not filtered: hash collisions are included, as in Java.
     pub fn query(&self, topic: &str, key: &str, max_num: usize, begin: i64, end: i64) -> Vec<i64> {
         let mut out = Vec::new();
         let mut full = String::with_capacity(topic.len() + 1 + key.len());

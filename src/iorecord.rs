@@ -24,6 +24,7 @@
 //!   everything in directory `D` before a sync of `D` is in that prefix. A file sync alone
 //!   does not make its name durable (POSIX; ALICE's "directory entry" vulnerability).
 
+#[cfg(feature = "internals")]
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
@@ -33,8 +34,10 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use parking_lot::Mutex;
 
 /// The page size of the crash model (what the kernel writes back as a unit).
+#[cfg(feature = "internals")]
 pub const PAGE: usize = 4096;
 /// The sector size of the crash model (what a torn page is torn at).
+#[cfg(feature = "internals")]
 pub const SECTOR: usize = 512;
 
 /// One recorded operation on `path` (relative to the recorded directory).
@@ -53,6 +56,7 @@ pub enum Op {
     /// The sync `id` returned successfully.
     SyncEnd { id: u64 },
     /// Renamed to `to`.
+    #[cfg(any(feature = "cli", feature = "internals"))]
     Rename { to: PathBuf },
     /// Removed (a file).
     Remove,
@@ -68,12 +72,14 @@ pub struct Event {
 }
 
 struct Recording {
+    #[cfg(feature = "internals")]
     id: usize,
     under: PathBuf,
     events: Vec<Event>,
 }
 
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+#[cfg(feature = "internals")]
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
 static NEXT_SYNC: AtomicU64 = AtomicU64::new(1);
 static RECORDINGS: Mutex<Vec<Recording>> = Mutex::new(Vec::new());
@@ -81,10 +87,12 @@ static RECORDINGS: Mutex<Vec<Recording>> = Mutex::new(Vec::new());
 /// A running recording of the I/O under one directory; dropping it stops the recording.
 #[derive(Debug)]
 #[must_use = "the recording stops when this guard is dropped"]
+#[cfg(feature = "internals")]
 pub struct Recorder {
     id: usize,
 }
 
+#[cfg(feature = "internals")]
 impl Recorder {
     /// Starts recording the I/O on files under `under` (which should be empty or missing:
     /// crash images start from an empty directory).
@@ -123,6 +131,7 @@ impl Recorder {
     }
 }
 
+#[cfg(feature = "internals")]
 impl Drop for Recorder {
     fn drop(&mut self) {
         let mut recs = RECORDINGS.lock();
@@ -136,7 +145,8 @@ impl Drop for Recorder {
 
 #[inline]
 fn on() -> bool {
-    ACTIVE.load(Ordering::Acquire) != 0
+    // Only our own tests (feature `internals`) can start a recording.
+    cfg!(feature = "internals") && ACTIVE.load(Ordering::Acquire) != 0
 }
 
 #[cold]
@@ -202,6 +212,7 @@ pub(crate) fn remove_file(path: &Path) -> io::Result<()> {
 
 /// Records a rename (after it happened).
 #[inline]
+#[cfg(any(feature = "cli", feature = "internals"))]
 pub(crate) fn rename(from: &Path, to: &Path) {
     if on() {
         let to_rel = {
@@ -296,8 +307,10 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
 
 /// A tiny deterministic generator (SplitMix64) for choosing crash images from a seed.
 #[derive(Debug, Clone)]
+#[cfg(feature = "internals")]
 pub struct Rng(u64);
 
+#[cfg(feature = "internals")]
 impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng(seed)
@@ -320,6 +333,7 @@ impl Rng {
 
 /// How the unsynced state of a crash image is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg(feature = "internals")]
 pub enum Choice {
     /// Nothing unsynced survives: old pages, old lengths, the shortest name prefix allowed.
     AllOld,
@@ -330,6 +344,7 @@ pub enum Choice {
 }
 
 #[derive(Debug, Clone, Default)]
+#[cfg(feature = "internals")]
 struct Inode {
     /// Content as written (what a read would return).
     cur: Vec<u8>,
@@ -342,6 +357,7 @@ struct Inode {
 }
 
 #[derive(Debug, Clone)]
+#[cfg(feature = "internals")]
 enum NameOp {
     Create(PathBuf, usize),
     MkDir(PathBuf),
@@ -349,6 +365,7 @@ enum NameOp {
     Remove(PathBuf),
 }
 
+#[cfg(feature = "internals")]
 impl NameOp {
     /// The directories whose entries the operation changes.
     fn dirs(&self) -> Vec<PathBuf> {
@@ -363,6 +380,7 @@ impl NameOp {
 /// The state of a recorded directory after a prefix of its events, from which crash images
 /// are built.
 #[derive(Debug, Clone)]
+#[cfg(feature = "internals")]
 pub struct CrashState {
     inodes: Vec<Inode>,
     /// Current names (as the running process saw them).
@@ -372,6 +390,7 @@ pub struct CrashState {
     durable_names: usize,
 }
 
+#[cfg(feature = "internals")]
 impl CrashState {
     /// Replays `events` from an empty directory.
     pub fn replay(events: &[Event]) -> CrashState {
@@ -624,6 +643,7 @@ impl CrashState {
 }
 
 /// The pages of `f` whose current content is not its durable content.
+#[cfg(feature = "internals")]
 fn dirty_pages(f: &Inode) -> Vec<usize> {
     let n = f.cur.len().div_ceil(PAGE);
     (0..n)
@@ -638,6 +658,7 @@ fn dirty_pages(f: &Inode) -> Vec<usize> {
 
 /// The crash points worth enumerating in `events`: right before and right after every sync
 /// ends, and right after every directory sync.
+#[cfg(feature = "internals")]
 pub fn sync_points(events: &[Event]) -> Vec<usize> {
     let mut pts = BTreeSet::new();
     for (i, e) in events.iter().enumerate() {

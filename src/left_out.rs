@@ -31,6 +31,7 @@ impl std::fmt::Display for LeftOut {
 }
 
 /// Adds `item` unless a file of the same path is already there.
+#[cfg(any(feature = "cli", feature = "internals"))]
 pub fn push_unique(list: &mut Vec<LeftOut>, item: LeftOut) {
     if !list.iter().any(|l| l.path == item.path) {
         list.push(item);

@@ -15,32 +15,64 @@ compile_error!(
      Linux mmap, fdatasync and statvfs behaviour; other platforms are not supported"
 );
 
-pub mod checkpoint;
-pub mod cleanup;
-#[cfg(feature = "cli")]
-pub mod cli;
+/// Declares modules that are crate-private, or public with the unstable `internals` feature
+/// (our own tests, examples, benches and fuzz targets use it; nothing about them is stable).
+macro_rules! internal_mods {
+    ($($(#[$attr:meta])* mod $name:ident;)+) => {$(
+        $(#[$attr])*
+        #[cfg(feature = "internals")]
+        pub mod $name;
+        $(#[$attr])*
+        #[cfg(not(feature = "internals"))]
+        pub(crate) mod $name;
+    )+};
+}
+
+/// Declares a function (or method) crate-private, or public with the `internals` feature.
+macro_rules! internal_fn {
+    ($(#[$attr:meta])* fn $($rest:tt)+) => {
+        $(#[$attr])*
+        #[cfg(feature = "internals")]
+        pub fn $($rest)+
+        $(#[$attr])*
+        #[cfg(not(feature = "internals"))]
+        pub(crate) fn $($rest)+
+    };
+}
+
+// The public surface: what a broker embedding the store needs.
 pub mod clock;
-pub mod commitlog;
 pub mod config;
 pub mod config_json;
-pub mod consume_queue;
-pub mod dispatch;
 pub mod error;
-pub mod fault;
-pub mod flush;
-pub mod format;
-pub mod fxhash;
-pub mod ha;
-pub mod index;
 pub mod inspect;
-pub mod iorecord;
-pub mod left_out;
-pub mod mapped_file;
 pub mod message;
-pub mod powerloss;
 pub mod store;
-pub mod topic;
-pub mod v5;
+
+/// The `rmqstore` command-line tool (feature `cli`): [`cli::main`] is the binary's `main`.
+#[cfg(feature = "cli")]
+pub mod cli;
+
+internal_mods! {
+    mod checkpoint;
+    mod cleanup;
+    mod commitlog;
+    mod consume_queue;
+    mod dispatch;
+    mod fault;
+    mod flush;
+    mod format;
+    mod fxhash;
+    mod ha;
+    mod index;
+    mod iorecord;
+    mod left_out;
+    mod mapped_file;
+    #[cfg(feature = "internals")]
+    mod powerloss;
+    mod topic;
+    mod v5;
+}
 
 pub use config::StoreConfig;
 pub use error::{BackgroundError, Result, StoreError};

@@ -322,6 +322,7 @@ impl MappedFile {
     }
 
     /// Whether appends still go to a write buffer.
+    #[cfg(test)]
     pub fn has_write_buffer(&self) -> bool {
         self.append_lock.lock().is_some()
     }
@@ -345,6 +346,7 @@ impl MappedFile {
         self.write_through.store(on, Ordering::Relaxed);
     }
 
+    #[cfg(test)]
     pub fn is_write_through(&self) -> bool {
         self.write_through.load(Ordering::Relaxed)
     }
@@ -489,14 +491,6 @@ impl MappedFile {
         Ok(())
     }
 
-    /// Flushes the whole mapping, for files updated in place.
-    pub fn flush_all(&self) -> Result<()> {
-        if self.writable {
-            crate::iorecord::sync(&self.path, None, || self.map.flush()).at(&self.path)?;
-        }
-        Ok(())
-    }
-
     /// Whether the segment is still handed to readers (deletion has not started).
     pub fn is_available(&self) -> bool {
         self.available.load(Ordering::Acquire)
@@ -518,10 +512,6 @@ impl MappedFile {
         }
     }
 
-    /// Number of whole 4 KiB pages in the file but not yet flushed.
-    pub fn dirty_pages(&self) -> usize {
-        (self.committed_position() / 4096).saturating_sub(self.flushed_position() / 4096)
-    }
 }
 
 /// Prefaults commitlog pages ahead of the write position on its own thread, so the put path
@@ -618,6 +608,7 @@ impl TransientStorePool {
         }
     }
 
+    #[cfg(test)]
     pub fn available(&self) -> usize {
         self.free.lock().len()
     }
@@ -939,20 +930,6 @@ impl MappedFileQueue {
         }
         *files = keep;
         Ok(())
-    }
-
-    /// Removes the segment from the queue and deletes its file. The mapping stays valid for
-    /// whoever still holds an `Arc` to it.
-    pub fn remove_first(&self) -> Result<Option<Arc<MappedFile>>> {
-        let mut files = self.files.write();
-        if files.is_empty() {
-            return Ok(None);
-        }
-        let f = files.remove(0);
-        if self.writable {
-            crate::iorecord::remove_file(f.path()).at(f.path())?;
-        }
-        Ok(Some(f))
     }
 
     /// The segment at position `i` (0 = oldest).

@@ -618,11 +618,20 @@ impl MessageStore {
     pub fn recovery_report(&self) -> &RecoveryReport {
         &self.recovery
     }
-    pub fn commit_log(&self) -> &CommitLog {
-        &self.commit_log
+    internal_fn! {
+        /// The commitlog itself (unstable, feature `internals`: its methods can change mapped
+        /// bytes and truncate the log).
+        #[cfg(any(feature = "cli", feature = "internals"))]
+        fn commit_log(&self) -> &CommitLog {
+            &self.commit_log
+        }
     }
-    pub fn consume_queues(&self) -> &ConsumeQueueTable {
-        self.dispatcher.consume_queues()
+    internal_fn! {
+        /// The consume queues themselves (unstable, feature `internals`: their methods can
+        /// truncate a queue).
+        fn consume_queues(&self) -> &ConsumeQueueTable {
+            self.dispatcher.consume_queues()
+        }
     }
 
     fn check_writable(&self) -> Result<()> {

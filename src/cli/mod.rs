@@ -20,7 +20,6 @@ mod stat;
 mod table;
 mod topics;
 
-pub use args::StoreArgs;
 mod preflight;
 mod rebuild;
 mod replicate;

@@ -14,12 +14,18 @@ pub mod msgid;
 pub mod properties;
 pub mod record;
 
-pub use checkpoint::Checkpoint;
-pub use cq::{CqUnit, CQ_UNIT_SIZE};
-pub use hash::{body_crc, index_key_hash, java_string_hash, tags_code};
+pub use hash::{body_crc, tags_code};
 pub use host::Host;
-pub use record::{
-    decode_record, Decoded, MessageRecord, BLANK_MAGIC, MAGIC_V1, MAGIC_V2, MIN_BLANK_LEN,
+pub use record::{BLANK_MAGIC, MAGIC_V1, MAGIC_V2};
+#[cfg(any(feature = "cli", feature = "internals"))]
+pub use record::MessageRecord;
+// Shorter paths our tests use.
+#[cfg(feature = "internals")]
+pub use {
+    checkpoint::Checkpoint,
+    cq::{CqUnit, CQ_UNIT_SIZE},
+    hash::{index_key_hash, java_string_hash},
+    record::{decode_record, Decoded, MIN_BLANK_LEN},
 };
 
 /// What is wrong with a run of bytes, and where (relative to the slice that was decoded).

@@ -13,11 +13,14 @@ pub const PROPERTY_SEPARATOR: u8 = 0x02;
 
 pub const KEYS: &str = "KEYS";
 pub const TAGS: &str = "TAGS";
+#[cfg(any(feature = "cli", feature = "internals"))]
 pub const UNIQ_KEY: &str = "UNIQ_KEY";
 pub const DELAY: &str = "DELAY";
 pub const REAL_TOPIC: &str = "REAL_TOPIC";
 pub const REAL_QID: &str = "REAL_QID";
+#[cfg(any(feature = "cli", feature = "internals"))]
 pub const WAIT: &str = "WAIT";
+#[cfg(feature = "internals")]
 pub const CRC32: &str = "__CRC32#";
 
 /// Iterates the (name, value) pairs of a properties string as Java 4.6.0 parses it, without

@@ -39,8 +39,6 @@ pub const BLANK_MAGIC: u32 = 0xCBD4_3194;
 pub const MIN_BLANK_LEN: usize = 8;
 /// The smallest possible message record: IPv4 hosts, V1, empty body, topic and properties.
 pub const MIN_RECORD_LEN: usize = 91;
-/// Byte position of the store timestamp in a record with an IPv4 born host.
-pub const STORE_TIMESTAMP_POS_V4: usize = 56;
 /// Byte position of the sysFlag field.
 pub const SYS_FLAG_POS: usize = 36;
 
@@ -59,14 +57,11 @@ pub fn recover_store_timestamp(data: &[u8]) -> Option<i64> {
     Some(i64::from_be_bytes(data.get(pos..pos + 8)?.try_into().ok()?))
 }
 
-/// Byte position of the physical offset field.
-pub const PHYSICAL_OFFSET_POS: usize = 28;
-/// Byte position of the queue offset field.
-pub const QUEUE_OFFSET_POS: usize = 20;
-
 /// The sysFlag bits (`MessageSysFlag`).
 pub mod sysflag {
+    #[cfg(any(feature = "cli", feature = "internals"))]
     pub const COMPRESSED: i32 = 0x1;
+    #[cfg(any(feature = "cli", feature = "internals"))]
     pub const MULTI_TAGS: i32 = 0x2;
     pub const TRANSACTION_NOT_TYPE: i32 = 0;
     pub const TRANSACTION_PREPARED_TYPE: i32 = 0x4;
@@ -74,7 +69,9 @@ pub mod sysflag {
     pub const TRANSACTION_ROLLBACK_TYPE: i32 = 0xC;
     pub const BORNHOST_V6: i32 = 0x10;
     pub const STOREHOST_V6: i32 = 0x20;
+    #[cfg(any(feature = "cli", feature = "internals"))]
     pub const NEED_UNWRAP: i32 = 0x40;
+    #[cfg(any(feature = "cli", feature = "internals"))]
     pub const INNER_BATCH: i32 = 0x80;
 
     /// The transaction type bits of a sysFlag.

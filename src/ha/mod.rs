@@ -40,7 +40,7 @@ use crate::config::BrokerRole;
 use crate::error::{Result, StoreError};
 use crate::store::{MessageStore, OpenMode, StoreService};
 
-pub use sync::{GroupTransfer, TransferWaitError};
+pub use sync::GroupTransfer;
 
 /// One slave connection as the master sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -80,6 +80,7 @@ pub fn decode_header(b: &[u8; HEADER_LEN], at: u64) -> Result<FrameHeader, Proto
 }
 
 /// A whole frame: header and body.
+#[cfg(feature = "internals")]
 pub fn encode_frame(offset: u64, body: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(HEADER_LEN + body.len());
     v.extend_from_slice(&encode_header(FrameHeader {
@@ -139,11 +140,13 @@ impl FrameDecoder {
     }
 
     /// Bytes received but not yet returned as a frame.
+    #[cfg(test)]
     pub fn pending(&self) -> usize {
         self.buf.len() - self.pos
     }
 
     /// Stream bytes consumed as whole frames so far.
+    #[cfg(test)]
     pub fn consumed(&self) -> u64 {
         self.base + self.pos as u64
     }

@@ -28,11 +28,14 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
+#[cfg(any(feature = "cli", feature = "internals"))]
 use super::scan::{carries_property_crc, last_non_zero, resync, walk_segment, Item};
 use crate::config::StoreConfig;
 use crate::error::{Result, StoreError};
+#[cfg(any(feature = "cli", feature = "internals"))]
 use crate::format::body_crc;
 use crate::format::checkpoint::{Checkpoint, CHECKPOINT_FILE_SIZE};
+#[cfg(any(feature = "cli", feature = "internals"))]
 use crate::format::record::{decode_record, verify_property_crc, Decoded, MessageRecord};
 use crate::mapped_file::MappedFile;
 
@@ -72,11 +75,9 @@ impl std::fmt::Display for SkippedRange {
 
 /// One step of a content walk, in physical order.
 #[derive(Debug)]
+#[cfg(any(feature = "cli", feature = "internals"))]
 pub enum ContentItem<'a> {
     Record {
-        /// Index of the segment in the slice walked.
-        seg: usize,
-        pos: usize,
         offset: u64,
         size: usize,
         record: MessageRecord<'a>,
@@ -92,6 +93,7 @@ pub enum ContentItem<'a> {
 
 /// Where the content ends, and what lies outside it.
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg(any(feature = "cli", feature = "internals"))]
 pub struct Content {
     /// The abort file is present: recovery is abnormal.
     pub abnormal: bool,
@@ -111,17 +113,6 @@ pub struct Content {
     /// Records whose PHYSICALOFFSET names another position: `(offset, field value)`.
     pub misplaced: Vec<(u64, i64)>,
     pub skipped: Vec<SkippedRange>,
-}
-
-impl Content {
-    /// Anything outside the content, or unreadable inside it.
-    pub fn has_extras(&self) -> bool {
-        !self.beyond_end.is_empty() || !self.skipped.is_empty() || !self.misplaced.is_empty()
-    }
-    /// Bytes after the end that hold valid records a broker would drop.
-    pub fn records_beyond_end(&self) -> usize {
-        self.beyond_end.len()
-    }
 }
 
 /// The checkpoint as recovery reads it (a missing file, or the bytes after a short one, read
@@ -152,6 +143,7 @@ pub fn load_segments(config: &StoreConfig) -> Result<Vec<Arc<MappedFile>>> {
 }
 
 /// Finds the content of the store at `config`'s root (read-only; nothing is written).
+#[cfg(any(feature = "cli", feature = "internals"))]
 pub fn store_content(config: &StoreConfig) -> Result<(Content, Vec<Arc<MappedFile>>)> {
     let files = load_segments(config)?;
     let abnormal = config.abort_path().exists();
@@ -187,6 +179,7 @@ pub fn recovery_bounds(
 }
 
 /// [`store_content`] over segments already loaded.
+#[cfg(any(feature = "cli", feature = "internals"))]
 pub fn content_of(
     config: &StoreConfig,
     files: &[Arc<MappedFile>],
@@ -231,6 +224,7 @@ pub fn content_of(
 
 /// [`walk_content`] from the segment holding `end` on: what lies after recovery's end (and the
 /// records of that one segment before it), without reading the rest of the log.
+#[cfg(any(feature = "cli", feature = "internals"))]
 pub fn walk_after_end<'a>(
     files: &'a [Arc<MappedFile>],
     end: u64,
@@ -247,13 +241,14 @@ pub fn walk_after_end<'a>(
 /// not decode is skipped up to the next valid one), then what lies after `end`: valid records
 /// marked `beyond_end`, everything else as skipped ranges. Misplaced records after `end` are
 /// reported as skipped ranges, not as records.
+#[cfg(any(feature = "cli", feature = "internals"))]
 pub fn walk_content<'a>(
     files: &'a [Arc<MappedFile>],
     end: u64,
     mut visit: impl FnMut(ContentItem<'a>),
 ) {
     let mut expected: Option<u64> = None;
-    for (seg, f) in files.iter().enumerate() {
+    for f in files {
         let from = f.file_from_offset();
         let size = f.file_size() as u64;
         if let Some(e) = expected {
@@ -284,8 +279,6 @@ pub fn walk_content<'a>(
                         && (!carries_property_crc(&record) || verify_property_crc(bytes).is_ok());
                     let placed = record.physical_offset == (from + pos as u64) as i64;
                     visit(ContentItem::Record {
-                        seg,
-                        pos,
                         offset: from + pos as u64,
                         size,
                         record,
@@ -343,8 +336,6 @@ pub fn walk_content<'a>(
                 let crc_ok = crc_ok && !matches!(prop_crc, Some(Err(_)));
                 if placed && crc_ok {
                     visit(ContentItem::Record {
-                        seg,
-                        pos: b + p,
                         offset: at,
                         size,
                         record,

@@ -9,19 +9,37 @@
 //! [`lookup`] finds a message by msgId, UNIQ_KEY or key; [`records`] walks a physical range;
 //! [`verify`], [`rebuild`], [`salvage`] and [`preflight`] check and repair stores.
 
-pub mod content;
+// Read-only entry points an operator tool embedding the store may call.
 pub mod discover;
-pub mod index_dump;
-pub mod layout;
-pub mod lookup;
 pub mod preflight;
-pub mod queues;
-pub mod rebuild;
-pub mod records;
 pub mod report;
-pub mod salvage;
-pub mod scan;
 pub mod verify;
+
+internal_mods! {
+    mod content;
+    mod lookup;
+    mod queues;
+    mod records;
+    mod scan;
+}
+mod rebuild_names;
+
+// What only the CLI's commands (and our tests) use: not compiled for a library-only build.
+internal_mods! {
+    #[cfg(any(feature = "cli", feature = "internals"))]
+    mod index_dump;
+    #[cfg(any(feature = "cli", feature = "internals"))]
+    mod layout;
+    #[cfg(any(feature = "cli", feature = "internals"))]
+    mod rebuild;
+    #[cfg(any(feature = "cli", feature = "internals"))]
+    mod salvage;
+}
+/// Without the `rebuild` command, only the names of what a rebuild leaves (`verify` knows them).
+#[cfg(not(any(feature = "cli", feature = "internals")))]
+mod rebuild {
+    pub(crate) use super::rebuild_names::{is_rebuild_backup, is_rebuild_leftover};
+}
 
 pub use discover::{discover_config, GeometryOverrides};
 pub use report::{Finding, Findings, Severity};

@@ -755,17 +755,7 @@ fn remove_leftovers(
     Ok(())
 }
 
-/// `consumequeue.rebuild-<ts>`, `.out.rebuild-<ts>`, ...: a rebuild's temporary output.
-pub fn is_rebuild_leftover(name: &str) -> bool {
-    name.rsplit_once(".rebuild-")
-        .is_some_and(|(_, ts)| !ts.is_empty() && ts.bytes().all(|b| b.is_ascii_digit()))
-}
-
-/// `checkpoint.bak-<ts>`, `commitlog.bak-<ts>`, ...: what a rebuild in place kept.
-pub fn is_rebuild_backup(name: &str) -> bool {
-    name.rsplit_once(".bak-")
-        .is_some_and(|(_, ts)| !ts.is_empty() && ts.bytes().all(|b| b.is_ascii_digit()))
-}
+pub use super::rebuild_names::{is_rebuild_backup, is_rebuild_leftover};
 
 /// How far the scan has got, for the commitlog copier.
 enum CopyTo {

@@ -102,6 +102,7 @@ pub type LeftOut = (PathBuf, String);
 /// [`list_segments`] that goes on past what it cannot use: the 20-digit files it can map, and
 /// every other entry with why it was left out (a directory or symlink with a segment's name,
 /// a file that cannot be opened or mapped, a stray name).
+#[cfg(any(feature = "cli", feature = "internals"))]
 pub fn list_segments_tolerant(dir: &Path) -> Result<(Vec<SegmentFile>, Vec<LeftOut>)> {
     let (files, mut other) = read_segment_dir(dir)?;
     let mut out = Vec::with_capacity(files.len());
@@ -156,7 +157,6 @@ pub enum Item<'a> {
         pos: usize,
         size: usize,
         record: MessageRecord<'a>,
-        bytes: &'a [u8],
         crc_ok: bool,
         prop_crc: Option<std::result::Result<(), FormatError>>,
     },
@@ -225,7 +225,6 @@ pub(crate) fn walk_segment_known_tail<'a>(
                     pos,
                     size,
                     record,
-                    bytes,
                     crc_ok,
                     prop_crc,
                 });

@@ -98,6 +98,7 @@ pub fn parse(text: &str) -> std::result::Result<Vec<EpochEntry>, String> {
 }
 
 /// The text Java writes for these entries (`CheckpointFile#write`).
+#[cfg(feature = "internals")]
 pub fn encode(entries: &[EpochEntry]) -> String {
     let mut body = String::new();
     for e in entries {

@@ -20,12 +20,11 @@ use crate::format::{get_i32, get_i64, FormatError, Problem};
 pub const TIMER_TOPIC: &str = "rmq_sys_wheel_timer";
 /// Size of a timer-log unit.
 pub const UNIT_SIZE: usize = 52;
-/// Smallest blank at a segment's end (`TimerLog.MIN_BLANK_LEN`).
-pub const MIN_BLANK_LEN: usize = 16;
 /// `TimerLog.BLANK_MAGIC_CODE` = `0xBBCCDDEE ^ 1880681586 + 8` (Java: `+` binds first), which
 /// is `0xCBD43194`, the commitlog's blank magic.
 pub const BLANK_MAGIC: i32 = (0xBBCC_DDEE_u32 as i32) ^ (1_880_681_586 + 8);
 /// Unit magic bits (`TimerMessageStore.MAGIC_*`).
+#[cfg(test)]
 pub const MAGIC_DEFAULT: i32 = 1;
 pub const MAGIC_ROLL: i32 = 1 << 1;
 pub const MAGIC_DELETE: i32 = 1 << 2;
@@ -36,6 +35,7 @@ pub const SLOT_SIZE: usize = 32;
 /// Size of the `timerwheel` file.
 pub const WHEEL_LEN: u64 = SLOTS_TOTAL * 2 * SLOT_SIZE as u64;
 /// Java's default `timerPrecisionMs`.
+#[cfg(feature = "internals")]
 pub const DEFAULT_PRECISION_MS: i64 = 1000;
 
 /// `TimerMessageStore#isMagicOK`.
@@ -88,6 +88,7 @@ impl TimerLogUnit {
     }
 
     /// The 52 bytes `TimerMessageStore#doEnqueue` appends.
+    #[cfg(feature = "internals")]
     pub fn encode(&self) -> [u8; UNIT_SIZE] {
         let mut b = [0u8; UNIT_SIZE];
         b[0..4].copy_from_slice(&self.size.to_be_bytes());
@@ -116,6 +117,7 @@ impl TimerLogUnit {
 }
 
 /// Java's `String.hashCode` over UTF-16 code units (`TimerMessageStore#hashTopicForMetrics`).
+#[cfg(feature = "internals")]
 pub fn java_string_hash(s: &str) -> i32 {
     s.encode_utf16()
         .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
@@ -125,6 +127,7 @@ pub fn java_string_hash(s: &str) -> i32 {
 #[derive(Debug, Clone, Default)]
 pub struct TimerLog {
     pub file_size: u64,
+    #[cfg_attr(not(feature = "internals"), expect(dead_code, reason = "read by our tests only"))]
     pub files: Vec<(u64, PathBuf)>,
     /// Every unit with its global position (segment start + position in it).
     pub units: Vec<(i64, TimerLogUnit)>,
@@ -249,10 +252,12 @@ pub struct Slot {
 }
 
 impl Slot {
+    #[cfg(feature = "internals")]
     pub fn time_ms(&self, precision_ms: i64) -> i64 {
         self.time_units.wrapping_mul(precision_ms)
     }
     /// A slot Java never wrote (all 32 bytes zero).
+    #[cfg(feature = "internals")]
     pub fn is_empty(&self) -> bool {
         self.time_units == 0
             && self.first_pos == 0
@@ -299,6 +304,7 @@ pub fn decode_wheel(bytes: &[u8]) -> Vec<Slot> {
 }
 
 /// `TimerWheel#getSlotIndex`.
+#[cfg(feature = "internals")]
 pub fn slot_index(time_ms: i64, precision_ms: i64) -> u64 {
     ((time_ms / precision_ms) % (SLOTS_TOTAL as i64 * 2)) as u64
 }

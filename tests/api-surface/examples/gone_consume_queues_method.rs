@@ -1,0 +1,7 @@
+// expect: method `consume_queues` is private
+//! `MessageStore::consume_queues()` handed out the queues, which can be truncated.
+fn main() {
+    let store = rmqstore::MessageStore::open(rmqstore::StoreConfig::with_root("/nonexistent"))
+        .unwrap();
+    let _ = store.consume_queues();
+}
