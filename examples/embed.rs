@@ -93,12 +93,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                             got_any = true;
                             for m in &r.messages {
                                 let rec = m.decode()?;
-                                let tags = rmqstore::format::properties::StoreProperties::parse(
-                                    rec.properties,
-                                )
-                                .tags
-                                .map(|t| t.into_owned())
-                                .unwrap_or_default();
+                                let tags = rmqstore::store::StoreProperties::parse(rec.properties)
+                                    .tags
+                                    .map(|t| t.into_owned())
+                                    .unwrap_or_default();
                                 let tag = TAGS.into_iter().find(|t| *t == tags).unwrap_or("?");
                                 *seen.entry(tag).or_default() += 1;
                             }
@@ -189,7 +187,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
 
     // Cleanup: every segment but the one in use is past fileReservedTime (0 h).
-    let before = store.commit_log().files().len();
+    let before = std::fs::read_dir(store.config().commit_log_dir())?.count();
     store.execute_delete_files_manually();
     let report = store.run_cleanup_once()?;
     println!(

@@ -76,7 +76,9 @@ pub const CLEAN_FIRST_DELAY: Duration = Duration::from_secs(60);
 /// Size and free space of a file-system partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct DiskUsage {
+    /// Size of the partition.
     pub total_bytes: u64,
+    /// Bytes free on the partition (for any user, as `statvfs` `f_bfree`).
     pub free_bytes: u64,
 }
 
@@ -202,6 +204,7 @@ impl DiskUsageProbe for FakeDiskProbe {
 pub struct Triggers {
     /// The time the run happens (epoch millis) and its local hour.
     pub at_ms: i64,
+    /// The local hour of the run (deleteWhen is matched against it).
     pub local_hour: u32,
     /// The hour is one of `deleteWhen`'s.
     pub time: bool,
@@ -215,6 +218,7 @@ pub struct Triggers {
     pub clean_at_once: bool,
     /// Used ratios (0..1) of the commitlog and consume-queue partitions (`None`: unreadable).
     pub commitlog_used: Option<f64>,
+    /// Used ratio of the consume queues' partition, when it could be read.
     pub consume_queue_used: Option<f64>,
     /// The DISK_FULL flag after this run's space check.
     pub disk_full: bool,
@@ -418,12 +422,15 @@ enum Control {
 pub struct CleanupReport {
     /// The commitlog triggers of the run (`None`: the store is read-only).
     pub triggers: Option<Triggers>,
+    /// Commitlog segments deleted.
     pub commitlog_deleted: Vec<PathBuf>,
     /// Why the commitlog walk stopped (a young file, a file in use, the batch limit, ...).
     pub commitlog_stopped: Option<String>,
     /// Pauses asked for between deletions.
     pub pauses: Vec<Duration>,
+    /// Consume-queue files deleted.
     pub consume_queue_deleted: Vec<PathBuf>,
+    /// Index files deleted.
     pub index_deleted: Vec<PathBuf>,
     /// Errors met (a run goes on after an error, as Java's catches it and logs).
     pub errors: Vec<String>,
@@ -824,10 +831,15 @@ impl MessageStore {
 /// The settings a plan was made with.
 #[derive(Debug, Clone, Serialize)]
 pub struct PlanSettings {
+    /// `deleteWhen`: the hours (`04;10`) at which expired files go.
     pub delete_when: String,
+    /// `fileReservedTime`: hours a commitlog segment is kept after its last write.
     pub file_reserved_time_hours: u64,
+    /// `diskMaxUsedSpaceRatio`: percent of the disk above which files go regardless of time.
     pub disk_max_used_space_ratio: u32,
+    /// `cleanFileForciblyEnable`: delete unexpired files when the disk is full.
     pub clean_file_forcibly_enable: bool,
+    /// `cleanResourceInterval`: milliseconds between cleanup runs.
     pub clean_resource_interval_ms: u64,
 }
 
@@ -836,7 +848,9 @@ pub struct PlanSettings {
 pub struct RunPlan {
     /// 1 for the run at the plan's time, then one per `cleanResourceInterval`.
     pub run: u32,
+    /// What would trigger deletion in this run.
     pub triggers: Triggers,
+    /// Commitlog segments this run deletes.
     pub commitlog_deleted: usize,
     /// Why the run's walk stopped.
     pub stopped: String,
@@ -845,11 +859,15 @@ pub struct RunPlan {
 /// What a rule would do with one file.
 #[derive(Debug, Clone, Serialize)]
 pub struct FilePlan {
+    /// The file.
     pub path: PathBuf,
+    /// Its length.
     pub bytes: u64,
+    /// Whether the run deletes it.
     pub delete: bool,
     /// `expired`, `forced`, `consume-queue`, `index`, or `kept`.
     pub rule: String,
+    /// Why it goes or stays.
     pub reason: String,
     /// The simulated run that deletes it.
     pub run: Option<u32>,
@@ -860,13 +878,17 @@ pub struct FilePlan {
 /// Unconsumed messages a consumer group would lose.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConsumerLoss {
+    /// The topic of the queue.
     pub topic: String,
+    /// The queue id.
     pub queue_id: i32,
+    /// The consumer group (from `config/consumerOffset.json`).
     pub group: String,
     /// The group's committed offset (next message to consume).
     pub consumer_offset: i64,
     /// The queue's max offset and its min offset after the cleanup.
     pub max_offset: u64,
+    /// The queue's minimum offset after the deletion.
     pub min_offset_after: u64,
     /// Unconsumed messages (at or above the consumer offset) whose records would be deleted.
     pub lost: u64,
@@ -875,7 +897,9 @@ pub struct ConsumerLoss {
 /// What a cleanup would delete, and who would lose what.
 #[derive(Debug, Clone, Serialize)]
 pub struct CleanupPlan {
+    /// The time the plan is made for (milliseconds since the epoch).
     pub at_ms: i64,
+    /// The cleanup settings the plan follows.
     pub settings: PlanSettings,
     /// The runs that would happen from `at_ms` on, until one deletes nothing (the first run is
     /// always listed).
@@ -886,11 +910,15 @@ pub struct CleanupPlan {
     pub consume_queues: Vec<FilePlan>,
     /// Index files that would be deleted.
     pub index: Vec<FilePlan>,
+    /// The commitlog's minimum offset before the deletion.
     pub min_phy_offset_before: u64,
+    /// The commitlog's minimum offset after the deletion.
     pub min_phy_offset_after: u64,
+    /// Consumers whose committed offset falls into what would be deleted.
     pub consumers: Vec<ConsumerLoss>,
     /// Whether `config/consumerOffset.json` was found.
     pub consumer_offsets_found: bool,
+    /// Remarks on the plan (what was assumed or could not be read).
     pub notes: Vec<String>,
 }
 

@@ -7,6 +7,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A source of wall-clock milliseconds since the Unix epoch.
 pub trait Clock: Send + Sync + 'static {
+    /// Milliseconds since the Unix epoch.
     fn now_millis(&self) -> i64;
 }
 
@@ -28,12 +29,15 @@ impl Clock for SystemClock {
 pub struct ManualClock(Arc<AtomicI64>);
 
 impl ManualClock {
+    /// A clock standing at `start_millis`.
     pub fn new(start_millis: i64) -> Self {
         ManualClock(Arc::new(AtomicI64::new(start_millis)))
     }
+    /// Sets the time.
     pub fn set(&self, millis: i64) {
         self.0.store(millis, Ordering::SeqCst);
     }
+    /// Moves the time forward by `millis`.
     pub fn advance(&self, millis: i64) {
         self.0.fetch_add(millis, Ordering::SeqCst);
     }
@@ -48,12 +52,19 @@ impl Clock for ManualClock {
 /// Broken-down local time, as the process's time zone (`TZ`) sees `millis`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocalTime {
+    /// Year.
     pub year: i32,
+    /// Month, 1 to 12.
     pub month: u32,
+    /// Day of the month, 1 to 31.
     pub day: u32,
+    /// Hour, 0 to 23.
     pub hour: u32,
+    /// Minute, 0 to 59.
     pub minute: u32,
+    /// Second, 0 to 59.
     pub second: u32,
+    /// Milliseconds, 0 to 999.
     pub millis: u32,
 }
 

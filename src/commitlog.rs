@@ -77,9 +77,11 @@ pub struct AppendResult {
     pub wrote_offset: i64,
     /// Bytes of all records written (not counting a blank that preceded them).
     pub wrote_bytes: i32,
+    /// The store timestamp written into the record(s).
     pub store_timestamp: i64,
     /// Queue offset of the first record.
     pub logics_offset: i64,
+    /// Messages written (1, or the batch's count).
     pub msg_num: i32,
     /// The store host the records name, for their msgIds.
     pub store_host: Host,

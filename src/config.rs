@@ -4,57 +4,89 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Result, StoreError};
-use crate::format::cq::{DelayLevels, CQ_UNIT_SIZE};
+pub use crate::format::cq::DelayLevels;
+use crate::format::cq::CQ_UNIT_SIZE;
+pub use crate::v5::TargetVersion;
 
 /// `flushDiskType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum FlushDiskType {
+    /// `ASYNC_FLUSH`: a flush thread makes puts durable every `flushIntervalCommitLog` ms.
     #[default]
     AsyncFlush,
+    /// `SYNC_FLUSH`: a put returns once its bytes are durable.
     SyncFlush,
 }
 
 /// `brokerRole`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum BrokerRole {
+    /// `ASYNC_MASTER`: replicates to slaves without waiting.
     #[default]
     AsyncMaster,
+    /// `SYNC_MASTER`: a put waits for a slave to have it.
     SyncMaster,
+    /// `SLAVE`: takes the master's commitlog; refuses puts.
     Slave,
 }
 
 /// The store's settings. Field names follow the Java keys in snake case.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
+    /// `storePathRootDir` (Java `MessageStoreConfig`, broker.properties).
     pub store_path_root_dir: PathBuf,
     /// `storePathCommitLog`; `None` means `<root>/commitlog`.
     pub store_path_commit_log: Option<PathBuf>,
+    /// `mappedFileSizeCommitLog` (Java `MessageStoreConfig`, broker.properties).
     pub mapped_file_size_commit_log: usize,
     /// As configured; [`mapped_file_size_consume_queue`](Self::mapped_file_size_consume_queue)
     /// rounds it up to whole units as Java's getter does.
     pub mapped_file_size_consume_queue_raw: usize,
+    /// `maxHashSlotNum` (Java `MessageStoreConfig`, broker.properties).
     pub max_hash_slot_num: u32,
+    /// `maxIndexNum` (Java `MessageStoreConfig`, broker.properties).
     pub max_index_num: u32,
+    /// `maxMsgsNumBatch` (Java `MessageStoreConfig`, broker.properties).
     pub max_msgs_num_batch: usize,
+    /// `messageIndexEnable` (Java `MessageStoreConfig`, broker.properties).
     pub message_index_enable: bool,
+    /// `messageIndexSafe` (Java `MessageStoreConfig`, broker.properties).
     pub message_index_safe: bool,
+    /// `maxMessageSize` (Java `MessageStoreConfig`, broker.properties).
     pub max_message_size: usize,
+    /// `checkCrcOnRecover` (Java `MessageStoreConfig`, broker.properties).
     pub check_crc_on_recover: bool,
+    /// `messageDelayLevel` (Java `MessageStoreConfig`, broker.properties).
     pub message_delay_level: String,
+    /// `flushDiskType` (Java `MessageStoreConfig`, broker.properties).
     pub flush_disk_type: FlushDiskType,
+    /// `brokerRole` (Java `MessageStoreConfig`, broker.properties).
     pub broker_role: BrokerRole,
+    /// `syncFlushTimeoutMs` (Java `MessageStoreConfig`, broker.properties).
     pub sync_flush_timeout_ms: u64,
+    /// `flushIntervalCommitLogMs` (Java `MessageStoreConfig`, broker.properties).
     pub flush_interval_commit_log_ms: u64,
+    /// `flushCommitLogLeastPages` (Java `MessageStoreConfig`, broker.properties).
     pub flush_commit_log_least_pages: usize,
+    /// `flushCommitLogThoroughIntervalMs` (Java `MessageStoreConfig`, broker.properties).
     pub flush_commit_log_thorough_interval_ms: u64,
+    /// `flushCommitLogTimed` (Java `MessageStoreConfig`, broker.properties).
     pub flush_commit_log_timed: bool,
+    /// `flushIntervalConsumeQueueMs` (Java `MessageStoreConfig`, broker.properties).
     pub flush_interval_consume_queue_ms: u64,
+    /// `flushConsumeQueueLeastPages` (Java `MessageStoreConfig`, broker.properties).
     pub flush_consume_queue_least_pages: usize,
+    /// `flushConsumeQueueThoroughIntervalMs` (Java `MessageStoreConfig`, broker.properties).
     pub flush_consume_queue_thorough_interval_ms: u64,
+    /// `transientStorePoolEnable` (Java `MessageStoreConfig`, broker.properties).
     pub transient_store_pool_enable: bool,
+    /// `transientStorePoolSize` (Java `MessageStoreConfig`, broker.properties).
     pub transient_store_pool_size: usize,
+    /// `commitIntervalCommitLogMs` (Java `MessageStoreConfig`, broker.properties).
     pub commit_interval_commit_log_ms: u64,
+    /// `commitCommitLogLeastPages` (Java `MessageStoreConfig`, broker.properties).
     pub commit_commit_log_least_pages: usize,
+    /// `commitCommitLogThoroughIntervalMs` (Java `MessageStoreConfig`, broker.properties).
     pub commit_commit_log_thorough_interval_ms: u64,
     /// 5.x: write V2 records for topics longer than 127 characters. 4.6.0 rejects such topics.
     pub auto_message_version_on_topic_len: bool,
@@ -64,14 +96,23 @@ pub struct StoreConfig {
     /// 5.x `enabledAppendPropCRC`: append the `__CRC32#` property to every record written.
     /// Only with a 5.x target version.
     pub enabled_append_prop_crc: bool,
+    /// `deleteWhen` (Java `MessageStoreConfig`, broker.properties).
     pub delete_when: String,
+    /// `fileReservedTimeHours` (Java `MessageStoreConfig`, broker.properties).
     pub file_reserved_time_hours: u64,
+    /// `diskMaxUsedSpaceRatio` (Java `MessageStoreConfig`, broker.properties).
     pub disk_max_used_space_ratio: u32,
+    /// `cleanFileForciblyEnable` (Java `MessageStoreConfig`, broker.properties).
     pub clean_file_forcibly_enable: bool,
+    /// `cleanResourceIntervalMs` (Java `MessageStoreConfig`, broker.properties).
     pub clean_resource_interval_ms: u64,
+    /// `deleteCommitLogFilesIntervalMs` (Java `MessageStoreConfig`, broker.properties).
     pub delete_commit_log_files_interval_ms: u64,
+    /// `deleteConsumeQueueFilesIntervalMs` (Java `MessageStoreConfig`, broker.properties).
     pub delete_consume_queue_files_interval_ms: u64,
+    /// `destroyMappedFileIntervalForciblyMs` (Java `MessageStoreConfig`, broker.properties).
     pub destroy_mapped_file_interval_forcibly_ms: u64,
+    /// `redeleteHangedFileIntervalMs` (Java `MessageStoreConfig`, broker.properties).
     pub redelete_hanged_file_interval_ms: u64,
     /// `maxTransferBytesOnMessageInMemory`: a `get_message` batch of messages still in the
     /// page cache stops before it would exceed this many bytes (256 KiB).
@@ -94,9 +135,13 @@ pub struct StoreConfig {
     pub ha_listen_port: u16,
     /// `haMasterAddress` (`host:port`); `None` means the slave learns it from the name server.
     pub ha_master_address: Option<String>,
+    /// `haSendHeartbeatIntervalMs` (Java `MessageStoreConfig`, broker.properties).
     pub ha_send_heartbeat_interval_ms: u64,
+    /// `haHousekeepingIntervalMs` (Java `MessageStoreConfig`, broker.properties).
     pub ha_housekeeping_interval_ms: u64,
+    /// `haTransferBatchSize` (Java `MessageStoreConfig`, broker.properties).
     pub ha_transfer_batch_size: usize,
+    /// `haSlaveFallbehindMax` (Java `MessageStoreConfig`, broker.properties).
     pub ha_slave_fallbehind_max: u64,
     /// Address the HA listener binds (`0.0.0.0`, every interface, as Java's
     /// `new InetSocketAddress(haListenPort)`). Not a Java key; set it in code.
@@ -187,29 +232,37 @@ impl StoreConfig {
         }
     }
 
+    /// `<root>/commitlog` (or `storePathCommitLog`).
     pub fn commit_log_dir(&self) -> PathBuf {
         self.store_path_commit_log
             .clone()
             .unwrap_or_else(|| self.store_path_root_dir.join("commitlog"))
     }
+    /// `<root>/consumequeue`.
     pub fn consume_queue_dir(&self) -> PathBuf {
         self.store_path_root_dir.join("consumequeue")
     }
+    /// `<root>/index`.
     pub fn index_dir(&self) -> PathBuf {
         self.store_path_root_dir.join("index")
     }
+    /// `<root>/checkpoint`.
     pub fn checkpoint_path(&self) -> PathBuf {
         self.store_path_root_dir.join("checkpoint")
     }
+    /// `<root>/abort`: present while a writer runs.
     pub fn abort_path(&self) -> PathBuf {
         self.store_path_root_dir.join("abort")
     }
+    /// `<root>/lock`: the file the writer locks.
     pub fn lock_path(&self) -> PathBuf {
         self.store_path_root_dir.join("lock")
     }
+    /// `<root>/config`: the broker's JSON files.
     pub fn config_dir(&self) -> PathBuf {
         self.store_path_root_dir.join("config")
     }
+    /// The store root (`storePathRootDir`).
     pub fn root(&self) -> &Path {
         &self.store_path_root_dir
     }
@@ -225,12 +278,14 @@ impl StoreConfig {
         units * CQ_UNIT_SIZE
     }
 
+    /// The parsed `messageDelayLevel` (an error names what does not parse).
     pub fn delay_levels(&self) -> Result<DelayLevels, String> {
         DelayLevels::parse(&self.message_delay_level)
     }
 }
 
 impl StoreConfig {
+    /// `flushDiskType` is `SYNC_FLUSH`.
     pub fn is_sync_flush(&self) -> bool {
         self.flush_disk_type == FlushDiskType::SyncFlush
     }
@@ -254,8 +309,11 @@ impl StoreConfig {
 /// the escapes and joined continued lines. `line` is the (1-based) line the entry starts on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PropertyEntry {
+    /// The key.
     pub key: String,
+    /// The value (escapes resolved).
     pub value: String,
+    /// The 1-based line it starts on.
     pub line: usize,
 }
 
@@ -1091,14 +1149,19 @@ impl StoreConfig {
 /// `transientStorePoolEnable`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlushMode {
+    /// ASYNC_FLUSH.
     Async,
+    /// ASYNC_FLUSH with `transientStorePoolEnable`.
     Transient,
+    /// SYNC_FLUSH.
     Sync,
 }
 
 impl FlushMode {
+    /// The three modes.
     pub const ALL: [FlushMode; 3] = [FlushMode::Async, FlushMode::Transient, FlushMode::Sync];
 
+    /// Short lower-case name (`async`, `transient`, `sync`).
     pub fn name(self) -> &'static str {
         match self {
             FlushMode::Async => "async",

@@ -117,7 +117,9 @@ pub fn parse_fastjson<T: DeserializeOwned>(
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct DataVersion {
+    /// `timestamp`: when the data last changed (ms).
     pub timestamp: i64,
+    /// `counter`: changes so far.
     pub counter: i64,
 }
 
@@ -140,14 +142,19 @@ impl DataVersion {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct TopicConfigJson {
+    /// `topicName` as Java writes it.
     pub topic_name: String,
+    /// `readQueueNums` as Java writes it.
     pub read_queue_nums: i32,
+    /// `writeQueueNums` as Java writes it.
     pub write_queue_nums: i32,
     /// `PermName` bits: 2 = write, 4 = read, 1 = inherit.
     pub perm: i32,
     /// `SINGLE_TAG` or `MULTI_TAG`.
     pub topic_filter_type: String,
+    /// `topicSysFlag` as Java writes it.
     pub topic_sys_flag: i32,
+    /// `order` as Java writes it.
     pub order: bool,
     /// Fields of later versions (5.x `attributes`), kept and written back.
     #[serde(flatten)]
@@ -214,7 +221,9 @@ impl Default for TopicConfigJson {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct TopicsJson {
+    /// `topicConfigTable`: topic name to its config.
     pub topic_config_table: BTreeMap<String, TopicConfigJson>,
+    /// `dataVersion`.
     pub data_version: Option<DataVersion>,
     /// Fields of later versions, kept and written back.
     #[serde(flatten)]
@@ -237,6 +246,7 @@ pub fn split_topic_group(key: &str) -> Option<(&str, &str)> {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ConsumerOffsetJson {
+    /// `offsetTable` as Java writes it.
     pub offset_table: BTreeMap<String, BTreeMap<i32, i64>>,
     /// Fields of later versions (5.x `dataVersion`), kept and written back.
     #[serde(flatten)]
@@ -293,6 +303,7 @@ impl ConsumerOffsetJson {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct DelayOffsetJson {
+    /// `offsetTable` as Java writes it.
     pub offset_table: BTreeMap<i32, i64>,
     /// Fields of later versions (5.x `dataVersion`), kept and written back.
     #[serde(flatten)]
@@ -303,14 +314,23 @@ pub struct DelayOffsetJson {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SubscriptionGroupConfigJson {
+    /// `groupName` as Java writes it.
     pub group_name: String,
+    /// `consumeEnable` as Java writes it.
     pub consume_enable: bool,
+    /// `consumeFromMinEnable` as Java writes it.
     pub consume_from_min_enable: bool,
+    /// `consumeBroadcastEnable` as Java writes it.
     pub consume_broadcast_enable: bool,
+    /// `retryQueueNums` as Java writes it.
     pub retry_queue_nums: i32,
+    /// `retryMaxTimes` as Java writes it.
     pub retry_max_times: i32,
+    /// `brokerId` as Java writes it.
     pub broker_id: i64,
+    /// `whichBrokerWhenConsumeSlowly` as Java writes it.
     pub which_broker_when_consume_slowly: i64,
+    /// `notifyConsumerIdsChangedEnable` as Java writes it.
     pub notify_consumer_ids_changed_enable: bool,
     /// Fields of later versions, kept and written back.
     #[serde(flatten)]
@@ -377,7 +397,9 @@ impl SubscriptionGroupConfigJson {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct SubscriptionGroupJson {
+    /// `subscriptionGroupTable`: group name to its config.
     pub subscription_group_table: BTreeMap<String, SubscriptionGroupConfigJson>,
+    /// `dataVersion`.
     pub data_version: Option<DataVersion>,
     /// Fields of later versions, kept and written back.
     #[serde(flatten)]
@@ -386,6 +408,7 @@ pub struct SubscriptionGroupJson {
 
 /// A file under the store's `config/` directory.
 pub trait ConfigJsonFile: DeserializeOwned {
+    /// The file name under `config/`.
     const FILE_NAME: &'static str;
 
     /// The text Java 4.6.0 writes for this content (fastjson, pretty format).

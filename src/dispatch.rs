@@ -11,16 +11,27 @@ use crate::format::Problem;
 /// The facts of one record that the consume queue and index builders need.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DispatchRequest<'a> {
+    /// The topic (the real one for a delayed message: its schedule topic).
     pub topic: Cow<'a, str>,
+    /// The queue id.
     pub queue_id: i32,
+    /// Physical offset of the record.
     pub commitlog_offset: i64,
+    /// Size of the record.
     pub msg_size: i32,
+    /// The tags code the consume-queue unit gets (the delivery time for a delayed message).
     pub tags_code: i64,
+    /// The store timestamp.
     pub store_timestamp: i64,
+    /// The record's queue offset.
     pub consume_queue_offset: i64,
+    /// The KEYS property.
     pub keys: Option<Cow<'a, str>>,
+    /// The UNIQ_KEY property.
     pub uniq_key: Option<Cow<'a, str>>,
+    /// The record's sysFlag.
     pub sys_flag: i32,
+    /// The prepared-transaction offset.
     pub prepared_transaction_offset: i64,
 }
 

@@ -4,7 +4,7 @@
 use std::io;
 use std::path::PathBuf;
 
-use crate::format::{FormatError, Problem};
+pub use crate::format::{FormatError, Problem};
 
 /// Errors of the store and the offline tools.
 #[derive(Debug, thiserror::Error)]
@@ -13,29 +13,47 @@ pub enum StoreError {
     /// An I/O error on a named file.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file.
         path: PathBuf,
+        /// The error.
         #[source]
         source: io::Error,
     },
     /// Bytes in a file that do not decode.
     #[error("{} at byte {offset}: {problem}", path.display())]
     Corrupt {
+        /// The file.
         path: PathBuf,
+        /// Byte offset in the file.
         offset: u64,
+        /// What is wrong there.
         problem: Problem,
     },
     /// A file or directory that is not what the store expects (wrong size, stray name, ...).
     #[error("{}: {what}", path.display())]
-    BadFile { path: PathBuf, what: String },
+    BadFile {
+        /// The file or directory.
+        path: PathBuf,
+        /// What is wrong with it.
+        what: String,
+    },
     /// A topic name RocketMQ would refuse, or one that could escape the store directory.
     #[error("invalid topic {topic:?}: {why}")]
-    InvalidTopic { topic: String, why: String },
+    InvalidTopic {
+        /// The topic.
+        topic: String,
+        /// Why it is refused.
+        why: String,
+    },
     /// A configuration value that cannot be used.
     #[error("config: {0}")]
     Config(String),
     /// Another process holds the store's lock.
     #[error("{}: the store is locked by another process (a broker or another writer is running)", path.display())]
-    Locked { path: PathBuf },
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+    },
     /// A write was attempted on a store opened read-only.
     #[error("the store is open read-only")]
     ReadOnly,
@@ -65,6 +83,7 @@ impl StoreError {
         }
     }
 
+    /// A [`StoreError::BadFile`].
     pub fn bad_file(path: impl Into<PathBuf>, what: impl Into<String>) -> Self {
         StoreError::BadFile {
             path: path.into(),

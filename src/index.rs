@@ -131,7 +131,7 @@ impl IndexFile {
     /// the end of the header are set to them and written to the file at once.
     ///
     /// Fails if `path` already exists.
-    #[cfg(any(feature = "cli", feature = "internals"))]
+    #[cfg(feature = "internals")]
     pub fn create(
         path: impl Into<PathBuf>,
         hash_slot_num: u32,
@@ -267,7 +267,7 @@ impl IndexFile {
 
     /// The header as Java holds it in memory: the index count is at least 1 (the number of the
     /// next entry to write). A fresh file's bytes still say 0 until the first put.
-    #[cfg(any(feature = "cli", feature = "internals"))]
+    #[cfg(feature = "internals")]
     pub fn header(&self) -> IndexHeader {
         self.header
     }
@@ -303,7 +303,7 @@ impl IndexFile {
         self.header.end_timestamp
     }
 
-    #[cfg(any(feature = "cli", feature = "internals"))]
+    #[cfg(feature = "internals")]
     pub fn begin_phy_offset(&self) -> i64 {
         self.header.begin_phy_offset
     }
@@ -347,7 +347,7 @@ impl IndexFile {
 
     /// `IndexFile#putKey` of 4.6.0 (of 5.x after [`set_slot_count_5x`](Self::set_slot_count_5x)).
     /// Returns false when the file is full (or read-only).
-    #[cfg(any(feature = "cli", feature = "internals"))]
+    #[cfg(feature = "internals")]
     pub fn put_key(&mut self, key: &str, phy_offset: i64, store_timestamp: i64) -> bool {
         self.put_hash(index_key_hash(key), phy_offset, store_timestamp)
     }
@@ -399,7 +399,7 @@ impl IndexFile {
     /// `IndexFile#selectPhyOffset` of 4.6.0 for one key: the commitlog offsets of entries whose
     /// hash equals the key's and whose time lies in `[begin, end]`, newest first, at most
     /// `max_num`. Hash collisions are included, as in Java.
-    #[cfg(any(feature = "cli", feature = "internals"))]
+    #[cfg(feature = "internals")]
     pub fn select_phy_offsets(&self, key: &str, max_num: usize, begin: i64, end: i64) -> Vec<i64> {
         let mut out = Vec::new();
         self.select_into(&mut out, index_key_hash(key), max_num, begin, end);

@@ -11,11 +11,14 @@ use serde::Serialize;
 /// A file (or folder entry) left out, and why.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct LeftOut {
+    /// The file.
     pub path: PathBuf,
+    /// Why it was left out.
     pub reason: String,
 }
 
 impl LeftOut {
+    /// A file left out for `reason`.
     pub fn new(path: impl Into<PathBuf>, reason: impl Into<String>) -> LeftOut {
         LeftOut {
             path: path.into(),

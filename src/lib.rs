@@ -1,12 +1,36 @@
 //! rmqstore: a storage engine that reads and writes the Apache RocketMQ broker store directory
 //! byte-for-byte.
 //!
-//! The modules follow the data: [`format`] holds the pure byte codecs; [`mapped_file`] the
-//! memory-mapped segments; [`commitlog`], [`consume_queue`], [`index`] and [`checkpoint`] one
-//! on-disk structure each; [`dispatch`] what a record contributes to the queues and the index;
-//! [`store`] the embeddable [`MessageStore`] that ties them together; [`inspect`] what can be
-//! learned from a store directory offline (its geometry), and `cli` (feature `cli`) the
-//! `rmqstore` command-line tool.
+//! # The public API
+//! - [`MessageStore`] ([`store`]): open a store directory (recovering it as Java 4.6.0
+//!   would), put messages and batches, read them back (by queue offset with filters, by
+//!   physical offset, msgId or key), the broker's other `MessageStore` operations, hooks,
+//!   futures, statistics, cleanup and replication.
+//! - [`StoreConfig`] ([`config`]): `MessageStoreConfig`, read from `broker.properties`.
+//! - [`config_json`]: the broker's `config/*.json` (topics, consumer offsets, ...), read and
+//!   written as Java writes them, for taking a store directory over and handing it back.
+//! - [`Message`], [`MessageBatch`] ([`message`]); [`StoreError`] ([`error`]); [`clock`].
+//! - [`inspect`]: read-only checks of a store directory ([`inspect::verify()`],
+//!   [`inspect::preflight()`], [`inspect::discover_config`]).
+//!
+//! Nothing reachable through this API can change bytes a [`StoredRecord`]
+//! holds a slice of, or truncate a store another handle has open.
+//!
+//! # Features
+//! - `cli` (default): the `rmqstore` operator tool ([`cli::main`]).
+//! - `internals` (**unstable**, for rmqstore's own tests, examples, benches and fuzz targets):
+//!   makes the internals public (mapped files, the commitlog and its mutating methods, the
+//!   consume queues, the index, the dispatcher, the byte codecs, fault injection). No
+//!   compatibility is promised, and safe calls through them can change mapped bytes.
+//!
+//! # Platform
+//! Linux only (the store lock is an `F_OFD_SETLK` open file description lock, as a Java
+//! broker's `FileChannel.tryLock` sees it); elsewhere the crate does not build.
+
+// Every public item documented (with `internals`, the internals are public but unstable and
+// not held to it).
+#![cfg_attr(not(feature = "internals"), deny(missing_docs))]
+#![warn(unnameable_types)]
 
 #[cfg(not(target_os = "linux"))]
 compile_error!(

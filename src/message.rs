@@ -1,24 +1,34 @@
 //! What callers put into the store: a message as the broker hands it over
 //! (`MessageExtBrokerInner`), a batch (`MessageExtBatch`), or a record to replay verbatim.
 
-use crate::format::host::Host;
+pub use crate::format::host::{AddrBytes, Host};
 use crate::format::properties;
 
 /// One message to store. `properties` is the properties string exactly as it will be written
 /// (the broker serializes it; the store only rewrites it for delayed messages, as Java does).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Message {
+    /// The topic.
     pub topic: String,
+    /// The queue id.
     pub queue_id: i32,
+    /// The user flag.
     pub flag: i32,
+    /// The body.
     pub body: Vec<u8>,
+    /// Encoded properties (`name\u0001value\u0002`...).
     pub properties: String,
     /// Transaction type and compression bits; the IPv6 host bits are set by the store.
     pub sys_flag: i32,
+    /// When the producer made it (ms).
     pub born_timestamp: i64,
+    /// The producer's address.
     pub born_host: Host,
+    /// The broker's address.
     pub store_host: Host,
+    /// Times it was consumed again (retry).
     pub reconsume_times: i32,
+    /// Offset of the prepared half message (transactions).
     pub prepared_transaction_offset: i64,
 }
 
@@ -47,6 +57,7 @@ impl Message {
         self
     }
 
+    /// Sets TAGS.
     pub fn with_tags(self, tags: &str) -> Message {
         self.with_property(properties::TAGS, tags)
     }
@@ -56,6 +67,7 @@ impl Message {
         self.with_property(properties::KEYS, keys)
     }
 
+    /// Sets the born timestamp and host.
     pub fn with_born(mut self, timestamp: i64, host: Host) -> Message {
         self.born_timestamp = timestamp;
         self.born_host = host;
@@ -66,7 +78,9 @@ impl Message {
 /// One item of a batch: what differs between the messages of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BatchItem {
+    /// The user flag.
     pub flag: i32,
+    /// The body.
     pub body: Vec<u8>,
     /// Stored exactly as given (4.6.0 does not add CLUSTER or anything else to batch items).
     pub properties: String,
@@ -76,13 +90,21 @@ pub struct BatchItem {
 /// land in one segment with consecutive queue offsets.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageBatch {
+    /// The topic.
     pub topic: String,
+    /// The queue id.
     pub queue_id: i32,
+    /// SYSFLAG of the batch's records.
     pub sys_flag: i32,
+    /// When the producer made it (ms).
     pub born_timestamp: i64,
+    /// The producer's address.
     pub born_host: Host,
+    /// The broker's address.
     pub store_host: Host,
+    /// Times it was consumed again (retry).
     pub reconsume_times: i32,
+    /// The messages.
     pub items: Vec<BatchItem>,
 }
 
@@ -90,6 +112,8 @@ pub struct MessageBatch {
 /// store timestamp and sysFlag. Queue and physical offsets are assigned by the store.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplayMessage {
+    /// The message.
     pub message: Message,
+    /// The store timestamp to keep.
     pub store_timestamp: i64,
 }

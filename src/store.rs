@@ -12,17 +12,17 @@ use parking_lot::Mutex;
 
 use crate::checkpoint::StoreCheckpoint;
 use crate::clock::{Clock, SystemClock};
-use crate::commitlog::{AppendResult, CommitLog, PutState};
+use crate::commitlog::{CommitLog, PutState};
 use crate::config::StoreConfig;
 use crate::consume_queue::ConsumeQueueTable;
-use crate::dispatch::{DispatchRequest, Dispatcher};
+use crate::dispatch::Dispatcher;
 use crate::error::{IoContext, Result, StoreError};
 use crate::flush::{FlushServices, FlushTargets, FlushWaitError};
 use crate::format::cq::{DelayLevels, SCHEDULE_TOPIC};
 use crate::format::hash::body_crc;
 use crate::format::msgid::decode_message_id;
-use crate::format::properties::{self, StoreProperties};
-use crate::format::record::{decode_record, sysflag, Decoded, Magic, MessageRecord};
+use crate::format::properties;
+use crate::format::record::{decode_record, sysflag, Decoded};
 use crate::index::IndexService;
 use crate::mapped_file::{MappedFile, TransientStorePool};
 use crate::message::{Message, MessageBatch, ReplayMessage};
@@ -40,21 +40,44 @@ pub use broker_ops::{total_physical_memory, CommitLogData};
 pub use filter::{MessageFilter, TagFilter};
 pub use hooks::{Arrival, ArrivalListener, CommitLogDispatcher, PutHook};
 pub use stats::{StoreStats, LATENCY_BUCKETS_US};
+
+// Types of the public API that live with the internals.
+pub use crate::cleanup::{
+    CleanupOptions, CleanupPlan, CleanupReport, ConsumerLoss, DiskUsage, DiskUsageProbe, FilePlan,
+    PlanSettings, RunPlan, StatvfsProbe, Triggers,
+};
+pub use crate::commitlog::AppendResult;
+pub use crate::dispatch::DispatchRequest;
+pub use crate::format::properties::StoreProperties;
+pub use crate::format::record::{Magic, MessageRecord};
+pub use crate::ha::{ClientStatus, HaHandle, HaStatus, SlaveConnection};
+pub use crate::inspect::content::SkippedRange;
+pub use crate::left_out::LeftOut;
 mod powercut;
 
 /// `PutMessageStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum PutMessageStatus {
+    /// Stored (and as durable/replicated as the configuration asks).
     PutOk,
+    /// Stored, but not durable within `syncFlushTimeout` (SYNC_FLUSH).
     FlushDiskTimeout,
+    /// Stored, but no slave had it within `syncFlushTimeout` (SYNC_MASTER).
     FlushSlaveTimeout,
+    /// Stored, but no slave is close enough to wait for (SYNC_MASTER).
     SlaveNotAvailable,
+    /// Refused: the store is read-only, shut down, a slave, or the disk is full.
     ServiceNotAvailable,
+    /// Refused: a new segment could not be created.
     CreateMappedFileFailed,
+    /// Refused: the topic or the message is too long or malformed.
     MessageIllegal,
+    /// Refused: the properties are longer than 32767 bytes.
     PropertiesSizeExceeded,
+    /// Refused: the put lock was held too long.
     OsPageCacheBusy,
+    /// Refused for another reason (see `reason`).
     UnknownError,
 }
 
@@ -62,8 +85,11 @@ pub enum PutMessageStatus {
 /// refused message, why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PutMessageResult {
+    /// What happened.
     pub status: PutMessageStatus,
+    /// Where it went, when stored.
     pub append: Option<AppendResult>,
+    /// Why it was refused.
     pub reason: Option<String>,
 }
 
@@ -76,6 +102,7 @@ impl PutMessageResult {
             reason: Some(reason),
         }
     }
+    /// The status is [`PutMessageStatus::PutOk`].
     pub fn is_ok(&self) -> bool {
         self.status == PutMessageStatus::PutOk
     }
@@ -103,6 +130,7 @@ impl StoredRecord {
     pub fn offset(&self) -> u64 {
         self.file.file_from_offset() + self.pos as u64
     }
+    /// Size of the record in bytes.
     pub fn size(&self) -> usize {
         self.size
     }
@@ -122,6 +150,7 @@ impl StoredRecord {
             Err(e) => Err(StoreError::corrupt(self.file.path(), self.pos as u64, e)),
         }
     }
+    /// The segment file holding it.
     pub fn file_path(&self) -> &Path {
         self.file.path()
     }
@@ -131,26 +160,38 @@ impl StoredRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum GetMessageStatus {
+    /// Messages were found.
     Found,
     /// Units were there, but the filter matched none of them.
     NoMatchedMessage,
     /// The commitlog segment holding the first unit's message is gone or being deleted.
     MessageWasRemoving,
+    /// No such queue.
     NoMatchedLogicQueue,
+    /// The queue is empty.
     NoMessageInQueue,
+    /// The offset is below the queue's minimum.
     OffsetTooSmall,
+    /// The offset is the queue's maximum (nothing new yet).
     OffsetOverflowOne,
+    /// The offset is beyond the queue's maximum.
     OffsetOverflowBadly,
+    /// No unit at the offset (a hole, e.g. a deleted file).
     OffsetFoundNull,
 }
 
 /// What `get_messages` found.
 #[derive(Debug, Clone)]
 pub struct GetMessageResult {
+    /// What happened.
     pub status: GetMessageStatus,
+    /// The records found.
     pub messages: Vec<StoredRecord>,
+    /// Where the next pull starts.
     pub next_begin_offset: u64,
+    /// The queue's minimum offset.
     pub min_offset: u64,
+    /// The queue's maximum offset.
     pub max_offset: u64,
     /// The consumer should pull from a slave: the last unit looked at is further behind the
     /// commitlog's end than `access_message_in_memory_max_ratio` percent of physical memory.
@@ -609,12 +650,15 @@ impl MessageStore {
             .or_else(|| self.ha_error())
     }
 
+    /// The configuration the store was opened with.
     pub fn config(&self) -> &StoreConfig {
         &self.config
     }
+    /// How the store was opened.
     pub fn mode(&self) -> OpenMode {
         self.mode
     }
+    /// What recovery did at open.
     pub fn recovery_report(&self) -> &RecoveryReport {
         &self.recovery
     }
@@ -629,6 +673,7 @@ impl MessageStore {
     internal_fn! {
         /// The consume queues themselves (unstable, feature `internals`: their methods can
         /// truncate a queue).
+        #[cfg(any(feature = "cli", feature = "internals"))]
         fn consume_queues(&self) -> &ConsumeQueueTable {
             self.dispatcher.consume_queues()
         }
@@ -1398,6 +1443,7 @@ impl MessageStore {
             .collect()
     }
 
+    /// `getMinOffsetInQueue`: the first offset of a queue still there (0 if no queue).
     pub fn min_offset_in_queue(&self, topic: &str, queue_id: i32) -> u64 {
         self.dispatcher
             .consume_queues()
@@ -1406,6 +1452,7 @@ impl MessageStore {
             .unwrap_or(0)
     }
 
+    /// `getMaxOffsetInQueue`: the offset the next message of the queue gets (0 if no queue).
     pub fn max_offset_in_queue(&self, topic: &str, queue_id: i32) -> u64 {
         self.dispatcher
             .consume_queues()
@@ -1414,9 +1461,11 @@ impl MessageStore {
             .unwrap_or(0)
     }
 
+    /// `getMinPhyOffset`: the commitlog's first offset still on disk.
     pub fn min_phy_offset(&self) -> u64 {
         self.commit_log.min_offset()
     }
+    /// `getMaxPhyOffset`: the commitlog's end.
     pub fn max_phy_offset(&self) -> u64 {
         self.commit_log.max_offset()
     }

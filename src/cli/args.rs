@@ -107,13 +107,8 @@ pub enum ConfigSource {
 }
 
 impl StoreArgs {
-    /// The store config: from `-c` (warnings on stderr) or discovered, flags on top.
-    pub fn store_config(&self) -> CliResult<(StoreConfig, ConfigSource)> {
-        self.store_config_tolerant(&mut None)
-    }
-
-    /// [`store_config`](Self::store_config); with `left` set, discovery goes on past a file
-    /// whose length the others of its kind do not share, and adds it there.
+    /// The store config: from `-c` (warnings on stderr) or discovered, flags on top; with
+    /// `left` set, discovery goes on past a file whose length the others of its kind do not share, and adds it there.
     fn store_config_tolerant(
         &self,
         left: &mut Option<Vec<LeftOut>>,

@@ -38,13 +38,13 @@ use crate::inspect::GeometryOverrides;
 /// Reads and writes Apache RocketMQ broker store directories.
 #[derive(Debug, Parser)]
 #[command(name = "rmqstore", version, about, long_about = None)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     pub command: Command,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Print commitlog records in physical order, optionally filtered (opens it read-only).
     Cat(cat::CatArgs),
     /// Show what RocketMQ's retention cleanup would delete (--dry-run; never deletes).
@@ -82,7 +82,7 @@ pub enum Command {
 
 /// Store geometry, normally discovered from the lengths of the store's files.
 #[derive(Debug, Clone, Default, Args)]
-pub struct GeometryArgs {
+pub(crate) struct GeometryArgs {
     /// Commitlog segment size in bytes (mappedFileSizeCommitLog).
     #[arg(long, value_name = "BYTES", value_parser = args::parse_commitlog_size)]
     pub commitlog_size: Option<usize>,
@@ -114,7 +114,7 @@ impl GeometryArgs {
 
 /// Why a command failed; decides the exit code.
 #[derive(Debug)]
-pub enum CliError {
+pub(crate) enum CliError {
     /// The input cannot be used (exit 2).
     Input(String),
     /// A check failed (exit 1).
@@ -135,7 +135,7 @@ impl From<io::Error> for CliError {
     }
 }
 
-pub type CliResult<T = ()> = Result<T, CliError>;
+pub(crate) type CliResult<T = ()> = Result<T, CliError>;
 
 /// Runs the tool with the process arguments and returns its exit code.
 pub fn main() -> ExitCode {
@@ -161,7 +161,7 @@ pub fn main() -> ExitCode {
 }
 
 /// Runs one parsed command line and returns its exit code, after reporting any error.
-pub fn run(cli: Cli) -> ExitCode {
+pub(crate) fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Bench(args) => bench::run(&args),
         Command::Cat(args) => cat::run(&args),
@@ -217,7 +217,7 @@ fn one_line(msg: &str) -> String {
 
 /// A flag set by Ctrl-C (SIGINT) or SIGTERM once [`interrupt_flag`] installed the handler, so
 /// long-running commands stop and remove their partial output.
-pub fn interrupt_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
+pub(crate) fn interrupt_flag() -> std::sync::Arc<std::sync::atomic::AtomicBool> {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, OnceLock};
     static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();

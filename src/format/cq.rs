@@ -106,6 +106,7 @@ impl DelayLevels {
         Ok(DelayLevels(v))
     }
 
+    /// The highest delay level (the number of levels).
     pub fn max_level(&self) -> i32 {
         self.0.len() as i32
     }

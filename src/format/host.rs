@@ -7,15 +7,19 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 /// does not validate it, so neither do we (it is only interpreted when printed).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Host {
+    /// The address.
     pub ip: IpAddr,
+    /// The port.
     pub port: i32,
 }
 
 impl Host {
+    /// A host of `ip` and `port`.
     pub fn new(ip: IpAddr, port: i32) -> Self {
         Host { ip, port }
     }
 
+    /// An IPv4 host.
     pub fn v4(a: [u8; 4], port: i32) -> Self {
         Host {
             ip: IpAddr::V4(Ipv4Addr::from(a)),
@@ -73,11 +77,14 @@ impl Host {
 /// The address bytes of a host, without allocation.
 #[derive(Debug, Clone, Copy)]
 pub enum AddrBytes {
+    /// 4 bytes.
     V4([u8; 4]),
+    /// 16 bytes.
     V6([u8; 16]),
 }
 
 impl AddrBytes {
+    /// The bytes.
     pub fn as_slice(&self) -> &[u8] {
         match self {
             AddrBytes::V4(a) => a,

@@ -48,7 +48,7 @@ impl IndexHeader {
         })
     }
 
-    #[cfg(any(feature = "cli", feature = "internals"))]
+    #[cfg(feature = "internals")]
     pub fn encode_into(&self, buf: &mut [u8]) {
         put_i64(buf, 0, self.begin_timestamp);
         put_i64(buf, 8, self.end_timestamp);

@@ -35,10 +35,12 @@ pub struct FormatError {
     /// Byte position, relative to the start of the slice handed to the decoder, of the field
     /// that is wrong (callers add the file position to report an absolute offset).
     pub offset: u64,
+    /// What is wrong.
     pub problem: Problem,
 }
 
 impl FormatError {
+    /// A problem at `offset`.
     pub fn new(offset: u64, problem: Problem) -> Self {
         FormatError { offset, problem }
     }
@@ -53,26 +55,58 @@ impl FormatError {
 /// The kinds of malformation the decoders detect.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Problem {
+    /// The bytes end before a field or record does.
     #[error("truncated: {what} needs {need} bytes, only {have} remain")]
     Truncated {
+        /// What was being read.
         what: &'static str,
+        /// Bytes it needs.
         need: u64,
+        /// Bytes there are.
         have: u64,
     },
+    /// A magic code that is neither a record's nor a blank's.
     #[error("unknown magic code {0:#010x}")]
     BadMagic(u32),
+    /// A record size that cannot be.
     #[error("record length {0} is impossible (a record is at least {min} bytes)", min = record::MIN_RECORD_LEN)]
     BadTotalSize(i64),
+    /// A blank record size that cannot be.
     #[error("blank record length {0} is impossible (at least 8 bytes)")]
     BadBlankSize(i64),
+    /// A length field that is negative.
     #[error("negative {field} length {value}")]
-    NegativeLength { field: &'static str, value: i64 },
+    NegativeLength {
+        /// The length field.
+        field: &'static str,
+        /// Its value.
+        value: i64,
+    },
+    /// The declared size is not what the fields add up to.
     #[error("record length field says {declared} but its fields add up to {computed}")]
-    LengthMismatch { declared: u64, computed: u64 },
+    LengthMismatch {
+        /// The size the record declares.
+        declared: u64,
+        /// The size its fields add up to.
+        computed: u64,
+    },
+    /// BODYCRC does not match the body.
     #[error("body CRC {stored} does not match the body (computed {computed})")]
-    BodyCrc { stored: u32, computed: u32 },
+    BodyCrc {
+        /// The CRC in the record.
+        stored: u32,
+        /// The CRC of the bytes.
+        computed: u32,
+    },
+    /// The 5.x `__CRC32#` property does not match the record.
     #[error("property CRC {stored} does not match the record (computed {computed})")]
-    PropertyCrc { stored: u32, computed: u32 },
+    PropertyCrc {
+        /// The CRC in the property.
+        stored: u32,
+        /// The CRC of the bytes.
+        computed: u32,
+    },
+    /// Anything else, said in words.
     #[error("{0}")]
     Invalid(String),
 }

@@ -100,10 +100,15 @@ pub fn get<'a>(props: &'a [u8], name: &str) -> Option<Cow<'a, str>> {
 /// The fields of a properties string that the store itself acts on, found in one pass.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct StoreProperties<'a> {
+    /// `KEYS`.
     pub keys: Option<Cow<'a, str>>,
+    /// `TAGS`.
     pub tags: Option<Cow<'a, str>>,
+    /// `UNIQ_KEY`.
     pub uniq_key: Option<Cow<'a, str>>,
+    /// `DELAY` (the delay level).
     pub delay: Option<Cow<'a, str>>,
+    /// `WAIT` (wait for the store to be durable).
     pub wait: Option<Cow<'a, str>>,
 }
 
@@ -124,6 +129,7 @@ impl<'a> StoreProperties<'a> {
         sp
     }
 
+    /// Picks the properties the store reads out of the encoded properties.
     pub fn parse(props: &'a [u8]) -> Self {
         // Valid text (the normal case) is checked once as a whole rather than value by value.
         if let Ok(text) = std::str::from_utf8(props) {

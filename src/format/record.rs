@@ -90,6 +90,7 @@ pub enum Magic {
 }
 
 impl Magic {
+    /// The magic code as written.
     pub fn code(self) -> u32 {
         match self {
             Magic::V1 => MAGIC_V1,
@@ -108,21 +109,37 @@ impl Magic {
 /// from (or that it will be encoded from).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessageRecord<'a> {
+    /// Record version.
     pub magic: Magic,
+    /// BODYCRC.
     pub body_crc: i32,
+    /// QUEUEID.
     pub queue_id: i32,
+    /// FLAG.
     pub flag: i32,
+    /// QUEUEOFFSET.
     pub queue_offset: i64,
+    /// PHYSICALOFFSET.
     pub physical_offset: i64,
+    /// SYSFLAG.
     pub sys_flag: i32,
+    /// BORNTIMESTAMP.
     pub born_timestamp: i64,
+    /// BORNHOST.
     pub born_host: Host,
+    /// STORETIMESTAMP.
     pub store_timestamp: i64,
+    /// STOREHOSTADDRESS.
     pub store_host: Host,
+    /// RECONSUMETIMES.
     pub reconsume_times: i32,
+    /// PREPARED TRANSACTION OFFSET.
     pub prepared_transaction_offset: i64,
+    /// BODY.
     pub body: &'a [u8],
+    /// TOPIC.
     pub topic: &'a [u8],
+    /// PROPERTIES (encoded: `name\u0001value\u0002`).
     pub properties: &'a [u8],
 }
 

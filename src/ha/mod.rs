@@ -45,6 +45,7 @@ pub use sync::GroupTransfer;
 /// One slave connection as the master sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SlaveConnection {
+    /// The slave's address.
     pub peer: SocketAddr,
     /// The slave's first report: where streaming started (None until it reported).
     pub request_offset: Option<u64>,
@@ -57,7 +58,9 @@ pub struct SlaveConnection {
 /// The slave's replication client.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientStatus {
+    /// The master this slave connects to.
     pub master_address: Option<String>,
+    /// Connected to the master now.
     pub connected: bool,
     /// Connections made so far.
     pub connects: u64,
@@ -72,6 +75,7 @@ pub struct ClientStatus {
 /// What replication is doing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HaStatus {
+    /// The store's role.
     pub role: BrokerRole,
     /// Where the master listens (None on a slave).
     pub listen_addr: Option<SocketAddr>,

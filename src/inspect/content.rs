@@ -48,7 +48,9 @@ pub struct SkippedRange {
     pub pos: u64,
     /// The same position as a commitlog offset.
     pub offset: u64,
+    /// Length of the range.
     pub bytes: u64,
+    /// Why nothing there is readable.
     pub reason: String,
     /// The range lies at or after recovery's end (a broker truncates it).
     pub beyond_end: bool,

@@ -56,6 +56,7 @@ pub fn discover_config(root: &Path, overrides: &GeometryOverrides) -> Result<Sto
 /// (one length is more common than any other, or the only plausible one among the most
 /// common), the geometry comes from them and each odd file is returned as left out. Where
 /// nothing agrees, the same error as [`discover_config`].
+#[cfg(any(feature = "cli", feature = "internals"))]
 pub fn discover_config_tolerant(
     root: &Path,
     overrides: &GeometryOverrides,

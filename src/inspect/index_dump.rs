@@ -134,13 +134,15 @@ pub fn slot_chains(f: &IndexFile) -> Vec<SlotChain> {
 }
 
 impl MessageStore {
-    /// Runs `f` over the index files (oldest first) as the store loaded them. The store must
-    /// have been opened with `messageIndexEnable` (the default); otherwise `f` sees none.
-    pub fn with_index_files<R>(&self, f: impl FnOnce(&[IndexFile]) -> R) -> R {
-        let inner = self.dispatcher.lock();
-        match inner.index.as_ref() {
-            Some(ix) => f(ix.files()),
-            None => f(&[]),
+    internal_fn! {
+        /// Runs `f` over the index files (oldest first) as the store loaded them. The store must
+        /// have been opened with `messageIndexEnable` (the default); otherwise `f` sees none.
+        fn with_index_files<R>(&self, f: impl FnOnce(&[IndexFile]) -> R) -> R {
+            let inner = self.dispatcher.lock();
+            match inner.index.as_ref() {
+                Some(ix) => f(ix.files()),
+                None => f(&[]),
+            }
         }
     }
 }

@@ -177,8 +177,10 @@ pub fn config_files(config_dir: &Path) -> Result<Vec<ConfigFileInfo>> {
 }
 
 impl MessageStore {
-    /// The checkpoint values as read at open (all zero when the file is missing).
-    pub fn checkpoint_values(&self) -> Checkpoint {
-        self.checkpoint.lock().values
+    internal_fn! {
+        /// The checkpoint values as read at open (all zero when the file is missing).
+        fn checkpoint_values(&self) -> Checkpoint {
+            self.checkpoint.lock().values
+        }
     }
 }

@@ -2,23 +2,19 @@
 //! without a broker configuration. Nothing here creates or modifies a file, except the
 //! commands whose names say so (`rebuild`, `salvage`), which write only where they are told.
 //!
-//! [`content`] is the one definition of what a store holds (recovery's end, and what lies
-//! outside it, reported); [`discover`] finds the geometry from file lengths; [`layout`] classifies the commitlog
-//! segments and lists `config/`; [`queues`] summarizes consume queues and checks their units
-//! against the commitlog; [`index_dump`] shows index headers, entries and slot chains;
-//! [`lookup`] finds a message by msgId, UNIQ_KEY or key; [`records`] walks a physical range;
-//! [`verify`], [`rebuild`], [`salvage`] and [`preflight`] check and repair stores.
-
-// Read-only entry points an operator tool embedding the store may call.
-pub mod discover;
-pub mod preflight;
-pub mod report;
-pub mod verify;
+//! Public: [`verify()`] checks a store (read-only), [`preflight()`] checks stores against a
+//! target version before an upgrade, [`discover_config`] finds a store's geometry from its
+//! file lengths. The rest (`content`, the one definition of what a store holds; `layout`,
+//! `queues`, `index_dump`, `lookup`, `records`; `rebuild` and `salvage`, which write) serves
+//! the `rmqstore` CLI and is public only with the unstable `internals` feature.
 
 internal_mods! {
+    mod discover;
+    mod preflight;
+    mod report;
+    mod verify;
     mod content;
-    mod lookup;
-    mod queues;
+    #[cfg(feature = "internals")]
     mod records;
     mod scan;
 }
@@ -31,6 +27,10 @@ internal_mods! {
     #[cfg(any(feature = "cli", feature = "internals"))]
     mod layout;
     #[cfg(any(feature = "cli", feature = "internals"))]
+    mod lookup;
+    #[cfg(any(feature = "cli", feature = "internals"))]
+    mod queues;
+    #[cfg(any(feature = "cli", feature = "internals"))]
     mod rebuild;
     #[cfg(any(feature = "cli", feature = "internals"))]
     mod salvage;
@@ -41,5 +41,10 @@ mod rebuild {
     pub(crate) use super::rebuild_names::{is_rebuild_backup, is_rebuild_leftover};
 }
 
+// Read-only entry points an operator tool embedding the store may call.
 pub use discover::{discover_config, GeometryOverrides};
+pub use preflight::{
+    preflight, PreflightOptions, PreflightReport, TargetVersion as PreflightTarget,
+};
 pub use report::{Finding, Findings, Severity};
+pub use verify::{verify, CheckpointSummary, QueueSummary, Summary, VerifyOptions, VerifyReport};

@@ -62,7 +62,9 @@ impl std::fmt::Display for TargetVersion {
 pub struct PreflightOptions {
     /// The broker's `.properties` file (`-c`), applied to every store given.
     pub properties: Option<PathBuf>,
+    /// The version to check against.
     pub target: TargetVersion,
+    /// Sizes to use instead of discovering them.
     pub geometry: GeometryOverrides,
 }
 
@@ -79,8 +81,11 @@ impl Default for PreflightOptions {
 /// What [`preflight`] found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct PreflightReport {
+    /// The stores checked.
     pub stores: Vec<PathBuf>,
+    /// The version to check against.
     pub target: TargetVersion,
+    /// What was found.
     pub findings: Findings,
 }
 

@@ -86,72 +86,76 @@ pub struct CqDump {
 }
 
 impl MessageStore {
-    /// Every consume queue, ordered by topic then queue id.
-    pub fn queue_summaries(&self) -> Vec<QueueSummary> {
-        self.consume_queues()
-            .all()
-            .iter()
-            .map(|cq| {
-                let min = cq.min_offset_in_queue();
-                let max = cq.max_offset_in_queue();
-                let last = (max > min)
-                    .then(|| cq.get_unit(max - 1))
-                    .flatten()
-                    .filter(|u| u.is_valid() && !u.is_pre_blank());
-                let ts = last
-                    .and_then(|u| self.get_by_phy_offset(u.commitlog_offset.max(0) as u64))
-                    .and_then(|r| r.decode().ok().map(|m| m.store_timestamp));
-                QueueSummary {
-                    topic: cq.topic().to_string(),
-                    queue_id: cq.queue_id(),
-                    min_offset: min,
-                    max_offset: max,
-                    message_count: max.saturating_sub(min),
-                    last_store_timestamp: ts,
-                    last_commit_log_offset: last.map(|u| u.commitlog_offset),
-                }
-            })
-            .collect()
+    internal_fn! {
+        /// Every consume queue, ordered by topic then queue id.
+        fn queue_summaries(&self) -> Vec<QueueSummary> {
+            self.consume_queues()
+                .all()
+                .iter()
+                .map(|cq| {
+                    let min = cq.min_offset_in_queue();
+                    let max = cq.max_offset_in_queue();
+                    let last = (max > min)
+                        .then(|| cq.get_unit(max - 1))
+                        .flatten()
+                        .filter(|u| u.is_valid() && !u.is_pre_blank());
+                    let ts = last
+                        .and_then(|u| self.get_by_phy_offset(u.commitlog_offset.max(0) as u64))
+                        .and_then(|r| r.decode().ok().map(|m| m.store_timestamp));
+                    QueueSummary {
+                        topic: cq.topic().to_string(),
+                        queue_id: cq.queue_id(),
+                        min_offset: min,
+                        max_offset: max,
+                        message_count: max.saturating_sub(min),
+                        last_store_timestamp: ts,
+                        last_commit_log_offset: last.map(|u| u.commitlog_offset),
+                    }
+                })
+                .collect()
+        }
     }
 
-    /// Up to `limit` units of a consume queue from queue offset `from` (default: the first
-    /// unit the files hold), each checked against the commitlog. `None` when the store has no
-    /// such queue.
-    pub fn dump_consume_queue(
-        &self,
-        topic: &str,
-        queue_id: i32,
-        from: Option<u64>,
-        limit: usize,
-    ) -> Option<CqDump> {
-        let cq = self.consume_queues().get(topic, queue_id)?;
-        let first_unit = cq.files().min_offset() / CQ_UNIT_SIZE as u64;
-        let max = cq.max_offset_in_queue();
-        let phy_min = self.commit_log.min_offset() as i64;
-        let mut units = Vec::new();
-        let mut i = from.unwrap_or(first_unit).max(first_unit);
-        while i < max && units.len() < limit {
-            let Some(u) = cq.get_unit(i) else { break };
-            let (check, ts, computed) = self.check_unit(topic, queue_id, i, &u, phy_min);
-            units.push(UnitView {
-                queue_offset: i,
-                commit_log_offset: u.commitlog_offset,
-                size: u.size,
-                tags_code: u.tags_code,
-                check,
-                store_timestamp: ts,
-                computed_tags_code: computed.filter(|&c| c != u.tags_code),
-            });
-            i += 1;
+    internal_fn! {
+        /// Up to `limit` units of a consume queue from queue offset `from` (default: the first
+        /// unit the files hold), each checked against the commitlog. `None` when the store has no
+        /// such queue.
+        fn dump_consume_queue(
+            &self,
+            topic: &str,
+            queue_id: i32,
+            from: Option<u64>,
+            limit: usize,
+        ) -> Option<CqDump> {
+            let cq = self.consume_queues().get(topic, queue_id)?;
+            let first_unit = cq.files().min_offset() / CQ_UNIT_SIZE as u64;
+            let max = cq.max_offset_in_queue();
+            let phy_min = self.commit_log.min_offset() as i64;
+            let mut units = Vec::new();
+            let mut i = from.unwrap_or(first_unit).max(first_unit);
+            while i < max && units.len() < limit {
+                let Some(u) = cq.get_unit(i) else { break };
+                let (check, ts, computed) = self.check_unit(topic, queue_id, i, &u, phy_min);
+                units.push(UnitView {
+                    queue_offset: i,
+                    commit_log_offset: u.commitlog_offset,
+                    size: u.size,
+                    tags_code: u.tags_code,
+                    check,
+                    store_timestamp: ts,
+                    computed_tags_code: computed.filter(|&c| c != u.tags_code),
+                });
+                i += 1;
+            }
+            Some(CqDump {
+                topic: topic.to_string(),
+                queue_id,
+                first_unit,
+                min_offset: cq.min_offset_in_queue(),
+                max_offset: max,
+                units,
+            })
         }
-        Some(CqDump {
-            topic: topic.to_string(),
-            queue_id,
-            first_unit,
-            min_offset: cq.min_offset_in_queue(),
-            max_offset: max,
-            units,
-        })
     }
 
     fn check_unit(

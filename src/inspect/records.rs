@@ -16,24 +16,26 @@ pub struct RangeRecords<'a> {
 }
 
 impl MessageStore {
-    /// The records whose offsets lie in `[from, to)` (clamped to the store's data), in
-    /// physical order. The walk starts at the segment holding `from`, so a range near the end
-    /// of a large log costs only that segment. A record that does not decode ends the walk
-    /// with an error naming the file and offset.
-    pub fn records_in(&self, from: u64, to: u64) -> RangeRecords<'_> {
-        let size = self.commit_log.file_size() as u64;
-        let min = self.min_phy_offset();
-        let start = from.max(min);
-        let seg_start = if size == 0 {
-            start
-        } else {
-            start - start % size
-        };
-        RangeRecords {
-            store: self,
-            offset: seg_start.max(min),
-            from: start,
-            to: to.min(self.max_phy_offset()),
+    internal_fn! {
+        /// The records whose offsets lie in `[from, to)` (clamped to the store's data), in
+        /// physical order. The walk starts at the segment holding `from`, so a range near the end
+        /// of a large log costs only that segment. A record that does not decode ends the walk
+        /// with an error naming the file and offset.
+        fn records_in(&self, from: u64, to: u64) -> RangeRecords<'_> {
+            let size = self.commit_log.file_size() as u64;
+            let min = self.min_phy_offset();
+            let start = from.max(min);
+            let seg_start = if size == 0 {
+                start
+            } else {
+                start - start % size
+            };
+            RangeRecords {
+                store: self,
+                offset: seg_start.max(min),
+                from: start,
+                to: to.min(self.max_phy_offset()),
+            }
         }
     }
 }

@@ -30,6 +30,7 @@ impl fmt::Display for Severity {
 /// One thing an inspection found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Finding {
+    /// How bad it is.
     pub severity: Severity,
     /// Machine-readable kind, kebab-case (e.g. `body-crc`, `dispatch-behind`).
     pub kind: &'static str,
@@ -39,6 +40,7 @@ pub struct Finding {
     /// Byte offset inside `file`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offset: Option<u64>,
+    /// What was found, in words.
     pub message: String,
     /// What to do about it, when there is something to do.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -46,6 +48,7 @@ pub struct Finding {
 }
 
 impl Finding {
+    /// A finding of `kind` (a stable key for tools) with `message`.
     pub fn new(severity: Severity, kind: &'static str, message: impl Into<String>) -> Finding {
         Finding {
             severity,
@@ -70,6 +73,7 @@ impl Finding {
         self
     }
 
+    /// Adds what the operator can do about it.
     pub fn action(mut self, action: impl Into<String>) -> Finding {
         self.action = Some(action.into());
         self
@@ -97,15 +101,19 @@ impl fmt::Display for Finding {
 pub struct Findings(pub Vec<Finding>);
 
 impl Findings {
+    /// Adds a finding.
     pub fn push(&mut self, f: Finding) {
         self.0.push(f);
     }
+    /// The findings, in order.
     pub fn iter(&self) -> impl Iterator<Item = &Finding> {
         self.0.iter()
     }
+    /// How many findings of severity `s`.
     pub fn count(&self, s: Severity) -> usize {
         self.0.iter().filter(|f| f.severity == s).count()
     }
+    /// Any finding of severity error.
     pub fn has_errors(&self) -> bool {
         self.count(Severity::Error) > 0
     }
@@ -117,9 +125,11 @@ impl Findings {
     pub fn of_kind<'a>(&'a self, kind: &'a str) -> impl Iterator<Item = &'a Finding> + 'a {
         self.0.iter().filter(move |f| f.kind == kind)
     }
+    /// Number of findings.
     pub fn len(&self) -> usize {
         self.0.len()
     }
+    /// No findings.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }

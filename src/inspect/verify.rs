@@ -77,6 +77,7 @@ pub fn legacy_delay_window(
 
 /// The index keys of a record as 4.6.0 builds them: `topic#UNIQ_KEY`, then `topic#k` for each
 /// KEYS token; none for a ROLLBACK record.
+#[cfg(feature = "internals")]
 pub fn index_keys(record: &MessageRecord<'_>, props: &StoreProperties<'_>) -> Vec<String> {
     if record.tran_type() == sysflag::TRANSACTION_ROLLBACK_TYPE {
         return vec![];
@@ -104,12 +105,15 @@ pub struct VerifyOptions {
 /// One consume queue as verify saw it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct QueueSummary {
+    /// Topic.
     pub topic: String,
+    /// Queue id.
     pub queue_id: i32,
     /// First queue offset holding a message still in the commitlog (after pre-blank units).
     pub min_offset: u64,
     /// One past the last unit.
     pub max_offset: u64,
+    /// Units before the queue's first valid one (blank filler).
     pub pre_blank_units: u64,
     /// Records of this queue in the commitlog that no unit points at yet.
     pub behind: u64,
@@ -118,11 +122,17 @@ pub struct QueueSummary {
 /// The facts verify gathered.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Summary {
+    /// The commitlog folder.
     pub commitlog_dir: PathBuf,
+    /// Commitlog segment size.
     pub segment_size: usize,
+    /// Consume-queue file size.
     pub cq_file_size: usize,
+    /// Index hash slots per file.
     pub hash_slots: u32,
+    /// Index entries per file.
     pub index_num: u32,
+    /// Commitlog segments.
     pub segments: usize,
     /// Start of the first segment.
     pub min_offset: u64,
@@ -132,37 +142,57 @@ pub struct Summary {
     pub recovery_end: u64,
     /// Records after `recovery_end` (a broker deletes them).
     pub records_after_recovery_end: u64,
+    /// Records in the commitlog.
     pub records: u64,
     /// PREPARED/ROLLBACK records (in no consume queue).
     pub not_dispatched: u64,
+    /// Records with an IPv6 host.
     pub ipv6_records: u64,
+    /// V2 (long topic) records.
     pub v2_records: u64,
+    /// Records with a 5.x `__CRC32#` property.
     pub property_crc_records: u64,
+    /// The newest store timestamp.
     pub newest_store_timestamp: i64,
     /// Where the broker's reput starts: the largest end of a message any consume queue holds.
     pub reput_from: u64,
+    /// Records the consume queues do not have yet.
     pub dispatch_behind_records: u64,
+    /// Index files.
     pub index_files: usize,
+    /// Records the index does not have yet.
     pub index_behind_records: u64,
+    /// The checkpoint, when there is one.
     pub checkpoint: Option<CheckpointSummary>,
+    /// The abort file is present.
     pub abort: bool,
+    /// Another process holds the lock.
     pub locked: bool,
+    /// Topics with consume queues.
     pub topics: Vec<String>,
+    /// Per queue.
     pub queues: Vec<QueueSummary>,
 }
 
+/// The checkpoint's timestamps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct CheckpointSummary {
+    /// `physicMsgTimestamp`.
     pub physic_msg_timestamp: i64,
+    /// `logicsMsgTimestamp`.
     pub logics_msg_timestamp: i64,
+    /// `indexMsgTimestamp`.
     pub index_msg_timestamp: i64,
 }
 
 /// What [`verify`] found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VerifyReport {
+    /// The store root.
     pub store: PathBuf,
+    /// What the store holds.
     pub summary: Summary,
+    /// What is wrong with it.
     pub findings: Findings,
 }
 

@@ -20,6 +20,7 @@ pub enum TargetVersion {
 }
 
 impl TargetVersion {
+    /// A 5.x target.
     pub fn is_5x(self) -> bool {
         self == TargetVersion::V5_3_3
     }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The public API, seen from a crate that depends on rmqstore without the unstable `internals`
-# feature: examples/public_api.rs must build; every examples/gone_*.rs must FAIL to build with
-# the error named on its first line (`// expect: ...`). If a removed path comes back, its
+# feature: examples/public_api.rs and the repository's examples/embed.rs must build; every
+# examples/gone_*.rs must FAIL to build with the error named on its first line (`// expect:`). If a removed path comes back, its
 # example builds and this script fails. Type-checks only (`cargo check`), in the main target dir.
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
@@ -10,6 +10,7 @@ export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$here/../../target/api-surface}"
 # The main package's lock pins the versions this crate builds against.
 cp ../../Cargo.lock Cargo.lock
 cargo check --quiet --example public_api
+cargo check --quiet --example embed
 fail=0
 for f in examples/gone_*.rs; do
     name="$(basename "$f" .rs)"

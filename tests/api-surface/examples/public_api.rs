@@ -1,6 +1,7 @@
-//! What a broker reaches without the `internals` feature: this must build.
+//! What a broker reaches without the `internals` feature: this must build (it is built, not
+//! run).
 use rmqstore::config::{BrokerRole, FlushDiskType};
-use rmqstore::inspect::verify::{verify, VerifyOptions};
+use rmqstore::inspect::{verify, VerifyOptions};
 use rmqstore::store::{GetMessageStatus, TagFilter};
 use rmqstore::{Message, MessageStore, StoreConfig};
 
