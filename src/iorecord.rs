@@ -532,6 +532,26 @@ impl CrashState {
         true
     }
 
+    /// A deliberately wrong model: the file now named `path` is gone for good, as if it had
+    /// been removed (durably) although the run never removed it. Returns whether it existed.
+    pub fn forget_file(&mut self, path: &Path) -> bool {
+        if self.names.remove(path).is_none() {
+            return false;
+        }
+        self.name_ops.push(NameOp::Remove(path.to_path_buf()));
+        self.durable_names = self.name_ops.len();
+        true
+    }
+
+    /// The files (current names) with content not yet durable.
+    pub fn dirty_files(&self) -> Vec<PathBuf> {
+        self.names
+            .iter()
+            .filter(|(_, &i)| !dirty_pages(&self.inodes[i]).is_empty())
+            .map(|(p, _)| p.clone())
+            .collect()
+    }
+
     /// How many pages differ between the durable and the current content (over all files).
     pub fn unsynced_pages(&self) -> usize {
         self.inodes
