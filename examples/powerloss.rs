@@ -5,7 +5,9 @@
 //! `images N, acked lost L, inconsistent I, panics P`, and exits 1 if any of L, I, P > 0.
 //!
 //! `cargo run --release --example powerloss -- [IMAGES] [SEED] [WORKDIR]`
-//! (defaults: 300 images, seed 1, a directory under /dev/shm or the temp directory).
+//! (defaults: 300 images, seed 1, a directory under /dev/shm or the temp directory). The runs
+//! take the modes of `powerloss::ROTATION` in turn (SYNC_FLUSH, ASYNC_FLUSH, SYNC_FLUSH with
+//! retention cleanup); `POWERLOSS_MODES=retention` (comma-separated) runs only those.
 
 fn main() {
     let all: Vec<String> = std::env::args().skip(1).collect();
