@@ -7,12 +7,13 @@
 //! `cargo run --release --example powerloss -- [IMAGES] [SEED] [WORKDIR]`
 //! (defaults: 300 images, seed 1, a directory under /dev/shm or the temp directory). The runs
 //! take the modes of `powerloss::ROTATION` in turn (SYNC_FLUSH, ASYNC_FLUSH, SYNC_FLUSH with
-//! retention cleanup); `POWERLOSS_MODES=retention` (comma-separated) runs only those.
+//! retention cleanup, `rebuild --in-place` after a clean stop); `POWERLOSS_MODES=retention`
+//! (comma-separated: sync, async, retention, rebuild) runs only those.
 
 fn main() {
     let all: Vec<String> = std::env::args().skip(1).collect();
     if all.first().map(String::as_str) == Some("one") {
-        // `one RUN_SEED sync|async|retention MESSAGES POINT old|new|RANDOM_SEED WORKDIR`: re-checks one
+        // `one RUN_SEED sync|async|retention|rebuild MESSAGES POINT old|new|RANDOM_SEED WORKDIR`: re-checks one
         // image of a FAILED line, keeps it in WORKDIR/kept and prints the events before it.
         let mode = rmqstore::powerloss::Mode::parse(&all[2]).expect("a mode");
         let choice = match all[5].as_str() {

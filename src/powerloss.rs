@@ -14,7 +14,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::clock::ManualClock;
+use crate::clock::{Clock, ManualClock};
 use crate::config::FlushDiskType;
 use crate::inspect::discover::GeometryOverrides;
 use crate::inspect::verify::{verify, VerifyOptions};
@@ -42,6 +42,9 @@ pub enum Mode {
     /// crash point (durably or not); a queue may skip only a prefix of units whose messages
     /// lie below the recovered commitlog's first segment.
     SyncRetention,
+    /// SYNC_FLUSH puts, a clean shutdown, then `rebuild --in-place`: crash points lie in the
+    /// rebuild (its writes, syncs and the swap's renames); every message put must survive.
+    Rebuild,
 }
 
 impl Mode {
@@ -52,6 +55,7 @@ impl Mode {
             "sync" => Some(Mode::Sync),
             "async" => Some(Mode::Async),
             "retention" | "syncretention" => Some(Mode::SyncRetention),
+            "rebuild" => Some(Mode::Rebuild),
             _ => None,
         }
     }
@@ -67,7 +71,7 @@ pub fn config(root: &Path, mode: Mode) -> StoreConfig {
     c.max_index_num = INDEX_NUM;
     c.background_services = false;
     c.flush_disk_type = match mode {
-        Mode::Sync | Mode::SyncRetention => FlushDiskType::SyncFlush,
+        Mode::Sync | Mode::SyncRetention | Mode::Rebuild => FlushDiskType::SyncFlush,
         Mode::Async => FlushDiskType::AsyncFlush,
     };
     if mode == Mode::SyncRetention {
@@ -96,6 +100,9 @@ pub struct Run {
     pub mode: Mode,
     pub events: Vec<Event>,
     pub puts: Vec<Put>,
+    /// The first event of the phase crash points are taken in (0; the rebuild's first event in
+    /// [`Mode::Rebuild`]).
+    pub phase_start: usize,
 }
 
 /// Runs the seeded workload on a fresh store at `root` (which must not exist), recording
@@ -163,11 +170,45 @@ pub fn record(root: &Path, seed: u64, mode: Mode, messages: usize) -> crate::Res
             _ => {}
         }
     }
+    if mode == Mode::Rebuild {
+        // A clean stop (recorded), then the rebuild.
+        drop(store);
+        let phase_start = rec.len();
+        let mut opts = crate::inspect::rebuild::RebuildOptions::new(
+            crate::inspect::rebuild::RebuildTarget::InPlace,
+        );
+        opts.geometry = geometry();
+        opts.now_ms = Some(clock.now_millis() + 1000);
+        crate::inspect::rebuild::rebuild(root, &opts)?;
+        let events = rec.events();
+        return Ok(Run {
+            mode,
+            events,
+            puts,
+            phase_start,
+        });
+    }
     let events = rec.events();
     drop(rec);
     // The store is dropped unrecorded; its shutdown does not belong to the run.
     drop(store);
-    Ok(Run { mode, events, puts })
+    Ok(Run {
+        mode,
+        events,
+        puts,
+        phase_start: 0,
+    })
+}
+
+/// The workload's file sizes, for `verify` and `rebuild`.
+fn geometry() -> GeometryOverrides {
+    GeometryOverrides {
+        commitlog_size: Some(CL_SIZE),
+        cq_size: Some(CQ_UNITS * 20),
+        hash_slots: Some(HASH_SLOTS),
+        index_num: Some(INDEX_NUM),
+        commitlog_dir: None,
+    }
 }
 
 /// Sets the mtime of every commitlog segment under `root` to the run's start time, so that
@@ -230,6 +271,20 @@ pub fn check_image(
 }
 
 fn check_open(run: &Run, state: &CrashState, point: usize, img: &Path, out: &mut Outcome) {
+    if run.mode == Mode::Rebuild {
+        // What the operator does after an interrupted rebuild: run it again (it removes the
+        // first one's leftovers), then start the broker.
+        let mut opts = crate::inspect::rebuild::RebuildOptions::new(
+            crate::inspect::rebuild::RebuildTarget::InPlace,
+        );
+        opts.geometry = geometry();
+        opts.now_ms = Some(START_MS + 7_200_000);
+        if let Err(e) = crate::inspect::rebuild::rebuild(img, &opts) {
+            out.inconsistent = true;
+            out.problems.push(format!("rebuild again failed: {e}"));
+            return;
+        }
+    }
     let clock = ManualClock::new(START_MS + 3_600_000);
     let store = match MessageStore::open_with(
         config(img, run.mode),
@@ -331,13 +386,7 @@ fn check_open(run: &Run, state: &CrashState, point: usize, img: &Path, out: &mut
     }
     // verify, as a library call, on the recovered store.
     let opts = VerifyOptions {
-        geometry: GeometryOverrides {
-            commitlog_size: Some(CL_SIZE),
-            cq_size: Some(CQ_UNITS * 20),
-            hash_slots: Some(HASH_SLOTS),
-            index_num: Some(INDEX_NUM),
-            commitlog_dir: None,
-        },
+        geometry: geometry(),
         now_ms: Some(START_MS + 7_200_000),
     };
     match verify(img, &opts) {
@@ -422,7 +471,7 @@ pub fn run_images(
 }
 
 /// The modes [`run_images`] rotates through, one recorded run each in turn.
-pub const ROTATION: [Mode; 3] = [Mode::Sync, Mode::Async, Mode::SyncRetention];
+pub const ROTATION: [Mode; 4] = [Mode::Sync, Mode::Async, Mode::SyncRetention, Mode::Rebuild];
 
 /// [`run_images`] with the runs' modes taken in turn from `modes` (not empty).
 pub fn run_images_in(
@@ -444,7 +493,11 @@ pub fn run_images_in(
         let messages = 60 + rng.below(200) as usize;
         let run = record(&root, run_seed, mode, messages)?;
         let _ = std::fs::remove_dir_all(&root);
-        let pts = sync_points(&run.events);
+        let lo = run.phase_start;
+        let pts: Vec<usize> = sync_points(&run.events)
+            .into_iter()
+            .filter(|&p| p >= lo)
+            .collect();
         let mut points: Vec<(usize, Choice)> = Vec::new();
         let want = IMAGES_PER_RUN.min(n - sum.images) as usize;
         let sys = want / 2;
@@ -461,7 +514,7 @@ pub fn run_images_in(
             }
         }
         while points.len() < want {
-            let p = rng.below(run.events.len() as u64 + 1) as usize;
+            let p = lo + rng.below((run.events.len() - lo) as u64 + 1) as usize;
             points.push((p, Choice::Random(rng.next_u64())));
         }
         points.sort_by_key(|&(p, _)| p);
