@@ -5,18 +5,17 @@
 //! `images N, acked lost L, inconsistent I, panics P`, and exits 1 if any of L, I, P > 0.
 //!
 //! `cargo run --release --example powerloss -- [IMAGES] [SEED] [WORKDIR]`
-//! (defaults: 300 images, seed 1, a directory under /dev/shm or the temp directory).
+//! (defaults: 300 images, seed 1, a directory under /dev/shm or the temp directory). The runs
+//! take the modes of `powerloss::ROTATION` in turn (SYNC_FLUSH, ASYNC_FLUSH, SYNC_FLUSH with
+//! retention cleanup, `rebuild --in-place` after a clean stop); `POWERLOSS_MODES=retention`
+//! (comma-separated: sync, async, retention, rebuild) runs only those.
 
 fn main() {
     let all: Vec<String> = std::env::args().skip(1).collect();
     if all.first().map(String::as_str) == Some("one") {
-        // `one RUN_SEED sync|async MESSAGES POINT old|new|RANDOM_SEED WORKDIR`: re-checks one
+        // `one RUN_SEED sync|async|retention|rebuild MESSAGES POINT old|new|RANDOM_SEED WORKDIR`: re-checks one
         // image of a FAILED line, keeps it in WORKDIR/kept and prints the events before it.
-        let mode = if all[2] == "sync" {
-            rmqstore::powerloss::Mode::Sync
-        } else {
-            rmqstore::powerloss::Mode::Async
-        };
+        let mode = rmqstore::powerloss::Mode::parse(&all[2]).expect("a mode");
         let choice = match all[5].as_str() {
             "old" => rmqstore::iorecord::Choice::AllOld,
             "new" => rmqstore::iorecord::Choice::AllNew,
@@ -56,13 +55,23 @@ fn main() {
     let work = base.join(format!("rmqstore-powerloss-{}-{seed}", std::process::id()));
     let verbose = std::env::var_os("POWERLOSS_PROGRESS").is_some();
     let started = std::time::Instant::now();
-    let result = rmqstore::powerloss::run_images(seed, n, &work, |s| {
+    // POWERLOSS_MODES=retention,sync: only those modes, in turn (default: the whole rotation).
+    let modes: Vec<rmqstore::powerloss::Mode> = match std::env::var("POWERLOSS_MODES") {
+        Ok(m) => m
+            .split(',')
+            .map(|s| rmqstore::powerloss::Mode::parse(s).expect("POWERLOSS_MODES names modes"))
+            .collect(),
+        Err(_) => rmqstore::powerloss::ROTATION.to_vec(),
+    };
+    let result = rmqstore::powerloss::run_images_in(seed, n, &work, &modes, |s| {
         if verbose {
             eprintln!(
-                "{} ({:.1} images/s, {} unsynced messages lost as allowed)",
+                "{} ({:.1} images/s, {} unsynced messages lost as allowed, {} deleted by \
+                 retention)",
                 s.line(),
                 s.images as f64 / started.elapsed().as_secs_f64(),
-                s.unsynced_lost
+                s.unsynced_lost,
+                s.deleted
             );
         }
     });

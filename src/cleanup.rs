@@ -531,6 +531,7 @@ impl Ctx {
         }
         let candidates = n - 1;
         let interval = Duration::from_millis(self.config.delete_commit_log_files_interval_ms);
+        let mut units_durable = false;
         let result = (|| -> Result<()> {
             for i in 0..candidates {
                 let Some(f) = q.get(i) else { break };
@@ -544,6 +545,17 @@ impl Ctx {
                         self.config.file_reserved_time_hours
                     ));
                     break;
+                }
+                if !units_durable {
+                    // Before the first segment goes, every consume-queue unit reaches the
+                    // disk (Java does not sync here; see docs/format.md §8.5): a unit written
+                    // after the last queue flush and lost in a power cut could no longer be
+                    // re-dispatched from its deleted record, and Java's dispatch then writes
+                    // the next units at the wrong queue offsets.
+                    for cq in self.dispatcher.consume_queues().all() {
+                        cq.flush()?;
+                    }
+                    units_durable = true;
                 }
                 if !q.destroy(
                     &f,

@@ -245,6 +245,15 @@ pub(crate) fn sync<T>(
     Ok(r)
 }
 
+/// `fs::create_dir`, recorded when it succeeded.
+pub(crate) fn create_dir(dir: &Path) -> io::Result<()> {
+    fs::create_dir(dir)?;
+    if on() {
+        push(dir, || Op::MkDir);
+    }
+    Ok(())
+}
+
 /// `fs::create_dir_all`, recording each directory it created. Returns the directories it
 /// created, outermost first (see [`sync_new_entry`]).
 pub(crate) fn create_dir_all(dir: &Path) -> io::Result<Vec<PathBuf>> {
@@ -470,9 +479,7 @@ impl CrashState {
                 }
             }
             Op::Rename { to } => {
-                if let Some(i) = self.names.remove(&e.path) {
-                    self.names.insert(to.clone(), i);
-                }
+                rename_in(&mut self.names, &e.path, to);
                 self.name_ops
                     .push(NameOp::Rename(e.path.clone(), to.clone()));
             }
@@ -510,19 +517,32 @@ impl CrashState {
         f.cur[off as usize..end as usize] == f.durable[off as usize..end as usize]
     }
 
-    /// The names after the first `n` name operations (with the inode each names), and the
-    /// directories.
+    /// The names after the first `n` name operations (with the inode each names).
     fn names_after(&self, n: usize) -> BTreeMap<PathBuf, usize> {
+        self.tree_after(n).0
+    }
+
+    /// The names after the first `n` name operations (with the inode each names), and the
+    /// directories created (under their names after renames).
+    fn tree_after(&self, n: usize) -> (BTreeMap<PathBuf, usize>, BTreeSet<PathBuf>) {
         let mut names = BTreeMap::new();
+        let mut dirs = BTreeSet::new();
         for op in &self.name_ops[..n] {
             match op {
                 NameOp::Create(p, i) => {
                     names.insert(p.clone(), *i);
                 }
-                NameOp::MkDir(_) => {}
+                NameOp::MkDir(d) => {
+                    dirs.insert(d.clone());
+                }
                 NameOp::Rename(a, b) => {
-                    if let Some(i) = names.remove(a) {
-                        names.insert(b.clone(), i);
+                    rename_in(&mut names, a, b);
+                    let moved: Vec<PathBuf> =
+                        dirs.iter().filter(|d| d.starts_with(a)).cloned().collect();
+                    for d in moved {
+                        dirs.remove(&d);
+                        let rest = d.strip_prefix(a).unwrap_or(Path::new(""));
+                        dirs.insert(b.join(rest));
                     }
                 }
                 NameOp::Remove(p) => {
@@ -530,7 +550,7 @@ impl CrashState {
                 }
             }
         }
-        names
+        (names, dirs)
     }
 
     /// A deliberately wrong model, to show the checker notices one: page `page` of the file
@@ -549,6 +569,26 @@ impl CrashState {
         let ce = e.min(f.cur.len());
         f.cur[s..ce].fill(0);
         true
+    }
+
+    /// A deliberately wrong model: the file now named `path` is gone for good, as if it had
+    /// been removed (durably) although the run never removed it. Returns whether it existed.
+    pub fn forget_file(&mut self, path: &Path) -> bool {
+        if self.names.remove(path).is_none() {
+            return false;
+        }
+        self.name_ops.push(NameOp::Remove(path.to_path_buf()));
+        self.durable_names = self.name_ops.len();
+        true
+    }
+
+    /// The files (current names) with content not yet durable.
+    pub fn dirty_files(&self) -> Vec<PathBuf> {
+        self.names
+            .iter()
+            .filter(|(_, &i)| !dirty_pages(&self.inodes[i]).is_empty())
+            .map(|(p, _)| p.clone())
+            .collect()
     }
 
     /// How many pages differ between the durable and the current content (over all files).
@@ -580,12 +620,11 @@ impl CrashState {
             }
         };
         fs::create_dir_all(out)?;
-        for op in &self.name_ops[..cut] {
-            if let NameOp::MkDir(d) = op {
-                fs::create_dir_all(out.join(d))?;
-            }
+        let (names, dirs) = self.tree_after(cut);
+        for d in &dirs {
+            fs::create_dir_all(out.join(d))?;
         }
-        for (name, &i) in &self.names_after(cut) {
+        for (name, &i) in &names {
             let f = &self.inodes[i];
             let bytes = self.content(f, choice, &mut rng);
             if let Some(p) = out.join(name).parent() {
@@ -639,6 +678,25 @@ impl CrashState {
             }
         }
         out
+    }
+}
+
+/// Renames `from` to `to` in `names`: the file of that name, or (a directory) every name
+/// under it.
+fn rename_in(names: &mut BTreeMap<PathBuf, usize>, from: &Path, to: &Path) {
+    if let Some(i) = names.remove(from) {
+        names.insert(to.to_path_buf(), i);
+        return;
+    }
+    let moved: Vec<(PathBuf, usize)> = names
+        .iter()
+        .filter(|(p, _)| p.starts_with(from))
+        .map(|(p, &i)| (p.clone(), i))
+        .collect();
+    for (p, i) in moved {
+        names.remove(&p);
+        let rest = p.strip_prefix(from).unwrap_or(Path::new(""));
+        names.insert(to.join(rest), i);
     }
 }
 
@@ -770,6 +828,46 @@ mod tests {
         let mut events = events;
         events.push(ev("", Op::DirSync));
         assert!(CrashState::replay(&events).is_durable(Path::new("f"), 0, 4));
+    }
+
+    #[test]
+    fn a_directory_rename_moves_its_files() {
+        let events = vec![
+            ev("new", Op::MkDir),
+            ev("new/sub", Op::MkDir),
+            ev("new/sub/f", Op::Create),
+            ev(
+                "new/sub/f",
+                Op::Write {
+                    off: 0,
+                    data: vec![3; 4],
+                },
+            ),
+            ev("new/sub/f", Op::SyncStart { id: 1, range: None }),
+            ev("new/sub/f", Op::SyncEnd { id: 1 }),
+            ev("new/sub", Op::DirSync),
+            ev("", Op::DirSync),
+            ev(
+                "new",
+                Op::Rename {
+                    to: PathBuf::from("cur"),
+                },
+            ),
+        ];
+        let s = CrashState::replay(&events);
+        let t = tempfile::tempdir().unwrap();
+        // The rename is not durable: the old name, and nothing under the new one.
+        s.build(&t.path().join("old"), Choice::AllOld).unwrap();
+        assert_eq!(fs::read(t.path().join("old/new/sub/f")).unwrap(), [3; 4]);
+        assert!(!t.path().join("old/cur").exists());
+        // Done: the file (and the directories) under the new name only.
+        s.build(&t.path().join("new"), Choice::AllNew).unwrap();
+        assert_eq!(fs::read(t.path().join("new/cur/sub/f")).unwrap(), [3; 4]);
+        assert!(!t.path().join("new/new").exists());
+        let mut events = events;
+        events.push(ev("", Op::DirSync));
+        let s = CrashState::replay(&events);
+        assert!(s.is_durable(Path::new("cur/sub/f"), 0, 4));
     }
 
     #[test]

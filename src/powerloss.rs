@@ -37,11 +37,28 @@ pub enum Mode {
     /// ASYNC_FLUSH, flushed now and then: what was synced must survive.
     Async,
     /// SYNC_FLUSH with retention cleanup now and then (every segment but the active one
-    /// expires): every acknowledged message must survive unless its segment was deleted.
-    /// Not in [`run_images`]' rotation yet: its images still fail (queues whose units point at
-    /// the wrong records after deletions were partly undone) and are not triaged; expiry
-    /// follows real file times, so a run does not repeat exactly from its seed.
+    /// expires; segment mtimes are set to the run's start so a run repeats from its seed):
+    /// every acknowledged message must survive unless the run removed its segment before the
+    /// crash point (durably or not); a queue may skip only a prefix of units whose messages
+    /// lie below the recovered commitlog's first segment.
     SyncRetention,
+    /// SYNC_FLUSH puts, a clean shutdown, then `rebuild --in-place`: crash points lie in the
+    /// rebuild (its writes, syncs and the swap's renames); every message put must survive.
+    Rebuild,
+}
+
+impl Mode {
+    /// The mode named `s` (its `Debug` name or a short one, any case): `sync`, `async`,
+    /// `retention`.
+    pub fn parse(s: &str) -> Option<Mode> {
+        match s.to_ascii_lowercase().as_str() {
+            "sync" => Some(Mode::Sync),
+            "async" => Some(Mode::Async),
+            "retention" | "syncretention" => Some(Mode::SyncRetention),
+            "rebuild" => Some(Mode::Rebuild),
+            _ => None,
+        }
+    }
 }
 
 /// The store configuration of the workload (small files, so a run rolls segments, consume
@@ -54,7 +71,7 @@ pub fn config(root: &Path, mode: Mode) -> StoreConfig {
     c.max_index_num = INDEX_NUM;
     c.background_services = false;
     c.flush_disk_type = match mode {
-        Mode::Sync | Mode::SyncRetention => FlushDiskType::SyncFlush,
+        Mode::Sync | Mode::SyncRetention | Mode::Rebuild => FlushDiskType::SyncFlush,
         Mode::Async => FlushDiskType::AsyncFlush,
     };
     if mode == Mode::SyncRetention {
@@ -83,6 +100,9 @@ pub struct Run {
     pub mode: Mode,
     pub events: Vec<Event>,
     pub puts: Vec<Put>,
+    /// The first event of the phase crash points are taken in (0; the rebuild's first event in
+    /// [`Mode::Rebuild`]).
+    pub phase_start: usize,
 }
 
 /// Runs the seeded workload on a fresh store at `root` (which must not exist), recording
@@ -139,22 +159,71 @@ pub fn record(root: &Path, seed: u64, mode: Mode, messages: usize) -> crate::Res
             }
             2 => store.flush()?,
             3 if mode == Mode::SyncRetention => {
-                // Every file is expired an hour after it was last written (by the real clock).
-                let real = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_millis() as i64);
-                clock.set(clock.now_millis().max(real + 3_600_000));
+                // Every segment but the active one is expired: retention reads file mtimes,
+                // which follow the real clock, so they are set back to the run's start (an
+                // unrecorded change: the crash model has no times) to keep the run a function
+                // of its seed.
+                expire_segments(root)?;
                 store.execute_delete_files_manually();
                 store.run_cleanup_once()?;
             }
             _ => {}
         }
     }
+    if mode == Mode::Rebuild {
+        // A clean stop (recorded), then the rebuild.
+        drop(store);
+        let phase_start = rec.len();
+        let mut opts = crate::inspect::rebuild::RebuildOptions::new(
+            crate::inspect::rebuild::RebuildTarget::InPlace,
+        );
+        opts.geometry = geometry();
+        opts.now_ms = Some(clock.now_millis() + 1000);
+        crate::inspect::rebuild::rebuild(root, &opts)?;
+        let events = rec.events();
+        return Ok(Run {
+            mode,
+            events,
+            puts,
+            phase_start,
+        });
+    }
     let events = rec.events();
     drop(rec);
     // The store is dropped unrecorded; its shutdown does not belong to the run.
     drop(store);
-    Ok(Run { mode, events, puts })
+    Ok(Run {
+        mode,
+        events,
+        puts,
+        phase_start: 0,
+    })
+}
+
+/// The workload's file sizes, for `verify` and `rebuild`.
+fn geometry() -> GeometryOverrides {
+    GeometryOverrides {
+        commitlog_size: Some(CL_SIZE),
+        cq_size: Some(CQ_UNITS * 20),
+        hash_slots: Some(HASH_SLOTS),
+        index_num: Some(INDEX_NUM),
+        commitlog_dir: None,
+    }
+}
+
+/// Sets the mtime of every commitlog segment under `root` to the run's start time, so that
+/// retention (`fileReservedTime` 0) finds each expired whatever the real clock says.
+fn expire_segments(root: &Path) -> crate::Result<()> {
+    let dir = root.join("commitlog");
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(START_MS as u64);
+    let entries = std::fs::read_dir(&dir).map_err(|e| crate::StoreError::io(&dir, e))?;
+    for e in entries {
+        let path = e.map_err(|e| crate::StoreError::io(&dir, e))?.path();
+        std::fs::File::open(&path)
+            .and_then(|f| f.set_modified(t))
+            .map_err(|e| crate::StoreError::io(&path, e))?;
+    }
+    Ok(())
 }
 
 /// What one image showed.
@@ -164,6 +233,9 @@ pub struct Outcome {
     pub acked_lost: u64,
     /// Acknowledged messages missing that were never synced (allowed, reported).
     pub unsynced_lost: u64,
+    /// Acknowledged messages missing because retention removed their segment before the
+    /// crash (allowed, reported; whether or not the removal was durable).
+    pub deleted: u64,
     /// Recovery failed, verify found an error, or a queue is not dense or holds a wrong message.
     pub inconsistent: bool,
     pub panicked: bool,
@@ -199,6 +271,20 @@ pub fn check_image(
 }
 
 fn check_open(run: &Run, state: &CrashState, point: usize, img: &Path, out: &mut Outcome) {
+    if run.mode == Mode::Rebuild {
+        // What the operator does after an interrupted rebuild: run it again (it removes the
+        // first one's leftovers), then start the broker.
+        let mut opts = crate::inspect::rebuild::RebuildOptions::new(
+            crate::inspect::rebuild::RebuildTarget::InPlace,
+        );
+        opts.geometry = geometry();
+        opts.now_ms = Some(START_MS + 7_200_000);
+        if let Err(e) = crate::inspect::rebuild::rebuild(img, &opts) {
+            out.inconsistent = true;
+            out.problems.push(format!("rebuild again failed: {e}"));
+            return;
+        }
+    }
     let clock = ManualClock::new(START_MS + 3_600_000);
     let store = match MessageStore::open_with(
         config(img, run.mode),
@@ -218,20 +304,31 @@ fn check_open(run: &Run, state: &CrashState, point: usize, img: &Path, out: &mut
         by_slot.insert((p.topic.as_str(), p.queue_id, p.queue_offset), p);
     }
     let mut present = std::collections::HashSet::new();
+    // Retention: units whose record lies below the commitlog's first segment are skipped by
+    // reads (Java's MESSAGE_WAS_REMOVING). Only a prefix of a queue may be skipped, and only
+    // messages put below that offset; the messages readable are then the rest, in order.
+    let cl_min = store.min_phy_offset();
     for topic in TOPICS {
         for qid in 0..2 {
             let min = store.min_offset_in_queue(topic, qid);
             let max = store.max_offset_in_queue(topic, qid);
             let got = store.get_messages(topic, qid, min, usize::MAX);
-            if got.messages.len() as u64 != max - min {
+            let first = max.saturating_sub(got.messages.len() as u64).max(min);
+            let skipped_live = (min..first).find(|&qo| {
+                by_slot
+                    .get(&(topic, qid, qo))
+                    .is_none_or(|p| p.phys_offset >= cl_min)
+            });
+            if got.messages.len() as u64 > max - min || skipped_live.is_some() {
                 out.inconsistent = true;
                 out.problems.push(format!(
-                    "{topic}/{qid}: {} messages readable in [{min}, {max})",
+                    "{topic}/{qid}: {} messages readable in [{min}, {max}), the commitlog \
+                     starting at {cl_min}",
                     got.messages.len()
                 ));
             }
             for (k, m) in got.messages.iter().enumerate() {
-                let want_qo = min + k as u64;
+                let want_qo = first + k as u64;
                 let rec = match m.decode() {
                     Ok(r) => r,
                     Err(e) => {
@@ -273,6 +370,7 @@ fn check_open(run: &Run, state: &CrashState, point: usize, img: &Path, out: &mut
         let seg = p.phys_offset - p.phys_offset % CL_SIZE as u64;
         let path = PathBuf::from("commitlog").join(offset_to_file_name(seg));
         if deleted.contains(path.as_path()) {
+            out.deleted += 1;
             continue;
         }
         let durable = state.is_durable(&path, p.phys_offset - seg, p.size);
@@ -288,13 +386,7 @@ fn check_open(run: &Run, state: &CrashState, point: usize, img: &Path, out: &mut
     }
     // verify, as a library call, on the recovered store.
     let opts = VerifyOptions {
-        geometry: GeometryOverrides {
-            commitlog_size: Some(CL_SIZE),
-            cq_size: Some(CQ_UNITS * 20),
-            hash_slots: Some(HASH_SLOTS),
-            index_num: Some(INDEX_NUM),
-            commitlog_dir: None,
-        },
+        geometry: geometry(),
         now_ms: Some(START_MS + 7_200_000),
     };
     match verify(img, &opts) {
@@ -318,6 +410,8 @@ pub struct Summary {
     pub images: u64,
     pub acked_lost: u64,
     pub unsynced_lost: u64,
+    /// Acknowledged messages retention deleted before the crash (not lost).
+    pub deleted: u64,
     pub inconsistent: u64,
     pub panics: u64,
     /// The first few failing images: (run seed, mode, point, choice, problems).
@@ -339,6 +433,7 @@ impl Summary {
         self.images += 1;
         self.acked_lost += o.acked_lost;
         self.unsynced_lost += o.unsynced_lost;
+        self.deleted += o.deleted;
         self.inconsistent += o.inconsistent as u64;
         self.panics += o.panicked as u64;
         if (o.acked_lost > 0 || o.inconsistent || o.panicked) && self.failures.len() < 20 {
@@ -361,8 +456,8 @@ impl Summary {
 /// Images per recorded run.
 pub const IMAGES_PER_RUN: u64 = 60;
 
-/// Runs `n` images from `seed` in `work` (a scratch directory): a new recorded run (alternating
-/// SYNC_FLUSH and ASYNC_FLUSH) every [`IMAGES_PER_RUN`] images; of each run's images, half
+/// Runs `n` images from `seed` in `work` (a scratch directory): a new recorded run (the modes
+/// of [`ROTATION`] in turn) every [`IMAGES_PER_RUN`] images; of each run's images, half
 /// walk its sync points in order (just before and just after each sync ends: all unsynced
 /// state old, all new, or random), half crash at a random event with random choices.
 /// `progress` is called after every run.
@@ -370,25 +465,39 @@ pub fn run_images(
     seed: u64,
     n: u64,
     work: &Path,
+    progress: impl FnMut(&Summary),
+) -> crate::Result<Summary> {
+    run_images_in(seed, n, work, &ROTATION, progress)
+}
+
+/// The modes [`run_images`] rotates through, one recorded run each in turn.
+pub const ROTATION: [Mode; 4] = [Mode::Sync, Mode::Async, Mode::SyncRetention, Mode::Rebuild];
+
+/// [`run_images`] with the runs' modes taken in turn from `modes` (not empty).
+pub fn run_images_in(
+    seed: u64,
+    n: u64,
+    work: &Path,
+    modes: &[Mode],
     mut progress: impl FnMut(&Summary),
 ) -> crate::Result<Summary> {
     let mut sum = Summary::default();
     let mut rng = Rng::new(seed);
-    let mut round = 0u64;
+    let mut round = 0usize;
     while sum.images < n {
         let run_seed = rng.next_u64();
-        let mode = if round % 2 == 0 {
-            Mode::Sync
-        } else {
-            Mode::Async
-        };
+        let mode = modes[round % modes.len()];
         round += 1;
         let root = work.join("run");
         let _ = std::fs::remove_dir_all(&root);
         let messages = 60 + rng.below(200) as usize;
         let run = record(&root, run_seed, mode, messages)?;
         let _ = std::fs::remove_dir_all(&root);
-        let pts = sync_points(&run.events);
+        let lo = run.phase_start;
+        let pts: Vec<usize> = sync_points(&run.events)
+            .into_iter()
+            .filter(|&p| p >= lo)
+            .collect();
         let mut points: Vec<(usize, Choice)> = Vec::new();
         let want = IMAGES_PER_RUN.min(n - sum.images) as usize;
         let sys = want / 2;
@@ -405,7 +514,7 @@ pub fn run_images(
             }
         }
         while points.len() < want {
-            let p = rng.below(run.events.len() as u64 + 1) as usize;
+            let p = lo + rng.below((run.events.len() - lo) as u64 + 1) as usize;
             points.push((p, Choice::Random(rng.next_u64())));
         }
         points.sort_by_key(|&(p, _)| p);

@@ -623,7 +623,7 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
         let keep = ((end - from).min(seg_size)) as usize;
         if keep < data.len() && last_non_zero_in(f.path(), &data[keep..], keep).is_some() {
             if !cl_new.exists() {
-                fs::create_dir(&cl_new).at(&cl_new)?;
+                crate::iorecord::create_dir(&cl_new).at(&cl_new)?;
                 cleanup.0.push(cl_new.clone());
             }
             let dst = cl_new.join(f.path().file_name().expect("segment name"));
@@ -663,7 +663,7 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
             }
         }
         if !replace.is_empty() {
-            fs::create_dir(&cl_bak).at(&cl_bak)?;
+            crate::iorecord::create_dir(&cl_bak).at(&cl_bak)?;
             report.backups.push(cl_bak.clone());
             for (old, new) in &replace {
                 let bak = cl_bak.join(old.file_name().expect("segment name"));
@@ -693,6 +693,16 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
         return Err(e);
     }
     cleanup.disarm();
+    // The swap is durable before the rebuild reports it (Java has no rebuild): the renames in
+    // the store folder and the commitlog's (§8.5). A power cut before this keeps a prefix of
+    // the renames, each of which leaves a store a writable open recovers in full.
+    crate::iorecord::sync_dir(root).at(root)?;
+    if !replace.is_empty() {
+        crate::iorecord::sync_dir(&cl_dir).at(&cl_dir)?;
+        if cl_parent != root {
+            crate::iorecord::sync_dir(&cl_parent).at(&cl_parent)?;
+        }
+    }
     if !truncated.is_empty() {
         report.records_removed = report.records_beyond_end;
     }
@@ -933,13 +943,12 @@ fn set_5x_slot_count(path: &Path, slots: u32) -> Result<()> {
 }
 
 fn write_synced(path: &Path, data: &[u8]) -> Result<()> {
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .at(path)?;
+    let mut o = fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    let mut f = crate::iorecord::open(&o, path).at(path)?;
     f.write_all(data).at(path)?;
-    f.sync_all().at(path)
+    crate::iorecord::write(path, 0, data);
+    crate::iorecord::sync(path, None, || f.sync_all()).at(path)
 }
 
 /// Copies a folder recursively (regular files and folders).
