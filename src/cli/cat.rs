@@ -406,10 +406,19 @@ pub(super) struct JsonNotice<'a> {
     pub notice: &'a super::cat_query::Notice,
 }
 
-/// A skipped range as a `--json` line of its own.
-#[derive(Serialize)]
+/// A skipped range as a `--json` line of its own (its fields in camelCase).
 pub(super) struct JsonSkipped<'a> {
     pub skipped: &'a SkippedRange,
+}
+
+impl Serialize for JsonSkipped<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let v = serde_json::to_value(self.skipped).map_err(serde::ser::Error::custom)?;
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry("skipped", &super::json::camel_keys(v))?;
+        m.end()
+    }
 }
 
 /// Warns about every range a read command skipped, the records it showed from after
