@@ -15,6 +15,7 @@ pub mod index_dump;
 pub mod layout;
 pub mod lookup;
 pub mod preflight;
+pub mod progress;
 pub mod queues;
 pub mod rebuild;
 pub mod records;
