@@ -383,8 +383,6 @@ fn most_common(lens: impl Iterator<Item = u64>) -> Option<u64> {
     m.into_iter().max_by_key(|(l, n)| (*n, *l)).map(|(l, _)| l)
 }
 
-/// `consumequeue/<topic>/<queueId>` folders as (topic, queue id, path), and stray entries.
-#[allow(clippy::type_complexity)]
 /// Bytes of the files in the consume-queue folders (for progress; unreadable entries count 0).
 fn dir_bytes(dirs: &[(String, i32, PathBuf)]) -> u64 {
     dirs.iter()
@@ -396,6 +394,8 @@ fn dir_bytes(dirs: &[(String, i32, PathBuf)]) -> u64 {
         .sum()
 }
 
+/// `consumequeue/<topic>/<queueId>` folders as (topic, queue id, path), and stray entries.
+#[allow(clippy::type_complexity)]
 pub(crate) fn queue_dirs(root: &Path) -> Result<(Vec<(String, i32, PathBuf)>, Vec<PathBuf>)> {
     let mut out = Vec::new();
     let mut strays = Vec::new();
