@@ -93,7 +93,7 @@ fn check_cat_output(f: &Fixture, stdout: &[u8], fails: &mut Failures) {
     for (g, w) in got.iter().zip(&want) {
         let at = format!("{} @{}", f.name, w.commit_log_offset);
         let obj = g.as_object().expect("one object per line");
-        fails.eq(&at, "schema", &g["schema"], &Value::from("rmqstore.cat/1"));
+        fails.eq(&at, "schema", &g["schema"], &Value::from("rmqstore.cat/2"));
         let keys: BTreeSet<&str> = obj.keys().map(|k| k.as_str()).collect();
         fails.eq(&at, "field names", &keys, &field_set);
         let w_json = serde_json::json!({

@@ -57,7 +57,12 @@ fn json_of(store: &Path, cmd: &str, args: &[&str]) -> Value {
     );
     let v: Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("`{cmd} {args:?}` did not print JSON: {e}"));
-    assert_eq!(v["schema"], format!("rmqstore.{cmd}/1"), "`{cmd} {args:?}`");
+    let version = if cmd == "topics" { 2 } else { 1 };
+    assert_eq!(
+        v["schema"],
+        format!("rmqstore.{cmd}/{version}"),
+        "`{cmd} {args:?}`"
+    );
     // List reports carry their list under a named key.
     match cmd {
         "topics" => v["topics"].clone(),

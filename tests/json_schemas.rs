@@ -1,10 +1,12 @@
 //! Every `--json` report, run over every Java fixture, is valid against its documented JSON
-//! Schema in `docs/schemas/` and names that schema (`"schema": "rmqstore.<cmd>/1"`).
+//! Schema in `docs/schemas/` and names that schema (`"schema"` is the file's `$id`,
+//! `rmqstore.<cmd>/<version>`).
 //!
 //! The validator covers the subset of JSON Schema the files use: `type` (one or a list),
-//! `const`, `required`, `properties`, `items` (`$schema`, `$id`, `title`, `description`
-//! are annotations). A keyword outside that subset fails the test, so a schema cannot
-//! silently claim more than is checked.
+//! `const`, `enum`, `required`, `properties`, `items`, and `oneOf` (exactly one branch
+//! valid: the line kinds of `cat`) (`$schema`, `$id`, `title`, `description` are
+//! annotations). A keyword outside that subset fails the test, so a schema cannot silently
+//! claim more than is checked.
 
 mod common;
 
@@ -57,7 +59,9 @@ fn validate(s: &Value, v: &Value, path: &str, errors: &mut Vec<String>) {
                 "const",
                 "required",
                 "properties",
-                "items"
+                "items",
+                "enum",
+                "oneOf"
             ]
             .contains(&k.as_str()),
             "{path}: schema keyword {k:?} is outside the validated subset"
@@ -72,6 +76,35 @@ fn validate(s: &Value, v: &Value, path: &str, errors: &mut Vec<String>) {
         if !ok {
             errors.push(format!("{path}: {v} is not of type {t}"));
             return;
+        }
+    }
+    if let Some(branches) = s.get("oneOf") {
+        let branches = branches.as_array().expect("oneOf takes a list");
+        let mut valid = Vec::new();
+        let mut why = Vec::new();
+        for (i, b) in branches.iter().enumerate() {
+            let mut e = Vec::new();
+            validate(b, v, &format!("{path}<oneOf {i}>"), &mut e);
+            if e.is_empty() {
+                valid.push(i);
+            } else {
+                why.push(e.join("; "));
+            }
+        }
+        match valid.len() {
+            1 => {}
+            0 => errors.push(format!(
+                "{path}: matches no branch of oneOf: {}",
+                why.join(" | ")
+            )),
+            _ => errors.push(format!(
+                "{path}: matches branches {valid:?} of oneOf, not one"
+            )),
+        }
+    }
+    if let Some(list) = s.get("enum") {
+        if !list.as_array().expect("enum takes a list").contains(v) {
+            errors.push(format!("{path}: {v} is not one of {list}"));
         }
     }
     if let Some(c) = s.get("const") {
@@ -133,6 +166,17 @@ fn the_validator_rejects_what_it_should() {
 #[test]
 fn every_json_report_matches_its_schema_on_every_fixture() {
     let schemas: Vec<(&str, Value)> = COMMANDS.iter().map(|c| (*c, schema(c))).collect();
+    for (c, s) in &schemas {
+        let id = s["$id"].as_str().unwrap();
+        assert!(id.starts_with(&format!("rmqstore.{c}/")), "{c}: $id {id}");
+        assert_eq!(
+            s["properties"]["schema"]["const"]
+                .as_str()
+                .or_else(|| { s["oneOf"][0]["properties"]["schema"]["const"].as_str() }),
+            Some(id),
+            "{c}: the schema const is the $id"
+        );
+    }
     let mut checked = std::collections::BTreeMap::<&str, usize>::new();
     let mut errors = Vec::new();
     for f in all_fixtures() {
@@ -194,7 +238,7 @@ fn every_json_report_matches_its_schema_on_every_fixture() {
                 vec![serde_json::from_str(&text).unwrap()]
             };
             for d in &docs {
-                assert_eq!(d["schema"], format!("rmqstore.{cmd}/1"));
+                assert_eq!(d["schema"], sch["$id"], "{} {cmd}", f.name);
                 validate(sch, d, &format!("{} {cmd} $", f.name), &mut errors);
             }
             *checked.entry(cmd).or_default() += docs.len();
@@ -212,4 +256,115 @@ fn every_json_report_matches_its_schema_on_every_fixture() {
             "{c} never checked"
         );
     }
+}
+
+/// The `cat` lines of one run, each validated; returns them.
+fn cat_lines(args: &[&str], errors: &mut Vec<String>) -> Vec<Value> {
+    let s = schema("cat");
+    let o = Command::new(env!("CARGO_BIN_EXE_rmqstore"))
+        .arg("cat")
+        .args(args)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let docs: Vec<Value> = String::from_utf8(o.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for d in &docs {
+        validate(&s, d, &format!("cat {args:?} $"), errors);
+    }
+    docs
+}
+
+#[test]
+fn every_cat_line_kind_matches_the_cat_schema() {
+    let f = common::fixture("4.6.0/async");
+    let tmp = copy_store_to_temp(&f);
+    let st = tmp.path();
+    let s = st.to_str().unwrap();
+    let key = f.manifest().messages[0].keys.clone().unwrap();
+    let mut errors = Vec::new();
+    let mut kinds = std::collections::BTreeSet::new();
+    let mut note = |docs: &[Value]| {
+        for d in docs {
+            for k in ["commitLogOffset", "notice", "skipped", "leftOut"] {
+                if d.get(k).is_some() {
+                    kinds.insert(k);
+                }
+            }
+        }
+    };
+    note(&cat_lines(
+        &[s, "--tag", "TagA", "--limit", "3"],
+        &mut errors,
+    ));
+    note(&cat_lines(
+        &[s, "--key", &key, "--body", "none"],
+        &mut errors,
+    ));
+    // No index: a notice line.
+    fs::remove_dir_all(st.join("index")).unwrap();
+    note(&cat_lines(&[s, "--key", &key], &mut errors));
+    // A stray file in commitlog/: a leftOut line.
+    fs::write(st.join("commitlog").join("stray.tmp"), b"x").unwrap();
+    note(&cat_lines(&[s, "--limit", "1"], &mut errors));
+    // A damaged segment dumped with --file: a skipped line.
+    let seg = st.join("commitlog").join("00000000000000000000");
+    let mut bytes = fs::read(&seg).unwrap();
+    bytes[201 + 9] ^= 0xff; // the second record's BODYCRC
+    let copy = tempfile::tempdir().unwrap();
+    let bad = copy.path().join("00000000000000000000");
+    fs::write(&bad, &bytes).unwrap();
+    note(&cat_lines(
+        &[bad.to_str().unwrap(), "--file", "--limit", "2"],
+        &mut errors,
+    ));
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(
+        kinds.into_iter().collect::<Vec<_>>(),
+        ["commitLogOffset", "leftOut", "notice", "skipped"]
+    );
+}
+
+#[test]
+fn the_validator_rejects_a_wrong_cat_line() {
+    let s = schema("cat");
+    let check = |v: Value| {
+        let mut e = Vec::new();
+        validate(&s, &v, "$", &mut e);
+        e
+    };
+    // A notice of an unknown kind.
+    let e = check(
+        serde_json::json!({"schema": "rmqstore.cat/2", "notice": {"kind": "guess",
+        "message": "m", "scannedFrom": 0, "scannedTo": 1}}),
+    );
+    assert!(e.iter().any(|e| e.contains("no branch of oneOf")), "{e:?}");
+    assert!(e.iter().any(|e| e.contains("is not one of")), "{e:?}");
+    // A skipped range with the old snake_case key.
+    let e = check(
+        serde_json::json!({"schema": "rmqstore.cat/2", "skipped": {"file": "f",
+        "pos": 0, "offset": 0, "bytes": 1, "reason": "r", "beyond_end": false}}),
+    );
+    assert!(
+        e.iter().any(|e| e.contains("missing \"beyondEnd\"")),
+        "{e:?}"
+    );
+    // A line that is two kinds at once.
+    let e = check(serde_json::json!({"schema": "rmqstore.cat/2",
+        "leftOut": {"path": "p", "reason": "r"},
+        "notice": {"kind": "indexMissing", "message": "m", "scannedFrom": 0, "scannedTo": 1}}));
+    assert!(e.iter().any(|e| e.contains("not one")), "{e:?}");
+    // A record from version 1.
+    let e = check(
+        serde_json::json!({"schema": "rmqstore.cat/1", "leftOut": {"path": "p",
+        "reason": "r"}}),
+    );
+    assert_eq!(e.len(), 1, "{e:?}");
+    // A good one passes.
+    assert!(check(serde_json::json!({"schema": "rmqstore.cat/2",
+        "leftOut": {"path": "p", "reason": "r"}}))
+    .is_empty());
 }

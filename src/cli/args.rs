@@ -82,19 +82,52 @@ impl ConfigArg {
     }
 }
 
-/// A spinner with the elapsed time on stderr for a command that reports no progress of its
-/// own (verify, rebuild, salvage), hidden with `--json` or when stderr is not a terminal.
-pub fn spinner(json: bool, what: &str) -> ProgressBar {
-    if json || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
+/// A progress bar on stderr for the commands that report bytes done per phase (verify,
+/// rebuild, salvage: [`crate::inspect::progress`]), hidden with `--json` or when stderr is
+/// not a terminal. Each new phase restarts the bar with its own total.
+pub struct PhaseBar {
+    pb: ProgressBar,
+    what: String,
+    phase: std::sync::Mutex<&'static str>,
+}
+
+impl PhaseBar {
+    pub fn new(json: bool, what: &str) -> PhaseBar {
+        let pb = if json || !std::io::stderr().is_terminal() {
+            ProgressBar::hidden()
+        } else {
+            let pb = ProgressBar::new(0);
+            if let Ok(style) = ProgressStyle::with_template(
+                "{msg} [{bar:40}] {bytes}/{total_bytes} ({elapsed}, {eta} left)",
+            ) {
+                pb.set_style(style.progress_chars("=> "));
+            }
+            pb.set_message(what.to_string());
+            pb
+        };
+        PhaseBar {
+            pb,
+            what: what.to_string(),
+            phase: std::sync::Mutex::new(""),
+        }
     }
-    let pb = ProgressBar::new_spinner();
-    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} ({elapsed})") {
-        pb.set_style(style);
+
+    /// Shows one report.
+    pub fn report(&self, p: crate::inspect::progress::Progress) {
+        if let Ok(mut phase) = self.phase.lock() {
+            if *phase != p.phase {
+                *phase = p.phase;
+                self.pb.set_message(format!("{}: {}", self.what, p.phase));
+                self.pb.set_length(p.total);
+                self.pb.reset();
+            }
+        }
+        self.pb.set_position(p.done);
     }
-    pb.set_message(what.to_string());
-    pb.enable_steady_tick(std::time::Duration::from_millis(120));
-    pb
+
+    pub fn finish(&self) {
+        self.pb.finish_and_clear();
+    }
 }
 
 /// Where the settings in use came from.

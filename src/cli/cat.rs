@@ -3,7 +3,10 @@
 //! Without `--topic`, the commitlog is walked physically (from the segment holding `--from`),
 //! and every record is a candidate, including PREPARED/ROLLBACK records that are in no consume
 //! queue. With `--topic`, the topic's consume queues say where its messages are, and
-//! `--from/--to` are queue offsets.
+//! `--from/--to` are queue offsets; `--tag` then compares each unit's tags code (the Java
+//! `String.hashCode` of the tag) before the record is read, and confirms the tag on the record.
+//! `--key` and `--msg-id` go through the index (see [`super::cat_query`]); `--file` dumps one
+//! segment file, store or not.
 
 use std::io::Write;
 
@@ -13,14 +16,17 @@ use serde::Serialize;
 use super::args::{parse_time, BodyFormat, StoreArgs};
 use super::{CliError, CliResult};
 use crate::clock::human_time;
+use crate::format::cq::SCHEDULE_TOPIC;
+use crate::format::hash::tags_code;
 use crate::format::msgid::create_message_id;
+use crate::format::properties::StoreProperties;
 use crate::format::MessageRecord;
 use crate::inspect::content::{load_segments, walk_content, ContentItem, SkippedRange};
 use crate::store::StoredRecord;
 use crate::MessageStore;
 
-/// The schema of each `cat --json` line.
-pub const SCHEMA: &str = "rmqstore.cat/1";
+/// The schema of each `cat --json` line (2: the `notice` line and the filters).
+pub const SCHEMA: &str = "rmqstore.cat/2";
 
 #[derive(Debug, Args)]
 pub struct CatArgs {
@@ -52,6 +58,24 @@ pub struct CatArgs {
     /// Print at most N records.
     #[arg(long, value_name = "N")]
     pub limit: Option<usize>,
+    /// Only messages with this tag (TAGS property; as `mqadmin printMsg -s`). Repeat it or give
+    /// a comma list for any of several. With --topic the consume queue's tags codes are
+    /// compared first, so only records whose tag hash matches are read.
+    #[arg(long, value_name = "TAG", value_delimiter = ',')]
+    pub tag: Vec<String>,
+    /// Only messages with this key (a KEYS token or the UNIQ_KEY), looked up through the index
+    /// (topic#key, as `queryMsgByKey`); scans the commitlog only where the index is missing or
+    /// ends early, and says so. Without --topic every topic with a consume queue is searched.
+    #[arg(long, value_name = "KEY", conflicts_with = "msg_id")]
+    pub key: Option<String>,
+    /// Only the message with this offset msgId or UNIQ_KEY (as `msg ID`).
+    #[arg(long, value_name = "ID")]
+    pub msg_id: Option<String>,
+    /// STORE is one commitlog segment file (inside a store or not): dump its records from its
+    /// start, the base offset taken from its 20-digit name (as `kafka-dump-log.sh --files`).
+    /// Damage in it is named and the command exits 1.
+    #[arg(long, conflicts_with_all = ["topic", "queue", "key", "msg_id"])]
+    pub file: bool,
 }
 
 /// A record as Java's `MessageExt` shows it, in `reader.json`'s field names, plus the body.
@@ -116,19 +140,39 @@ impl<'a> JsonRecord<'a> {
 }
 
 /// The filters, resolved.
-struct Filter {
-    topic: Option<String>,
-    queue: Option<i32>,
-    from: Option<u64>,
-    to: Option<u64>,
-    since: Option<i64>,
-    until: Option<i64>,
+pub(super) struct Filter {
+    pub(super) topic: Option<String>,
+    pub(super) queue: Option<i32>,
+    pub(super) from: Option<u64>,
+    pub(super) to: Option<u64>,
+    pub(super) since: Option<i64>,
+    pub(super) until: Option<i64>,
     /// `from/to` are queue offsets.
-    queue_offsets: bool,
+    pub(super) queue_offsets: bool,
+    /// Any of these tags (empty: every record).
+    pub(super) tags: Vec<String>,
+    /// A KEYS token or UNIQ_KEY.
+    pub(super) key: Option<String>,
 }
 
 impl Filter {
-    fn keeps(&self, m: &MessageRecord<'_>) -> bool {
+    pub(super) fn keeps(&self, m: &MessageRecord<'_>) -> bool {
+        if !self.tags.is_empty() || self.key.is_some() {
+            let sp = StoreProperties::parse(m.properties);
+            if !self.tags.is_empty()
+                && !sp
+                    .tags
+                    .as_deref()
+                    .is_some_and(|t| self.tags.iter().any(|x| x == t))
+            {
+                return false;
+            }
+            if let Some(k) = &self.key {
+                if sp.uniq_key.as_deref() != Some(k.as_str()) && !sp.key_tokens().any(|x| x == k) {
+                    return false;
+                }
+            }
+        }
         if let Some(t) = &self.topic {
             if m.topic != t.as_bytes() {
                 return false;
@@ -174,7 +218,12 @@ pub fn run(args: &CatArgs) -> CliResult {
         since,
         until,
         queue_offsets: args.topic.is_some() || args.queue.is_some(),
+        tags: args.tag.iter().map(|t| t.trim().to_string()).collect(),
+        key: args.key.clone(),
     };
+    if args.file {
+        return super::cat_query::dump_file(args, &filter);
+    }
     let (store, _) = args.common.open()?;
     let json = args.common.json;
     let body = args.body.unwrap_or(if json {
@@ -196,21 +245,7 @@ pub fn run(args: &CatArgs) -> CliResult {
             return Ok(true);
         }
         line.clear();
-        if json {
-            let topic = String::from_utf8_lossy(m.topic);
-            let props = String::from_utf8_lossy(m.properties);
-            let mut j = JsonRecord::new(m, size, &topic, &props, body);
-            j.after_recovery_end = beyond_end;
-            super::json::write_line(&mut line, SCHEMA, &j)
-                .expect("serializing to memory cannot fail");
-            line.pop(); // the newline, added below
-        } else {
-            write_text(&mut line, m, size, body);
-            if beyond_end {
-                line.extend_from_slice(b"  [after recovery's end]");
-            }
-        }
-        line.push(b'\n');
+        write_record_line(&mut line, m, size, beyond_end, json, body);
         out.write_all(&line)?;
         printed += 1;
         if beyond_end {
@@ -223,7 +258,24 @@ pub fn run(args: &CatArgs) -> CliResult {
     }
     let mut skipped: Vec<SkippedRange> = Vec::new();
     let mut misplaced = 0u64;
+    let by_index = args.key.is_some() || args.msg_id.is_some();
     match &args.topic {
+        _ if by_index => {
+            let (records, notice) =
+                super::cat_query::indexed_records(&store, args, &filter, &mut skipped)?;
+            if let Some(n) = &notice {
+                super::warn(&n.message);
+                if json {
+                    super::json::write_line(&mut out, SCHEMA, &JsonNotice { notice: n })?;
+                }
+            }
+            for rec in &records {
+                let m = rec.decode()?;
+                if !emit(&m, rec.size(), false, &mut out)? {
+                    break;
+                }
+            }
+        }
         Some(topic) => {
             let records = topic_records(&store, topic, &filter)?;
             let pb = args.common.progress(records.len() as u64, "reading", false);
@@ -306,14 +358,12 @@ pub fn run(args: &CatArgs) -> CliResult {
             });
             pb.finish_and_clear();
             result?;
-            if json {
-                for s in &skipped {
-                    super::json::write_line(&mut out, SCHEMA, &JsonSkipped { skipped: s })?;
-                }
-            }
         }
     }
     if json {
+        for s in &skipped {
+            super::json::write_line(&mut out, SCHEMA, &JsonSkipped { skipped: s })?;
+        }
         for l in store.left_out() {
             super::json::write_line(
                 &mut out,
@@ -326,10 +376,49 @@ pub fn run(args: &CatArgs) -> CliResult {
     report_extras(&skipped, beyond, misplaced, store.max_phy_offset())
 }
 
-/// A skipped range as a `--json` line of its own.
+/// One record as `cat` prints it (a JSON line or a text line), with its newline.
+pub(super) fn write_record_line(
+    line: &mut Vec<u8>,
+    m: &MessageRecord<'_>,
+    size: usize,
+    beyond_end: bool,
+    json: bool,
+    body: BodyFormat,
+) {
+    if json {
+        let topic = String::from_utf8_lossy(m.topic);
+        let props = String::from_utf8_lossy(m.properties);
+        let mut j = JsonRecord::new(m, size, &topic, &props, body);
+        j.after_recovery_end = beyond_end;
+        super::json::write_line(&mut *line, SCHEMA, &j).expect("serializing to memory cannot fail");
+    } else {
+        write_text(line, m, size, body);
+        if beyond_end {
+            line.extend_from_slice(b"  [after recovery's end]");
+        }
+        line.push(b'\n');
+    }
+}
+
+/// How a query was answered when it could not use the index as asked (`--json` line).
 #[derive(Serialize)]
+pub(super) struct JsonNotice<'a> {
+    pub notice: &'a super::cat_query::Notice,
+}
+
+/// A skipped range as a `--json` line of its own (its fields in camelCase).
 pub(super) struct JsonSkipped<'a> {
     pub skipped: &'a SkippedRange,
+}
+
+impl Serialize for JsonSkipped<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let v = serde_json::to_value(self.skipped).map_err(serde::ser::Error::custom)?;
+        let mut m = s.serialize_map(Some(1))?;
+        m.serialize_entry("skipped", &super::json::camel_keys(v))?;
+        m.end()
+    }
 }
 
 /// Warns about every range a read command skipped, the records it showed from after
@@ -366,7 +455,10 @@ pub(super) fn report_extras(
 }
 
 /// The records of `topic` (queue `filter.queue` or all its queues) in the queue-offset range,
-/// through the consume queues, in physical order.
+/// through the consume queues, in physical order. With a tag filter, a unit whose tags code
+/// is none of the tags' codes is passed over without reading its record (the record's tag is
+/// still checked by [`Filter::keeps`]: codes collide). `SCHEDULE_TOPIC_XXXX` units carry a
+/// delivery time instead, so there every record is read.
 fn topic_records(
     store: &MessageStore,
     topic: &str,
@@ -388,26 +480,24 @@ fn topic_records(
                 .unwrap_or_default()
         )));
     }
+    let codes: Option<Vec<i64>> = (!filter.tags.is_empty() && topic != SCHEDULE_TOPIC)
+        .then(|| filter.tags.iter().map(|t| tags_code(Some(t))).collect());
+    let phy_min = store.min_phy_offset() as i64;
     let mut out = Vec::new();
     for q in queues {
         let start = filter.from.unwrap_or(0).max(q.min_offset_in_queue());
         let end = filter.to.unwrap_or(u64::MAX).min(q.max_offset_in_queue());
-        let mut i = start;
-        while i < end {
-            let got = store.get_messages(topic, q.queue_id(), i, 1024);
-            if got.messages.is_empty() && got.next_begin_offset <= i {
-                break;
+        for i in start..end {
+            let Some(u) = q.get_unit(i) else { break };
+            if u.is_pre_blank() || u.commitlog_offset < phy_min {
+                continue;
             }
-            for r in got.messages {
-                let keep = r
-                    .decode()
-                    .map(|m| (m.queue_offset.max(0) as u64) < end)
-                    .unwrap_or(true);
-                if keep {
-                    out.push(r);
-                }
+            if codes.as_ref().is_some_and(|c| !c.contains(&u.tags_code)) {
+                continue;
             }
-            i = got.next_begin_offset.max(i + 1);
+            if let Some(r) = store.get_by_phy_offset(u.commitlog_offset as u64) {
+                out.push(r);
+            }
         }
     }
     out.sort_by_key(|r| r.offset());

@@ -8,6 +8,7 @@
 mod args;
 mod bench;
 mod cat;
+mod cat_query;
 mod cleanup;
 mod consumers;
 mod cq;

@@ -8,7 +8,7 @@ use clap::Args;
 
 use super::{CliError, CliResult, GeometryArgs};
 use crate::error::StoreError;
-use crate::inspect::rebuild::{rebuild, RebuildOptions, RebuildTarget};
+use crate::inspect::rebuild::{rebuild_with_progress, RebuildOptions, RebuildTarget};
 
 #[derive(Debug, Args)]
 #[command(group(clap::ArgGroup::new("target").required(true).args(["out", "in_place"])))]
@@ -50,9 +50,9 @@ pub fn run(args: &RebuildArgs) -> CliResult {
     opts.force = args.force;
     opts.truncate_at_damage = args.truncate_at_damage;
     opts.cancel = Some(super::interrupt_flag());
-    let pb = super::args::spinner(args.json, &format!("rebuilding {}", args.store.display()));
-    let report = rebuild(&args.store, &opts);
-    pb.finish_and_clear();
+    let pb = super::args::PhaseBar::new(args.json, &format!("rebuilding {}", args.store.display()));
+    let report = rebuild_with_progress(&args.store, &opts, &|p| pb.report(p));
+    pb.finish();
     let report = report.map_err(|e| match e {
         StoreError::Locked { .. } => CliError::Input(format!(
             "{e}; stop the broker before rebuilding in place (or use --out)"

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{CliError, CliResult, GeometryArgs};
-use crate::inspect::salvage::{salvage, SalvageOptions};
+use crate::inspect::salvage::{salvage_with_progress, SalvageOptions};
 
 #[derive(Debug, Args)]
 pub struct SalvageArgs {
@@ -32,9 +32,9 @@ pub fn run(args: &SalvageArgs) -> CliResult {
         cancel: Some(super::interrupt_flag()),
         now_ms: None,
     };
-    let pb = super::args::spinner(args.json, &format!("salvaging {}", args.store.display()));
-    let r = salvage(&args.store, &args.out, &opts);
-    pb.finish_and_clear();
+    let pb = super::args::PhaseBar::new(args.json, &format!("salvaging {}", args.store.display()));
+    let r = salvage_with_progress(&args.store, &args.out, &opts, &|p| pb.report(p));
+    pb.finish();
     let r = r?;
     let mut out = super::stdout();
     if args.json {

@@ -1,5 +1,7 @@
 //! `rmqstore topics STORE`: per topic and queue, the min/max offset, message count and last
-//! store time (as `mqadmin topicStatus`), with the topic's `config/topics.json` settings.
+//! store time (as `mqadmin topicStatus`), with the topic's `config/topics.json` settings, and
+//! the disk each takes (as `kafka-log-dirs.sh`): its consume-queue files' lengths, and the
+//! commitlog bytes of its messages (the store sizes its consume-queue units record).
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -15,10 +17,70 @@ use crate::config_json::{TopicConfigJson, TopicsJson};
 use crate::inspect::content::{load_segments, walk_after_end, ContentItem};
 use crate::inspect::queues::QueueSummary;
 
+/// Disk use per topic and queue: `CQ Bytes` is the length of its consume-queue files on disk;
+/// `Log Bytes` is what its messages take in the commitlog (the sum of the store sizes its
+/// consume-queue units record, for the messages still in the commitlog; records in no consume
+/// queue, such as PREPARED/ROLLBACK ones, count for no topic).
 #[derive(Debug, Args)]
 pub struct TopicsArgs {
     #[command(flatten)]
     pub common: StoreArgs,
+}
+
+/// The disk one queue (or a topic's queues together) takes.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct DiskUse {
+    /// Length of the consume-queue files on disk.
+    consume_queue_bytes: u64,
+    /// Sum of the store sizes of the messages the queue holds (units in `[min, max)`).
+    commit_log_bytes: u64,
+}
+
+impl std::ops::AddAssign for DiskUse {
+    fn add_assign(&mut self, o: DiskUse) {
+        self.consume_queue_bytes += o.consume_queue_bytes;
+        self.commit_log_bytes += o.commit_log_bytes;
+    }
+}
+
+/// The disk use of every consume queue, by topic and queue id.
+fn disk_use(store: &crate::MessageStore) -> BTreeMap<(String, i32), DiskUse> {
+    let phy_min = store.min_phy_offset() as i64;
+    let mut out = BTreeMap::new();
+    for cq in store.consume_queues().all() {
+        let mut d = DiskUse::default();
+        for f in cq.files().files() {
+            d.consume_queue_bytes += std::fs::metadata(f.path()).map_or(0, |m| m.len());
+        }
+        for i in cq.min_offset_in_queue()..cq.max_offset_in_queue() {
+            match cq.get_unit(i) {
+                Some(u) if u.is_pre_blank() || u.commitlog_offset < phy_min => {}
+                Some(u) => d.commit_log_bytes += u.size.max(0) as u64,
+                None => break,
+            }
+        }
+        out.insert((cq.topic().to_string(), cq.queue_id()), d);
+    }
+    out
+}
+
+/// One queue: its summary and the disk it takes.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonQueue<'a> {
+    #[serde(flatten)]
+    summary: &'a QueueSummary,
+    #[serde(flatten)]
+    disk_use: DiskUse,
+}
+
+/// The report: every topic, and the side files left out.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonTopics<'a> {
+    topics: Vec<JsonTopic<'a>>,
+    left_out: &'a [crate::left_out::LeftOut],
 }
 
 #[derive(Serialize)]
@@ -27,7 +89,9 @@ struct JsonTopic<'a> {
     topic: &'a str,
     /// From `config/topics.json` (or its `.bak`), when the topic is there.
     config: Option<JsonTopicConfig<'a>>,
-    queues: Vec<&'a QueueSummary>,
+    queues: Vec<JsonQueue<'a>>,
+    /// The topic's queues together.
+    disk_use: DiskUse,
     /// Per queue id: valid records of this topic after recovery's end (a broker drops them).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     records_after_recovery_end: BTreeMap<i32, u64>,
@@ -58,6 +122,10 @@ impl<'a> From<&'a TopicConfigJson> for JsonTopicConfig<'a> {
     }
 }
 
+/// The schema of `topics --json` (2: `diskUse` per topic, the same two fields on each
+/// queue, `leftOut`).
+pub const SCHEMA: &str = "rmqstore.topics/2";
+
 pub fn run(args: &TopicsArgs) -> CliResult {
     let (store, _) = args.common.open()?;
     let config_dir = store.config().config_dir();
@@ -71,7 +139,13 @@ pub fn run(args: &TopicsArgs) -> CliResult {
     let n = store.consume_queues().all().len() as u64;
     let pb = args.common.progress(n, "reading queues", false);
     let summaries = store.queue_summaries();
+    let disk = disk_use(&store);
     pb.finish_and_clear();
+    let queue_disk = |s: &QueueSummary| {
+        disk.get(&(s.topic.clone(), s.queue_id))
+            .copied()
+            .unwrap_or_default()
+    };
     // What lies after recovery's end: named on stderr, counted per queue. (Only the segments
     // from the end on are read; the queues come from the consume queues.)
     let segs = load_segments(store.config())?;
@@ -119,14 +193,32 @@ pub fn run(args: &TopicsArgs) -> CliResult {
     if args.common.json {
         let list: Vec<JsonTopic<'_>> = by_topic
             .iter()
-            .map(|(t, qs)| JsonTopic {
-                topic: t,
-                config: table.get(*t).map(JsonTopicConfig::from),
-                queues: qs.clone(),
-                records_after_recovery_end: after_end.get(*t).cloned().unwrap_or_default(),
+            .map(|(t, qs)| {
+                let queues: Vec<JsonQueue<'_>> = qs
+                    .iter()
+                    .map(|q| JsonQueue {
+                        summary: q,
+                        disk_use: queue_disk(q),
+                    })
+                    .collect();
+                let mut total = DiskUse::default();
+                for q in &queues {
+                    total += q.disk_use;
+                }
+                JsonTopic {
+                    topic: t,
+                    config: table.get(*t).map(JsonTopicConfig::from),
+                    queues,
+                    disk_use: total,
+                    records_after_recovery_end: after_end.get(*t).cloned().unwrap_or_default(),
+                }
             })
             .collect();
-        super::json::write_list(&mut out, "rmqstore.topics/1", "topics", &list)?;
+        let doc = JsonTopics {
+            topics: list,
+            left_out: store.left_out(),
+        };
+        super::json::write_doc(&mut out, SCHEMA, &doc)?;
         out.flush()?;
         return report();
     }
@@ -140,6 +232,8 @@ pub fn run(args: &TopicsArgs) -> CliResult {
         "Last Updated",
         "R/W Queues",
         "Perm",
+        "CQ Bytes>",
+        "Log Bytes>",
     ]);
     for (topic, qs) in &by_topic {
         let cfg = table.get(*topic);
@@ -157,6 +251,8 @@ pub fn run(args: &TopicsArgs) -> CliResult {
                 "(no consume queue)".into(),
                 settings,
                 perm,
+                "0".into(),
+                "0".into(),
             ]);
             continue;
         }
@@ -172,17 +268,26 @@ pub fn run(args: &TopicsArgs) -> CliResult {
                     .unwrap_or_else(|| "-".into()),
                 settings.clone(),
                 perm.clone(),
+                queue_disk(q).consume_queue_bytes.to_string(),
+                queue_disk(q).commit_log_bytes.to_string(),
             ]);
         }
     }
     t.write(&mut out, 0)?;
     let total: u64 = summaries.iter().map(|s| s.message_count).sum();
+    let mut all = DiskUse::default();
+    for d in disk.values() {
+        all += *d;
+    }
     writeln!(
         out,
-        "\n{} topics, {} queues, {} messages in consume queues{}",
+        "\n{} topics, {} queues, {} messages in consume queues; consume queues {} bytes on \
+         disk, their messages {} bytes of commitlog{}",
         by_topic.len(),
         summaries.len(),
         total,
+        all.consume_queue_bytes,
+        all.commit_log_bytes,
         if topics_json.is_some() {
             ""
         } else {

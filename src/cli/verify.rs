@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::{CliError, CliResult, GeometryArgs};
-use crate::inspect::verify::{verify, VerifyOptions, VerifyReport};
+use crate::inspect::verify::{verify_with_progress, VerifyOptions, VerifyReport};
 use crate::inspect::Severity;
 
 #[derive(Debug, Args)]
@@ -26,15 +26,16 @@ pub struct VerifyArgs {
 
 pub fn run(args: &VerifyArgs) -> CliResult {
     let geometry = args.config.overrides(&args.store, &args.geometry)?;
-    let pb = super::args::spinner(args.json, &format!("verifying {}", args.store.display()));
-    let report = verify(
+    let pb = super::args::PhaseBar::new(args.json, &format!("verifying {}", args.store.display()));
+    let report = verify_with_progress(
         &args.store,
         &VerifyOptions {
             geometry,
             now_ms: None,
         },
+        &|p| pb.report(p),
     );
-    pb.finish_and_clear();
+    pb.finish();
     let report = report?;
     let mut out = super::stdout();
     if args.json {

@@ -14,6 +14,7 @@ internal_mods! {
     mod report;
     mod verify;
     mod content;
+    mod progress;
     #[cfg(feature = "internals")]
     mod records;
     mod scan;

@@ -169,6 +169,15 @@ pub(crate) fn build_dir_beside(out: &Path, tag: &str, ts: &str) -> Result<PathBu
 
 /// Rebuilds the consume queues, index and checkpoint of the store at `root`.
 pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
+    rebuild_with_progress(root, opts, &super::progress::none)
+}
+
+/// [`rebuild`], reporting the commitlog bytes replayed (phase `replaying`) to `progress`.
+pub fn rebuild_with_progress(
+    root: &Path,
+    opts: &RebuildOptions,
+    report_progress: super::progress::ProgressFn<'_>,
+) -> Result<RebuildReport> {
     // A consume-queue or index file of the wrong length does not stop a rebuild (it replaces
     // them): the sizes are the most common lengths, as verify finds them.
     let config = super::verify::tolerant_config(root, &opts.geometry)?;
@@ -401,6 +410,12 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
         // The content: every record up to recovery's end, past damage (a record the reput
         // cannot read is skipped to the next valid one and reported).
         let mut stop = false;
+        let base = content.min_offset;
+        let mut phase = super::progress::Phase::start(
+            report_progress,
+            "replaying",
+            content.end.saturating_sub(base),
+        );
         walk_content(&segs, content.end, |it| {
             let (offset, total_size, record) = match it {
                 ContentItem::Record {
@@ -432,6 +447,7 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
                     // error no longer listens; its error is reported after the scan.)
                     let _ = progress.send(CopyTo::Below(offset));
                     next_progress = offset + COPY_STEP;
+                    phase.set(offset.saturating_sub(base));
                 }
                 // The properties are parsed once, for the request and the 3.x delay window.
                 let props = record.store_properties();
@@ -477,6 +493,9 @@ pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
                 stop = true;
             }
         });
+        if !stop {
+            phase.finish();
+        }
         let scan = (content.end, content.stopped_by.clone());
         if !batch.is_empty() {
             let _ = to_dispatch.send(batch);

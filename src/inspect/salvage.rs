@@ -73,6 +73,17 @@ pub struct SalvageReport {
 
 /// Salvages the store at `root` into `out` (which must not exist or be empty).
 pub fn salvage(root: &Path, out: &Path, opts: &SalvageOptions) -> Result<SalvageReport> {
+    salvage_with_progress(root, out, opts, &super::progress::none)
+}
+
+/// [`salvage`], reporting the bytes of the source commitlog walked (phase `copying`) to
+/// `progress`.
+pub fn salvage_with_progress(
+    root: &Path,
+    out: &Path,
+    opts: &SalvageOptions,
+    progress: super::progress::ProgressFn<'_>,
+) -> Result<SalvageReport> {
     let config = tolerant_config(root, &opts.geometry)?;
     check_out_dir(root, out)?;
     let clock: Arc<dyn Clock> = match opts.now_ms {
@@ -123,7 +134,14 @@ pub fn salvage(root: &Path, out: &Path, opts: &SalvageOptions) -> Result<Salvage
             });
         }
         let mut failure: Option<StoreError> = None;
+        let mut phase =
+            super::progress::Phase::start(progress, "copying", segs.iter().map(|s| s.len).sum());
+        let mut seg_base = 0u64;
+        let mut phase_mib = 0u64;
         for s in &segs {
+            phase.set(seg_base);
+            let here = seg_base;
+            seg_base += s.len;
             if cancelled() {
                 return Err(StoreError::Invalid(
                     "interrupted; the partial output was removed".into(),
@@ -144,6 +162,13 @@ pub fn salvage(root: &Path, out: &Path, opts: &SalvageOptions) -> Result<Salvage
             walk_segment(data, s.offset, |it| {
                 if failure.is_some() {
                     return;
+                }
+                if let Item::Record { pos, .. } = &it {
+                    // Every MiB or so.
+                    if (here + *pos as u64) >> 20 != phase_mib {
+                        phase_mib = (here + *pos as u64) >> 20;
+                        phase.set(here + *pos as u64);
+                    }
                 }
                 match it {
                     Item::Record {
@@ -225,6 +250,7 @@ pub fn salvage(root: &Path, out: &Path, opts: &SalvageOptions) -> Result<Salvage
                 return Err(e);
             }
         }
+        phase.finish();
         store.shutdown()?;
         let cfg = config.config_dir();
         if cfg.is_dir() {

@@ -27,6 +27,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::discover::{discover_config, GeometryOverrides};
+use super::progress::{Phase, ProgressFn};
 use super::report::{Finding, Findings, Severity};
 use super::scan::{
     last_non_zero_in, list_segments, walk_segment, walk_segment_known_tail, DamageKind, Item,
@@ -286,7 +287,9 @@ impl Topics {
     }
 }
 
-struct Ctx {
+struct Ctx<'p> {
+    /// Where progress goes ([`super::progress::none`] for plain [`verify`]).
+    progress: ProgressFn<'p>,
     findings: Findings,
     topics: Topics,
     /// The commitlog offset of each record of `recs`, in walk order.
@@ -307,7 +310,7 @@ struct Ctx {
     cl_files_end: u64,
 }
 
-impl Ctx {
+impl Ctx<'_> {
     fn find(&self, offset: u64) -> Option<usize> {
         self.offsets.binary_search(&offset).ok()
     }
@@ -410,6 +413,17 @@ fn most_common(lens: impl Iterator<Item = u64>) -> Option<u64> {
     m.into_iter().max_by_key(|(l, n)| (*n, *l)).map(|(l, _)| l)
 }
 
+/// Bytes of the files in the consume-queue folders (for progress; unreadable entries count 0).
+fn dir_bytes(dirs: &[(String, i32, PathBuf)]) -> u64 {
+    dirs.iter()
+        .filter_map(|(_, _, d)| fs::read_dir(d).ok())
+        .flat_map(|rd| rd.flatten())
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
+}
+
 /// `consumequeue/<topic>/<queueId>` folders as (topic, queue id, path), and stray entries.
 #[allow(clippy::type_complexity)]
 pub(crate) fn queue_dirs(root: &Path) -> Result<(Vec<(String, i32, PathBuf)>, Vec<PathBuf>)> {
@@ -445,6 +459,16 @@ pub(crate) fn queue_dirs(root: &Path) -> Result<(Vec<(String, i32, PathBuf)>, Ve
 /// Verifies the store rooted at `root`. Errors only for input that cannot be inspected at all
 /// (no such directory, unreadable files); everything else is a finding.
 pub fn verify(root: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
+    verify_with_progress(root, opts, &super::progress::none)
+}
+
+/// [`verify`], reporting bytes done per phase (`commitlog`, `consume queues`, `index`) to
+/// `progress`.
+pub fn verify_with_progress(
+    root: &Path,
+    opts: &VerifyOptions,
+    progress: ProgressFn<'_>,
+) -> Result<VerifyReport> {
     check_is_store(root, opts)?;
     let config = tolerant_config(root, &opts.geometry)?;
     let delay_levels = config.delay_levels().map_err(StoreError::Config)?;
@@ -458,6 +482,7 @@ pub fn verify(root: &Path, opts: &VerifyOptions) -> Result<VerifyReport> {
         ..Summary::default()
     };
     let mut cx = Ctx {
+        progress,
         findings: Findings::default(),
         topics: Topics::default(),
         offsets: Vec::new(),
@@ -738,7 +763,15 @@ fn scan_commitlog(
     let mut last_qo: FxHashMap<(u32, i32), (i64, u64)> = FxHashMap::default();
     // Whether the last data segment's walk ended in a blank (None: not walked whole).
     let mut last_data_seg_blank: Option<bool> = None;
+    let mut phase = Phase::start(
+        cx.progress,
+        "commitlog",
+        segs.iter().map(|s| s.len.min(size)).sum(),
+    );
     for (si, s) in segs.iter().enumerate() {
+        if si > 0 {
+            phase.add(segs[si - 1].len.min(size));
+        }
         let data = s.data();
         let data = &data[..data.len().min(size as usize)];
         if last_data_seg.is_none_or(|l| si > l) {
@@ -926,6 +959,7 @@ fn scan_commitlog(
         }
         cx.data_end = cx.data_end.max(s.offset + seg_end as u64);
     }
+    phase.finish();
     // The data end is the end of the last valid record or blank, not of damage.
     cx.data_end = cx
         .offsets
@@ -1092,7 +1126,7 @@ fn add_record(
     });
 }
 
-impl Ctx {
+impl Ctx<'_> {
     fn segs_path(&self, seg: usize) -> PathBuf {
         self.seg_paths.get(seg).cloned().unwrap_or_default()
     }
@@ -1113,8 +1147,12 @@ fn verify_consume_queues(config: &StoreConfig, cx: &mut Ctx, summary: &mut Summa
     }
     let mut reput_from = cx.cl_min;
     let mut queues = Vec::new();
+    let mut phase = Phase::start(cx.progress, "consume queues", dir_bytes(&dirs));
+    let mut last_bytes = 0;
     for (topic, qid, dir) in dirs {
+        phase.add(last_bytes);
         let (files, strays) = list_segments(&dir)?;
+        last_bytes = files.iter().map(|f| f.len).sum();
         for s in strays {
             cx.findings.push(
                 Finding::new(
@@ -1425,6 +1463,7 @@ fn verify_consume_queues(config: &StoreConfig, cx: &mut Ctx, summary: &mut Summa
         }
         queues.push((q, dir));
     }
+    phase.finish();
     summary.reput_from = reput_from;
 
     // Records no unit points at: behind the reput position (dispatched at start) or missing.
@@ -1556,7 +1595,12 @@ fn verify_index(config: &StoreConfig, cx: &mut Ctx, summary: &mut Summary) -> Re
     let mut key_present = vec![false; cx.key_hashes.len()];
     let mut first_begin: Option<i64> = None;
     let mut last_end: i64 = -1;
-    for f in &files {
+    let file_len = |f: &IndexFile| f.bytes().len() as u64;
+    let mut phase = Phase::start(cx.progress, "index", files.iter().map(file_len).sum());
+    for (fi, f) in files.iter().enumerate() {
+        if fi > 0 {
+            phase.add(file_len(&files[fi - 1]));
+        }
         let path = f.path().to_path_buf();
         let h: IndexHeader = f.disk_header();
         let count = h.index_count.max(1);
@@ -1802,6 +1846,7 @@ fn verify_index(config: &StoreConfig, cx: &mut Ctx, summary: &mut Summary) -> Re
             );
         }
     }
+    phase.finish();
     // Coverage: records inside the indexed range must have their keys.
     if let Some(begin) = first_begin {
         let mut missing: Option<(u64, usize)> = None;
