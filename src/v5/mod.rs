@@ -12,6 +12,7 @@ pub mod crc;
 pub mod epoch;
 pub mod inspect;
 pub mod lmq;
+pub mod props;
 pub mod target;
 pub mod timer;
 
