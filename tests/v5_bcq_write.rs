@@ -15,7 +15,12 @@ mod common;
 use common::files_under;
 
 fn fx() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/java/rocketmq-5.3.3/batchcq/store")
+    // interop/v5-features/run.sh points this at stores the 5.3.3 jar has just written.
+    let root = std::env::var_os("RMQSTORE_V5_FIXTURE_ROOT").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/java/rocketmq-5.3.3"),
+        PathBuf::from,
+    );
+    root.join("batchcq/store")
 }
 
 fn segments() -> Vec<(u64, Vec<u8>)> {
