@@ -217,6 +217,13 @@ fn puts_assign_javas_lmq_offsets_and_the_same_queue_bytes() {
     );
     assert_eq!(store.max_offset_in_queue("%LMQ%new", 0), 1);
     store.shutdown().unwrap();
+
+    // The 5.x inspection (what `stat`/`verify` use) finds every LMQ unit's record naming that
+    // queue at that offset.
+    let store = MessageStore::open_read_only(config(&root)).unwrap();
+    let rep = rmqstore::v5::inspect::inspect(&root, &store).unwrap();
+    assert!(rep.problems.is_empty(), "{:?}", rep.problems);
+    assert_eq!(rep.lmq_queues.len(), 4, "{:?}", rep.lmq_queues);
 }
 
 #[test]
