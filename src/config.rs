@@ -96,6 +96,14 @@ pub struct StoreConfig {
     /// 5.x `enabledAppendPropCRC`: append the `__CRC32#` property to every record written.
     /// Only with a 5.x target version.
     pub enabled_append_prop_crc: bool,
+    /// 5.x `enableLmq`: a put whose `INNER_MULTI_DISPATCH` names `%LMQ%` queues gets their
+    /// queue offsets in `INNER_MULTI_QUEUE_OFFSET` (`src/v5/lmq.rs`). Only with a 5.x target.
+    pub enable_lmq: bool,
+    /// 5.x `enableMultiDispatch`: dispatch appends a unit to each queue a record's
+    /// `INNER_MULTI_DISPATCH` names. Only with a 5.x target.
+    pub enable_multi_dispatch: bool,
+    /// 5.x `mapperFileSizeBatchConsumeQueue` (bytes; default 300,000 units of 46 bytes).
+    pub mapper_file_size_batch_consume_queue: u64,
     /// `deleteWhen` (Java `MessageStoreConfig`, broker.properties).
     pub delete_when: String,
     /// `fileReservedTimeHours` (Java `MessageStoreConfig`, broker.properties).
@@ -196,6 +204,9 @@ impl Default for StoreConfig {
             auto_message_version_on_topic_len: false,
             target_version: crate::v5::TargetVersion::V4_6_0,
             enabled_append_prop_crc: false,
+            enable_lmq: false,
+            enable_multi_dispatch: false,
+            mapper_file_size_batch_consume_queue: crate::v5::batch_cq::DEFAULT_BCQ_FILE_SIZE,
             delete_when: "04".into(),
             file_reserved_time_hours: 72,
             disk_max_used_space_ratio: 75,
@@ -565,6 +576,9 @@ pub const STORE_KEYS: &[&str] = &[
     "offsetCheckInSlave",
     "autoMessageVersionOnTopicLen",
     "enabledAppendPropCRC",
+    "enableLmq",
+    "enableMultiDispatch",
+    "mapperFileSizeBatchConsumeQueue",
     "haListenPort",
     "haMasterAddress",
     "haSendHeartbeatInterval",
@@ -928,6 +942,17 @@ impl StoreConfig {
         if let Some(e) = p.get("enabledAppendPropCRC") {
             c.enabled_append_prop_crc = java_bool(e, w);
         }
+        if let Some(e) = p.get("enableLmq") {
+            c.enable_lmq = java_bool(e, w);
+        }
+        if let Some(e) = p.get("enableMultiDispatch") {
+            c.enable_multi_dispatch = java_bool(e, w);
+        }
+        int_field!(
+            "mapperFileSizeBatchConsumeQueue",
+            mapper_file_size_batch_consume_queue,
+            u64
+        );
         int_field!(
             "maxTransferBytesOnMessageInMemory",
             max_transfer_bytes_on_message_in_memory,

@@ -33,6 +33,8 @@ pub struct DispatchRequest<'a> {
     pub sys_flag: i32,
     /// The prepared-transaction offset.
     pub prepared_transaction_offset: i64,
+    /// The record's raw properties (5.x multi-dispatch reads its LMQ targets from them).
+    pub properties: &'a [u8],
 }
 
 impl<'a> DispatchRequest<'a> {
@@ -66,6 +68,7 @@ impl<'a> DispatchRequest<'a> {
             uniq_key: props.uniq_key,
             sys_flag: rec.sys_flag,
             prepared_transaction_offset: rec.prepared_transaction_offset,
+            properties: rec.properties,
         })
     }
 
@@ -116,6 +119,9 @@ pub struct Dispatcher {
     /// checkpoint's `physicMsgTimestamp` (0: none yet, or not a slave).
     slave_physic_msg_timestamp: AtomicI64,
     slave: std::sync::atomic::AtomicBool,
+    /// 5.x `enableMultiDispatch` / `enableLmq` (see [`set_multi_dispatch`](Self::set_multi_dispatch)).
+    multi_dispatch: std::sync::atomic::AtomicBool,
+    lmq: std::sync::atomic::AtomicBool,
     /// Records skipped by the consume queues because their topic or queue id cannot name one.
     undispatchable: AtomicU64,
     /// The first of them, described.
@@ -149,6 +155,8 @@ impl Dispatcher {
             logics_msg_timestamp: AtomicI64::new(0),
             slave_physic_msg_timestamp: AtomicI64::new(0),
             slave: std::sync::atomic::AtomicBool::new(false),
+            multi_dispatch: std::sync::atomic::AtomicBool::new(false),
+            lmq: std::sync::atomic::AtomicBool::new(false),
             undispatchable: AtomicU64::new(0),
             first_undispatchable: Mutex::new(None),
             hooks: Default::default(),
@@ -197,6 +205,22 @@ impl Dispatcher {
     /// (a slave's replicated segments carry no store timestamp for its commitlog flush to set).
     pub fn set_slave(&self, slave: bool) {
         self.slave.store(slave, Ordering::Release);
+    }
+
+    /// 5.x multi-dispatch (`enableMultiDispatch`): a record whose `INNER_MULTI_DISPATCH` and
+    /// `INNER_MULTI_QUEUE_OFFSET` list queues also gets a unit in each of them, at the offset
+    /// its put recorded (`ConsumeQueue#multiDispatchLmqQueue`); with `enable_lmq` an `%LMQ%`
+    /// name means queue 0, any other name the record's own queue id.
+    pub fn set_multi_dispatch(&self, multi_dispatch: bool, enable_lmq: bool) {
+        self.multi_dispatch.store(multi_dispatch, Ordering::Release);
+        self.lmq.store(enable_lmq, Ordering::Release);
+    }
+
+    /// The settings of [`set_multi_dispatch`](Self::set_multi_dispatch) for `config`: only
+    /// with a 5.x target version.
+    pub fn configure_multi_dispatch(&self, config: &crate::StoreConfig) {
+        let v5 = config.target_version.is_5x();
+        self.set_multi_dispatch(v5 && config.enable_multi_dispatch, v5 && config.enable_lmq);
     }
 
     /// On a slave, the store timestamp of the last record put into a consume queue (0: none).
@@ -277,6 +301,33 @@ impl Dispatcher {
             if put == crate::consume_queue::PutUnit::Written {
                 self.hooks.arrived(req);
             }
+            if self.multi_dispatch.load(Ordering::Acquire) {
+                self.put_in_lmq_queues(req)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The multi-dispatch half of [`put_in_queue`](Self::put_in_queue) (5.x): one plain unit
+    /// per queue the record names, at the queue offset its put assigned there. A queue that
+    /// already holds the unit skips it (recovery and reput redo this safely); a name that
+    /// cannot be a consume-queue directory is skipped.
+    fn put_in_lmq_queues(&self, req: &DispatchRequest<'_>) -> Result<()> {
+        let lmq = self.lmq.load(Ordering::Acquire);
+        for (name, offset) in crate::v5::lmq::dispatch_targets(&req.topic, req.properties) {
+            let queue_id = if lmq && crate::v5::lmq::is_lmq(&name) {
+                crate::v5::lmq::LMQ_QUEUE_ID
+            } else {
+                req.queue_id
+            };
+            if validate_topic(&name).is_err()
+                || validate_queue_id(queue_id).is_err()
+                || !queue_offset_fits(offset, self.cqs.file_size())
+            {
+                continue;
+            }
+            let cq = self.cqs.find_or_create(&name, queue_id)?;
+            cq.put_position_info(req.commitlog_offset, req.msg_size, req.tags_code, offset)?;
         }
         Ok(())
     }

@@ -53,6 +53,7 @@ pub use crate::format::record::{Magic, MessageRecord};
 pub use crate::ha::{ClientStatus, HaHandle, HaStatus, SlaveConnection};
 pub use crate::inspect::content::SkippedRange;
 pub use crate::left_out::LeftOut;
+mod lmq_put;
 mod powercut;
 
 /// `PutMessageStatus`.
@@ -447,6 +448,7 @@ impl MessageStore {
             clock.clone(),
         ));
         dispatcher.set_slave(config.broker_role == crate::config::BrokerRole::Slave);
+        dispatcher.configure_multi_dispatch(&config);
         let boot_ms = clock.now_millis();
         let mut store = MessageStore {
             config,
@@ -792,10 +794,13 @@ impl MessageStore {
         if let Some(refused) = self.check_size(&rec) {
             return Ok(refused);
         }
+        if let Some(refused) = lmq_put::refuse_growth(&self.config, &rec[0]) {
+            return Ok(refused);
+        }
         let now = || self.clock.now_millis();
         // The parsed properties describe the record unless the delay rewrite replaced them.
         let parsed = (!rewrote).then_some(props);
-        let append = self.append(&mut rec, Some(&now), parsed)?;
+        let append = self.append(&mut rec, Some(&now), parsed, lmq_put::LmqPut::Broker)?;
         Ok(PutMessageResult {
             status: PutMessageStatus::PutOk,
             append: Some(append),
@@ -1031,7 +1036,7 @@ impl MessageStore {
         if let Some(refused) = self.check_size(&recs) {
             return Ok(refused);
         }
-        let append = self.append(&mut recs, None, None)?;
+        let append = self.append(&mut recs, None, None, lmq_put::LmqPut::Off)?;
         Ok(self.handle_ha(self.handle_disk_flush(append, true), true))
     }
 
@@ -1083,7 +1088,12 @@ impl MessageStore {
                 .map_err(|e| StoreError::Invalid(e.to_string()))?;
             recs.push(rec);
         }
-        self.append(&mut recs, None, None)
+        let lmq = if recs.len() == 1 {
+            lmq_put::LmqPut::InPlace
+        } else {
+            lmq_put::LmqPut::Off
+        };
+        self.append(&mut recs, None, None, lmq)
     }
 
     fn validate(&self, topic: &str, queue_id: i32, props_len: usize) -> Option<PutMessageResult> {
@@ -1196,6 +1206,7 @@ impl MessageStore {
         recs: &mut [MessageRecord<'_>],
         stamp: Option<&dyn Fn() -> i64>,
         parsed: Option<&StoreProperties<'_>>,
+        lmq: lmq_put::LmqPut,
     ) -> Result<AppendResult> {
         let mut st: parking_lot::MutexGuard<'_, PutState> = self.commit_log.lock();
         if let Some(now) = stamp {
@@ -1203,6 +1214,28 @@ impl MessageStore {
             recs.iter_mut().for_each(|r| r.store_timestamp = ts);
         }
         CommitLog::assign_queue_offsets(&mut st, recs);
+        // 5.x LMQ: the record is encoded with its LMQ offsets in its properties.
+        if let Some(w) = lmq_put::wrap(&self.config, &mut st, &recs[0], lmq) {
+            let mut one = [MessageRecord {
+                properties: w.properties.as_bytes(),
+                ..recs[0].clone()
+            }];
+            let r = self.append_locked(st, &mut one, None, &w.advance);
+            recs[0].physical_offset = one[0].physical_offset;
+            return r;
+        }
+        self.append_locked(st, recs, parsed, &[])
+    }
+
+    /// [`append`](Self::append) once the queue offsets are assigned: appends, advances the
+    /// LMQ offsets of `advance` if stored, and dispatches.
+    fn append_locked(
+        &self,
+        mut st: parking_lot::MutexGuard<'_, PutState>,
+        recs: &mut [MessageRecord<'_>],
+        parsed: Option<&StoreProperties<'_>>,
+        advance: &[String],
+    ) -> Result<AppendResult> {
         let (file, pos, total) = match self.commit_log.append_group(&mut st, recs) {
             Ok(x) => x,
             Err(e) => {
@@ -1216,6 +1249,7 @@ impl MessageStore {
                 return Err(e);
             }
         };
+        lmq_put::advance(&mut st, advance);
         if !self.dispatch_on_commit {
             // The records are stored: whatever happens to their dispatch, the put succeeded
             // (a caller retrying would store them twice). A failed dispatch leaves the reput

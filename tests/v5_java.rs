@@ -201,3 +201,79 @@ fn java_5_3_3_truncates_a_record_whose_crc_property_is_wrong() {
         "{summary}"
     );
 }
+
+/// A 5.x store with `enableLmq` + `enableMultiDispatch`: messages of a parent topic
+/// multi-dispatched to three LMQs (and one plain non-LMQ name, which 5.3.3 gives no offset).
+/// Returns what Java must find: every message by its parent queue offset and by each LMQ offset
+/// rmqstore assigned.
+fn write_5x_lmq_store(root: &Path) -> serde_json::Value {
+    let mut c = StoreConfig::with_root(root).with_target_version(TargetVersion::V5_3_3);
+    c.enable_lmq = true;
+    c.enable_multi_dispatch = true;
+    c.mapped_file_size_commit_log = 1 << 20;
+    c.mapped_file_size_consume_queue_raw = 4000;
+    c.max_hash_slot_num = 1000;
+    c.max_index_num = 4000;
+    let store = MessageStore::open(c.clone()).unwrap();
+    let targets = ["%LMQ%a", "%LMQ%a,%LMQ%b", "%LMQ%b,%LMQ%c,%LMQ%a", "%LMQ%c"];
+    let mut messages = Vec::new();
+    for i in 0..1000 {
+        let body = vec![b'a' + (i % 26) as u8; 500 + (i * 13) % 2000];
+        let m = Message::new("LmqParent", 0, body.clone())
+            .with_keys(&format!("l-{i}"))
+            .with_tags("TagL")
+            .with_property("INNER_MULTI_DISPATCH", targets[i % targets.len()]);
+        let r = store.put_message(&m).unwrap();
+        assert!(r.is_ok(), "{r:?}");
+        let a = r.append.unwrap();
+        let sha = format!("{:x}", Sha256::digest(&body));
+        messages.push(json!({
+            "topic": "LmqParent", "queueId": 0, "queueOffset": a.logics_offset,
+            "wroteOffset": a.wrote_offset, "bodySha256": sha, "key": format!("l-{i}"),
+        }));
+        let stored = store.get_by_phy_offset(a.wrote_offset as u64).unwrap();
+        let t = rmqstore::v5::lmq::targets(stored.decode().unwrap().properties)
+            .unwrap()
+            .unwrap();
+        for (q, off) in t {
+            messages.push(json!({
+                "topic": q, "queueId": 0, "queueOffset": off.unwrap(),
+                "wroteOffset": a.wrote_offset, "bodySha256": sha, "key": null,
+            }));
+        }
+    }
+    let max = store.max_phy_offset();
+    store.shutdown().unwrap();
+    assert!(max > 1 << 20, "the store rolls over a segment");
+    json!({
+        "storeConfig": {
+            "mappedFileSizeCommitLog": c.mapped_file_size_commit_log,
+            "mappedFileSizeConsumeQueue": c.mapped_file_size_consume_queue_raw,
+            "maxHashSlotNum": c.max_hash_slot_num,
+            "maxIndexNum": c.max_index_num,
+            "enabledAppendPropCRC": false,
+            "enableLmq": true,
+            "enableMultiDispatch": true,
+        },
+        "maxPhyOffset": max,
+        "messages": messages,
+    })
+}
+
+#[test]
+#[ignore = "needs Java 17 and Maven: interop/v5-features/run.sh runs it with --ignored"]
+fn java_5_3_3_reads_the_lmq_queues_rmqstore_wrote() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let expect = write_5x_lmq_store(&root);
+    let lmq_entries = expect["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["topic"].as_str().unwrap().starts_with("%LMQ%"))
+        .count();
+    assert_eq!(lmq_entries, 1000 / 4 * 7);
+    let (ok, summary) = java_check(&root, &expect);
+    assert!(ok, "Java 5.3.3 on rmqstore's LMQ store:\n{summary}");
+    assert!(summary.contains(&format!("checked {} messages", 1000 + lmq_entries)));
+}

@@ -322,6 +322,7 @@ pub fn rebuild_with_progress(
         delay_levels.clone(),
         clock.clone(),
     );
+    dispatcher.configure_multi_dispatch(&config);
     let mut records = 0u64;
     let mut not_dispatched = 0u64;
     let mut skipped: Vec<SkippedRange> = Vec::new();

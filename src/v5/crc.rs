@@ -16,6 +16,11 @@ pub const CRC32_RESERVED_LEN: usize = 20;
 /// What the reserved tail holds until [`seal`] fills in the digits.
 const PLACEHOLDER: &str = "__CRC32#\u{1}0000000000\u{2}";
 
+/// The reserved tail as [`reserve`] appends it (before sealing).
+pub fn placeholder() -> &'static str {
+    PLACEHOLDER
+}
+
 /// `MessageUtils#deleteProperty`: removes every `name 0x01 value 0x02` item (an item starts at
 /// the beginning or after 0x02); an item with no closing 0x02 is cut with everything after it.
 pub fn delete_property<'a>(props: &'a str, name: &str) -> Cow<'a, str> {

@@ -5,19 +5,21 @@
 //! (Java: `org.apache.rocketmq.store.queue.BatchConsumeQueue`, `store.timer.*`,
 //! `store.ha.autoswitch.EpochFileCache`); `docs/format.md` §12 describes the bytes.
 //!
-//! Everything here reads; nothing here creates, locks or changes a file.
+//! The readers create, lock and change nothing. The writers: `batch_cq_write` (regenerates
+//! `batchconsumequeue/`), `props` (5.x property re-serialization), and the LMQ rules in `lmq`
+//! used by the put path (`src/store/lmq_put.rs`) and dispatch.
 
+pub mod batch_cq;
+pub mod batch_cq_write;
 pub mod crc;
+pub mod lmq;
+pub mod props;
 pub mod target;
 // Reading the 5.x structures is for the CLI's inspection (and our tests) only.
-#[cfg(any(feature = "cli", feature = "internals"))]
-pub mod batch_cq;
 #[cfg(any(feature = "cli", feature = "internals"))]
 pub mod epoch;
 #[cfg(any(feature = "cli", feature = "internals"))]
 pub mod inspect;
-#[cfg(any(feature = "cli", feature = "internals"))]
-pub mod lmq;
 #[cfg(any(feature = "cli", feature = "internals"))]
 pub mod timer;
 

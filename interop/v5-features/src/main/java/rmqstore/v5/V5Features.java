@@ -480,6 +480,9 @@ public final class V5Features {
         c.setMaxIndexNum(sc.getIntValue("maxIndexNum"));
         c.setEnabledAppendPropCRC(sc.getBooleanValue("enabledAppendPropCRC"));
         c.setForceVerifyPropCRC(sc.getBooleanValue("enabledAppendPropCRC"));
+        // LMQ stores: Java reads the %LMQ% queues rmqstore dispatched (and would redo them).
+        c.setEnableLmq(sc.getBooleanValue("enableLmq"));
+        c.setEnableMultiDispatch(sc.getBooleanValue("enableMultiDispatch"));
         c.setCheckCRCOnRecover(true);
         c.setHaListenPort(0);
         c.setEnableCompaction(false);
