@@ -116,6 +116,8 @@ pub struct ScannedRecord<'a> {
     pub offset: u64,
     pub record: MessageRecord<'a>,
     pub total_size: u32,
+    /// The whole record.
+    pub bytes: &'a [u8],
 }
 
 /// How a scan of the commitlog ended.
@@ -382,6 +384,7 @@ impl CommitLog {
                             offset,
                             record,
                             total_size,
+                            bytes: &data[pos..pos + total_size as usize],
                         };
                         if let Err(problem) = on_record(&sr) {
                             return ScanEnd {

@@ -64,6 +64,10 @@ pub struct StoreConfig {
     /// 5.x `enabledAppendPropCRC`: append the `__CRC32#` property to every record written.
     /// Only with a 5.x target version.
     pub enabled_append_prop_crc: bool,
+    /// 5.x `forceVerifyPropCRC`: recovery (with `check_crc_on_recover`) checks each record's
+    /// `__CRC32#` instead of its body CRC and ends at a record without one or with a wrong one.
+    /// Only with a 5.x target version.
+    pub force_verify_prop_crc: bool,
     pub delete_when: String,
     pub file_reserved_time_hours: u64,
     pub disk_max_used_space_ratio: u32,
@@ -151,6 +155,7 @@ impl Default for StoreConfig {
             auto_message_version_on_topic_len: false,
             target_version: crate::v5::TargetVersion::V4_6_0,
             enabled_append_prop_crc: false,
+            force_verify_prop_crc: false,
             delete_when: "04".into(),
             file_reserved_time_hours: 72,
             disk_max_used_space_ratio: 75,
@@ -507,6 +512,7 @@ pub const STORE_KEYS: &[&str] = &[
     "offsetCheckInSlave",
     "autoMessageVersionOnTopicLen",
     "enabledAppendPropCRC",
+    "forceVerifyPropCRC",
     "haListenPort",
     "haMasterAddress",
     "haSendHeartbeatInterval",
@@ -870,6 +876,9 @@ impl StoreConfig {
         if let Some(e) = p.get("enabledAppendPropCRC") {
             c.enabled_append_prop_crc = java_bool(e, w);
         }
+        if let Some(e) = p.get("forceVerifyPropCRC") {
+            c.force_verify_prop_crc = java_bool(e, w);
+        }
         int_field!(
             "maxTransferBytesOnMessageInMemory",
             max_transfer_bytes_on_message_in_memory,
@@ -1076,6 +1085,13 @@ impl StoreConfig {
             warnings.push(
                 "enabledAppendPropCRC is a 5.x setting and is ignored with target version \
                  4.6.0: set rmqstoreTargetVersion=5.3.3 to write __CRC32#"
+                    .to_string(),
+            );
+        }
+        if self.force_verify_prop_crc && !self.target_version.is_5x() {
+            warnings.push(
+                "forceVerifyPropCRC is a 5.x setting and is ignored with target version 4.6.0: \
+                 set rmqstoreTargetVersion=5.3.3 to check __CRC32# on recovery"
                     .to_string(),
             );
         }

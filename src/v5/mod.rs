@@ -8,10 +8,12 @@
 //! Everything here reads; nothing here creates, locks or changes a file.
 
 pub mod batch_cq;
+pub mod compaction;
 pub mod crc;
 pub mod epoch;
 pub mod inspect;
 pub mod lmq;
+pub mod recovery;
 pub mod target;
 pub mod timer;
 

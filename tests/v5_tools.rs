@@ -1,0 +1,273 @@
+//! The operator tools on 5.x stores (`verify`, `preflight`), and the 5.x rules of the store's
+//! own recovery (target version 5.3.3). Stores are copies of the fixtures the 5.3.3 jar wrote
+//! (`tests/fixtures/java/rocketmq-5.3.3/`), damaged where a test says so.
+
+mod common;
+
+use std::io::Read;
+use std::path::Path;
+use std::process::Command;
+
+use common::{copy_store_to_temp, fixture};
+use rmqstore::inspect::verify::{verify, VerifyOptions, VerifyReport};
+use rmqstore::inspect::Severity;
+use serde_json::Value;
+
+fn v5(variant: &str) -> tempfile::TempDir {
+    let tmp = copy_store_to_temp(&fixture(&format!("5.3.3/{variant}")));
+    let gz = tmp.path().join("timerwheel.gz");
+    if gz.exists() {
+        let mut wheel = Vec::new();
+        flate2::read::GzDecoder::new(std::fs::File::open(&gz).unwrap())
+            .read_to_end(&mut wheel)
+            .unwrap();
+        std::fs::write(tmp.path().join("timerwheel"), wheel).unwrap();
+        std::fs::remove_file(gz).unwrap();
+    }
+    tmp
+}
+
+fn run_verify(root: &Path) -> VerifyReport {
+    verify(root, &VerifyOptions::default()).unwrap()
+}
+
+fn errors(r: &VerifyReport) -> Vec<String> {
+    r.findings
+        .iter()
+        .filter(|f| f.severity == Severity::Error)
+        .map(|f| f.to_string())
+        .collect()
+}
+
+/// Exit code and stdout.
+fn cli(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_rmqstore"))
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+#[test]
+fn verify_checks_every_5x_structure_of_java_stores_and_finds_no_error() {
+    for (variant, want) in [
+        ("batchcq", "batchconsumequeue"),
+        ("lmq", "lmq"),
+        ("timer", "timerlog"),
+        ("epoch", "epochFileCheckpoint"),
+    ] {
+        let tmp = v5(variant);
+        let before = common::tree_digest(tmp.path());
+        let r = run_verify(tmp.path());
+        assert!(errors(&r).is_empty(), "{variant}: {:#?}", errors(&r));
+        let v5 = r.summary.v5.as_ref().expect(variant);
+        assert!(v5.present.iter().any(|p| p == want), "{variant}: {v5:?}");
+        assert!(v5.problems.is_empty());
+        // Inspection changes nothing (no abort, lock or segment created).
+        assert_eq!(before, common::tree_digest(tmp.path()), "{variant}");
+    }
+    let r = run_verify(v5("batchcq").path());
+    let v = r.summary.v5.unwrap();
+    assert_eq!(v.batch_queues.len(), 2);
+    let manifest: Value = common::read_json(&fixture("5.3.3/batchcq").dir.join("manifest.json"));
+    let inner = manifest["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["sysFlag"].as_i64().unwrap() & 0x80 != 0)
+        .count() as u64;
+    assert!(inner > 0);
+    assert_eq!(r.summary.inner_batch_records, inner, "{:?}", v.batch_queues);
+    let r = run_verify(v5("timer").path());
+    let t = r.summary.v5.unwrap().timer.unwrap();
+    assert_eq!((t.pending, t.used_slots), (50, 49));
+    // A 4.6.0 store has no 5.x part.
+    let tmp = copy_store_to_temp(&fixture("4.6.0/async"));
+    assert!(run_verify(tmp.path()).summary.v5.is_none());
+}
+
+#[test]
+fn verify_names_the_file_and_offset_of_damaged_5x_units() {
+    // Batch CQ: the third unit's commitlog offset moved by one byte.
+    let tmp = v5("batchcq");
+    let file = tmp
+        .path()
+        .join("batchconsumequeue/BatchTopic/0/00000000000000000000");
+    let mut b = std::fs::read(&file).unwrap();
+    b[2 * 46 + 7] ^= 1;
+    std::fs::write(&file, b).unwrap();
+    let r = run_verify(tmp.path());
+    let f: Vec<_> = r.findings.of_kind("v5-batch-cq").collect();
+    assert!(
+        f.iter().any(|f| f.severity == Severity::Error
+            && f.file.as_deref() == Some(file.as_path())
+            && f.offset == Some(2 * 46)),
+        "{f:#?}"
+    );
+    assert_eq!(r.exit_code(), 1);
+
+    // LMQ: unit 3 of %LMQ%a points at the record of unit 2.
+    let tmp = v5("lmq");
+    let file = tmp
+        .path()
+        .join("consumequeue/%LMQ%a/0/00000000000000000000");
+    let mut b = std::fs::read(&file).unwrap();
+    let prev = b[40..60].to_vec();
+    b[60..80].copy_from_slice(&prev);
+    std::fs::write(&file, b).unwrap();
+    let r = run_verify(tmp.path());
+    let f: Vec<_> = r.findings.of_kind("v5-lmq").collect();
+    assert!(
+        f.iter()
+            .any(|f| f.file.as_deref() == Some(file.as_path()) && f.offset == Some(60)),
+        "{f:#?}"
+    );
+    // ...and the LMQ is not also reported as a broken plain queue.
+    assert_eq!(r.findings.of_kind("cq-unit-mismatch").count(), 0);
+
+    // Timer log: the fourth unit's offsetPy (bytes 28..36 of a unit) is off by one.
+    let tmp = v5("timer");
+    let seg = tmp.path().join("timerlog/00000000000000000000");
+    let mut b = std::fs::read(&seg).unwrap();
+    b[3 * 52 + 35] ^= 1;
+    std::fs::write(&seg, b).unwrap();
+    let r = run_verify(tmp.path());
+    let f: Vec<_> = r.findings.of_kind("v5-timer").collect();
+    assert!(
+        f.iter()
+            .any(|f| f.file.as_deref() == Some(seg.as_path()) && f.offset == Some(3 * 52)),
+        "{f:#?}"
+    );
+    // The real-topic hash (bytes 40..44) is checked against the record's REAL_TOPIC.
+    let tmp = v5("timer");
+    let seg = tmp.path().join("timerlog/00000000000000000000");
+    let mut b = std::fs::read(&seg).unwrap();
+    b[5 * 52 + 43] ^= 1;
+    std::fs::write(&seg, b).unwrap();
+    let r = run_verify(tmp.path());
+    assert!(
+        r.findings
+            .of_kind("v5-timer")
+            .any(|f| f.offset == Some(5 * 52) && f.message.contains("REAL_TOPIC")),
+        "{:#?}",
+        r.findings
+    );
+
+    // Epoch file: an entry changed, so its CRC no longer matches.
+    let tmp = v5("epoch");
+    let ep = tmp.path().join("epochFileCheckpoint");
+    let text = std::fs::read_to_string(&ep)
+        .unwrap()
+        .replacen("2-", "4-", 1);
+    std::fs::write(&ep, text).unwrap();
+    let r = run_verify(tmp.path());
+    assert!(
+        r.findings
+            .of_kind("v5-epoch")
+            .any(|f| f.file.as_deref() == Some(ep.as_path())),
+        "{:#?}",
+        r.findings
+    );
+}
+
+#[test]
+fn verify_cli_shows_5x_structures_in_text_and_json() {
+    let tmp = v5("timer");
+    let root = tmp.path().to_str().unwrap();
+    let (code, text) = cli(&["verify", root]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("5.x structures: timerlog, timerwheel, timercheck, timermetrics"));
+    assert!(text.contains("timers: 50 pending (1 rolled)"), "{text}");
+    let (code, text) = cli(&["verify", "--json", root]);
+    assert_eq!(code, 0, "{text}");
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(doc["summary"]["v5"]["timer"]["pending"], 50, "{doc}");
+}
+
+fn preflight(root: &Path, target: &str) -> (i32, Value) {
+    let (code, text) = cli(&[
+        "preflight",
+        "--json",
+        "--target",
+        target,
+        root.to_str().unwrap(),
+    ]);
+    let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    (code, doc)
+}
+
+fn finding<'a>(doc: &'a Value, kind: &str) -> Option<&'a Value> {
+    doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["kind"] == kind)
+}
+
+#[test]
+fn preflight_names_what_4x_cannot_read_after_5x_wrote() {
+    for (variant, kind, sev) in [
+        ("batchcq", "v5-batch-cq", "error"),
+        ("lmq", "v5-lmq", "warning"),
+        ("timer", "v5-timers", "error"),
+        ("epoch", "v5-epoch", "warning"),
+        ("crc", "v5-crc-property", "info"),
+        ("async", "v2-records", "error"),
+    ] {
+        let tmp = v5(variant);
+        let (code, doc) = preflight(tmp.path(), "4.6.0");
+        let f = finding(&doc, kind).unwrap_or_else(|| panic!("{variant}: {doc}"));
+        assert_eq!(f["severity"], sev, "{variant}: {f}");
+        assert!(f["file"].as_str().is_some(), "{f}");
+        if sev != "info" {
+            assert_eq!(code, 1, "{variant}: {doc}");
+        }
+        // Under 5.x the same facts are no hazard.
+        let (code, doc) = preflight(tmp.path(), "5.3.3");
+        assert_eq!(
+            finding(&doc, kind).unwrap()["severity"],
+            "info",
+            "{variant}"
+        );
+        assert_eq!(code, 0, "{variant}: {doc}");
+    }
+    // The timer store's hazard counts the pending timers.
+    let tmp = v5("timer");
+    let (_, doc) = preflight(tmp.path(), "4.6.0");
+    let msg = finding(&doc, "v5-timers").unwrap()["message"]
+        .as_str()
+        .unwrap();
+    assert!(msg.contains("holds 50 pending timers"), "{msg}");
+}
+
+#[test]
+fn preflight_names_what_5x_does_differently_on_a_4x_store() {
+    let tmp = copy_store_to_temp(&fixture("4.6.0/async"));
+    let (code, doc) = preflight(tmp.path(), "5.3.3");
+    let f = finding(&doc, "v5-differences").unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(f["severity"], "info");
+    assert!(f["message"].as_str().unwrap().contains("zero-length last"));
+    assert_eq!(code, 0, "{doc}");
+    // Not for a move within 4.x.
+    let (_, doc) = preflight(tmp.path(), "4.6.0");
+    assert!(finding(&doc, "v5-differences").is_none());
+    // A RocksDB store type would not read the existing file queues.
+    let props = tmp.path().join("broker.properties");
+    std::fs::write(&props, "storeType=defaultRocksDB\n").unwrap();
+    let (code, text) = cli(&[
+        "preflight",
+        "--json",
+        "--target",
+        "5.3.3",
+        "-c",
+        props.to_str().unwrap(),
+        tmp.path().to_str().unwrap(),
+    ]);
+    let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let f = finding(&doc, "v5-rocksdb-consumequeue").unwrap_or_else(|| panic!("{doc}"));
+    assert_eq!(f["severity"], "warning");
+    assert_eq!(code, 1);
+}
