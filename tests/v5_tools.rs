@@ -271,3 +271,153 @@ fn preflight_names_what_5x_does_differently_on_a_4x_store() {
     assert_eq!(f["severity"], "warning");
     assert_eq!(code, 1);
 }
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect()
+}
+
+#[test]
+fn cq_dumps_a_batch_consume_queue_unit_by_unit() {
+    let tmp = v5("batchcq");
+    let root = tmp.path().to_str().unwrap();
+    let dir = tmp.path().join("batchconsumequeue/BatchTopic/1");
+    let file = dir.join("00000000000000000000");
+    // Two files of 10 units: the queue's bytes are their concatenation.
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes.extend(std::fs::read(dir.join("00000000000000000460")).unwrap());
+    let (code, text) = cli(&["cq", root, "BatchTopic", "1", "--json"]);
+    assert_eq!(code, 0, "{text}");
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let units = doc["units"].as_array().unwrap();
+    assert_eq!(units.len(), 12);
+    for (k, u) in units.iter().enumerate() {
+        let b = &bytes[k * 46..];
+        let be64 = |at: usize| i64::from_be_bytes(b[at..at + 8].try_into().unwrap());
+        assert_eq!(u["commitLogOffset"], be64(0), "{u}");
+        assert_eq!(u["queueOffset"], be64(28), "{u}");
+        assert_eq!(u["batchSize"], i16::from_be_bytes([b[36], b[37]]), "{u}");
+        assert_eq!(u["check"], "match", "{u}");
+        assert_eq!(u["pos"], (k % 10) * 46);
+    }
+    assert_eq!(doc["maxOffset"], 27);
+    // --from picks the unit holding that offset.
+    let (_, text) = cli(&[
+        "cq",
+        root,
+        "BatchTopic",
+        "1",
+        "--from",
+        "12",
+        "--limit",
+        "1",
+    ]);
+    assert!(text.contains("\n          10      5"), "{text}");
+    // A unit pointing at another record is shown as such.
+    let mut b = std::fs::read(&file).unwrap();
+    b.copy_within(0..8, 46);
+    std::fs::write(&file, b).unwrap();
+    let (_, text) = cli(&["cq", root, "BatchTopic", "1", "--limit", "2"]);
+    assert!(text.contains("OTHER RECORD"), "{text}");
+    assert!(text.contains("1 do not match their record"), "{text}");
+}
+
+#[test]
+fn cat_reads_lmq_and_batch_queues_and_notes_timers() {
+    // LMQ: the records cat gives for %LMQ%a are those its consume-queue units point at.
+    let tmp = v5("lmq");
+    let root = tmp.path().to_str().unwrap();
+    let cq = std::fs::read(
+        tmp.path()
+            .join("consumequeue/%LMQ%a/0/00000000000000000000"),
+    )
+    .unwrap();
+    let want: Vec<i64> = cq
+        .chunks_exact(20)
+        .filter(|u| u.iter().any(|b| *b != 0))
+        .map(|u| i64::from_be_bytes(u[..8].try_into().unwrap()))
+        .collect();
+    assert_eq!(want.len(), 9);
+    let (code, text) = cli(&["cat", root, "--topic", "%LMQ%a", "--json", "--body", "none"]);
+    assert_eq!(code, 0, "{text}");
+    let got: Vec<i64> = json_lines(&text)
+        .iter()
+        .filter_map(|d| d["commitLogOffset"].as_i64())
+        .collect();
+    assert_eq!(got, want);
+    let (_, text) = cli(&[
+        "cat", root, "--topic", "%LMQ%a", "--from", "3", "--to", "5", "--json", "--body", "none",
+    ]);
+    let got: Vec<i64> = json_lines(&text)
+        .iter()
+        .filter_map(|d| d["commitLogOffset"].as_i64())
+        .collect();
+    assert_eq!(got, want[3..5].to_vec());
+
+    // Batch CQ topic: no plain consume queue; the records of the units holding offsets 5..10.
+    let tmp = v5("batchcq");
+    let root = tmp.path().to_str().unwrap();
+    let (code, text) = cli(&[
+        "cat",
+        root,
+        "--topic",
+        "BatchTopic",
+        "--queue",
+        "1",
+        "--from",
+        "5",
+        "--to",
+        "10",
+        "--body",
+        "none",
+    ]);
+    assert_eq!(code, 0, "{text}");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert!(lines[0].contains("offset=5") && lines[0].contains("[inner batch of 4]"));
+    assert!(lines[1].contains("offset=9"));
+
+    // Timers: each timer record says for which topic and when it is due.
+    let tmp = v5("timer");
+    let (_, text) = cli(&[
+        "cat",
+        tmp.path().to_str().unwrap(),
+        "--topic",
+        "rmq_sys_wheel_timer",
+        "--limit",
+        "1",
+        "--body",
+        "none",
+    ]);
+    assert!(text.contains("[timer for TimerUser, due "), "{text}");
+}
+
+#[test]
+fn topics_lists_batch_queues_lmq_and_pending_timers() {
+    let tmp = v5("batchcq");
+    let (code, text) = cli(&["topics", tmp.path().to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{text}");
+    let doc: Value = serde_json::from_str(&text).unwrap();
+    let bt = doc["topics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["topic"] == "BatchTopic")
+        .unwrap_or_else(|| panic!("{doc}"));
+    let qs = bt["v5"]["batchQueues"].as_array().unwrap();
+    assert_eq!(qs.len(), 2);
+    assert_eq!(qs[1]["messages"], 27);
+    let tmp = v5("lmq");
+    let (_, text) = cli(&["topics", tmp.path().to_str().unwrap()]);
+    assert!(text.contains("%LMQ%b: light message queue"), "{text}");
+    let tmp = v5("timer");
+    let (_, text) = cli(&["topics", tmp.path().to_str().unwrap()]);
+    assert!(text.contains("TimerUser: 50 timers pending"), "{text}");
+    // stat: the pending count and the due range.
+    let (_, text) = cli(&["stat", tmp.path().to_str().unwrap()]);
+    assert!(
+        text.contains("timers: 50 pending (1 rolled) in 49 wheel slots, 50 timer-log units, due 1796235335439..1796321435000"),
+        "{text}"
+    );
+}

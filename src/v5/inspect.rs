@@ -54,6 +54,8 @@ pub struct TimerSummary {
     pub latest_due_ms: Option<i64>,
     /// Pending timers per real topic, from `config/timermetrics`.
     pub metrics: Vec<(String, i64)>,
+    /// Pending timers per real topic, from the records the wheel's units point at.
+    pub pending_by_topic: Vec<(String, usize)>,
     pub checkpoint: Option<timer::TimerCheckpoint>,
 }
 
@@ -404,7 +406,9 @@ fn check_timer(root: &Path, store: &MessageStore, rep: &mut V5Report) {
             })
             .unwrap_or_default(),
         checkpoint,
+        pending_by_topic: Vec::new(),
     };
+    let mut by_topic: std::collections::BTreeMap<String, usize> = Default::default();
     let wheel_path = root.join("timerwheel");
     for s in &slots {
         let slot_at = Some(s.index * timer::SLOT_SIZE as u64);
@@ -450,6 +454,9 @@ fn check_timer(root: &Path, store: &MessageStore, rep: &mut V5Report) {
                         u.size_py
                     ))
                 } else {
+                    if let Some(t) = prop(r, "REAL_TOPIC").filter(|_| !u.is_delete()) {
+                        *by_topic.entry(t).or_default() += 1;
+                    }
                     match prop(r, "REAL_TOPIC") {
                         Some(t) if timer::java_string_hash(&t) != u.hash_code_of_real_topic => {
                             Some(format!(
@@ -479,6 +486,7 @@ fn check_timer(root: &Path, store: &MessageStore, rep: &mut V5Report) {
             }
         }
     }
+    sum.pending_by_topic = by_topic.into_iter().collect();
     rep.timer = Some(sum);
 }
 
@@ -713,4 +721,109 @@ pub fn batch_topic_names(root: &Path) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// One batch-consume-queue unit with what the commitlog holds where it points (`cq` on a
+/// batch topic).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchUnitView {
+    /// The unit's first message offset (`msgBaseOffset`).
+    pub queue_offset: u64,
+    pub batch_size: i16,
+    pub commit_log_offset: i64,
+    pub size: i32,
+    pub tags_code: i64,
+    pub check: crate::inspect::queues::UnitCheck,
+    /// Store time of the matching record.
+    pub store_timestamp: Option<i64>,
+    /// The store time the unit itself carries.
+    pub unit_store_time: i64,
+    pub compacted_offset: i32,
+    pub file: PathBuf,
+    pub pos: u64,
+}
+
+/// A range of one batch consume queue (`batchconsumequeue/<topic>/<queueId>`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchCqDump {
+    pub topic: String,
+    pub queue_id: i32,
+    /// Always true: tells this dump from a plain consume queue's.
+    pub batch: bool,
+    pub first_unit: u64,
+    pub min_offset: u64,
+    pub max_offset: u64,
+    pub messages: i64,
+    pub units: Vec<BatchUnitView>,
+}
+
+/// The units of batch queue `topic`/`queue_id` holding messages from `from` on (the unit
+/// holding `from` first), at most `limit`; `None` when the store has no such batch queue.
+pub fn dump_batch_queue(
+    root: &Path,
+    store: &MessageStore,
+    topic: &str,
+    queue_id: i32,
+    from: Option<u64>,
+    limit: usize,
+) -> Result<Option<BatchCqDump>> {
+    use crate::inspect::queues::UnitCheck;
+    let dir = batch_cq::dir(root).join(topic).join(queue_id.to_string());
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let q = batch_cq::read_queue(&dir, topic, queue_id)?;
+    let min = q.min_offset().unwrap_or(0).max(0) as u64;
+    let max = q.max_offset().unwrap_or(0).max(0) as u64;
+    let from = from.unwrap_or(min);
+    let min_phy = store.min_phy_offset() as i64;
+    let units = q
+        .units
+        .iter()
+        .filter(|pu| pu.unit.next_offset() as u64 > from)
+        .take(limit)
+        .map(|pu| {
+            let u = &pu.unit;
+            let (check, ts) = if u.commitlog_offset < min_phy {
+                (UnitCheck::Deleted, None)
+            } else {
+                match with_record(store, u.commitlog_offset, |r, total| {
+                    let same = r.topic == topic.as_bytes()
+                        && r.queue_id == queue_id
+                        && r.queue_offset == u.msg_base_offset
+                        && i64::from(total) == i64::from(u.size);
+                    (same, r.store_timestamp)
+                }) {
+                    Ok((true, ts)) => (UnitCheck::Match, Some(ts)),
+                    Ok((false, _)) => (UnitCheck::OtherRecord, None),
+                    Err(_) => (UnitCheck::NoRecord, None),
+                }
+            };
+            BatchUnitView {
+                queue_offset: u.msg_base_offset.max(0) as u64,
+                batch_size: u.batch_size,
+                commit_log_offset: u.commitlog_offset,
+                size: u.size,
+                tags_code: u.tags_code,
+                check,
+                store_timestamp: ts,
+                unit_store_time: u.store_time,
+                compacted_offset: u.compacted_offset,
+                file: pu.file.clone(),
+                pos: pu.pos,
+            }
+        })
+        .collect();
+    Ok(Some(BatchCqDump {
+        topic: topic.to_string(),
+        queue_id,
+        batch: true,
+        first_unit: min,
+        min_offset: min,
+        max_offset: max,
+        messages: q.message_count(),
+        units,
+    }))
 }
