@@ -421,3 +421,96 @@ fn topics_lists_batch_queues_lmq_and_pending_timers() {
         "{text}"
     );
 }
+
+fn files_named(dir: &Path) -> Vec<Vec<u8>> {
+    let mut v: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).unwrap(),
+            )
+        })
+        .collect();
+    v.sort();
+    v.into_iter().map(|(_, b)| b).collect()
+}
+
+#[test]
+fn rebuild_of_a_5x_store_uses_the_5x_slot_rule_and_keeps_what_it_does_not_rebuild() {
+    use rmqstore::inspect::rebuild::{rebuild, RebuildOptions, RebuildTarget};
+    for (variant, kept) in [
+        (
+            "lmq",
+            vec![
+                "consumequeue/%LMQ%a",
+                "consumequeue/%LMQ%b",
+                "consumequeue/%LMQ%c",
+            ],
+        ),
+        ("batchcq", vec!["batchconsumequeue"]),
+        (
+            "timer",
+            vec![
+                "timerlog",
+                "timerwheel",
+                "config/timercheck",
+                "config/timermetrics",
+            ],
+        ),
+        (
+            "epoch",
+            vec!["epochFileCheckpoint", "epochFileCheckpoint.bak"],
+        ),
+    ] {
+        let tmp = v5(variant);
+        let out = tempfile::tempdir().unwrap();
+        let dest = out.path().join("out");
+        let r = rebuild(
+            tmp.path(),
+            &RebuildOptions::new(RebuildTarget::Out(dest.clone())),
+        )
+        .unwrap();
+        assert!(r.index_5x_slot_count, "{variant}");
+        assert_eq!(r.kept_5x, kept, "{variant}");
+        // The index: byte-identical to the one Java 5.3.3 wrote (5.x hashSlotCount rule).
+        assert_eq!(
+            files_named(&dest.join("index")),
+            files_named(&tmp.path().join("index")),
+            "{variant}"
+        );
+        // What was kept is byte-identical, and the output verifies clean.
+        for k in &kept {
+            let (a, b) = (dest.join(k), tmp.path().join(k));
+            if b.is_dir() {
+                assert_eq!(
+                    common::tree_digest(&a),
+                    common::tree_digest(&b),
+                    "{variant} {k}"
+                );
+            } else {
+                assert!(
+                    std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
+                    "{variant} {k}"
+                );
+            }
+        }
+        let v = run_verify(&dest);
+        assert!(errors(&v).is_empty(), "{variant}: {:#?}", errors(&v));
+        if variant == "batchcq" {
+            // No plain queue for a batch-CQ topic, as 5.x keeps none.
+            assert!(!dest.join("consumequeue/BatchTopic").exists());
+        }
+    }
+    // In place, the kept structures stay where they are.
+    let tmp = v5("lmq");
+    let before = common::tree_digest(&tmp.path().join("consumequeue/%LMQ%a"));
+    let r = rebuild(tmp.path(), &RebuildOptions::new(RebuildTarget::InPlace)).unwrap();
+    assert_eq!(r.kept_5x.len(), 3);
+    assert_eq!(
+        common::tree_digest(&tmp.path().join("consumequeue/%LMQ%a")),
+        before
+    );
+    assert!(errors(&run_verify(tmp.path())).is_empty());
+}
