@@ -52,6 +52,7 @@ pub struct LogRecord {
 
 /// One compaction queue: its log records and its sparse consume-queue units.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CompactionQueue {
     pub topic: String,
     pub queue_id: i32,
@@ -69,6 +70,7 @@ pub struct CompactionQueue {
 
 /// `compaction/` in brief, with every problem found (file, byte offset, what).
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CompactionReport {
     pub positions: BTreeMap<String, i64>,
     pub queues: Vec<CompactionQueue>,

@@ -23,6 +23,7 @@ use crate::MessageStore;
 
 /// One thing wrong with a 5.x structure.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct V5Problem {
     /// `v5-batch-cq`, `v5-lmq`, `v5-timer`, `v5-epoch`, `v5-compaction`.
     pub kind: &'static str,
@@ -33,6 +34,7 @@ pub struct V5Problem {
 
 /// A batch queue in brief.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BatchQueueSummary {
     pub topic: String,
     pub queue_id: i32,
@@ -44,6 +46,7 @@ pub struct BatchQueueSummary {
 
 /// The timer store in brief.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TimerSummary {
     pub log_units: usize,
     pub used_slots: usize,
@@ -61,6 +64,7 @@ pub struct TimerSummary {
 
 /// Everything 5.x-specific found in a store.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct V5Report {
     /// The 5.x-only structures found ([`present`]).
     pub present: Vec<String>,
