@@ -118,6 +118,8 @@ pub struct PutState {
 pub struct ScannedRecord<'a> {
     pub record: MessageRecord<'a>,
     pub total_size: u32,
+    /// The whole record.
+    pub bytes: &'a [u8],
 }
 
 /// How a scan of the commitlog ended.
@@ -373,6 +375,7 @@ impl CommitLog {
                         let sr = ScannedRecord {
                             record,
                             total_size,
+                            bytes: &data[pos..pos + total_size as usize],
                         };
                         if let Err(problem) = on_record(&sr) {
                             return ScanEnd {

@@ -104,6 +104,10 @@ pub struct StoreConfig {
     pub enable_multi_dispatch: bool,
     /// 5.x `mapperFileSizeBatchConsumeQueue` (bytes; default 300,000 units of 46 bytes).
     pub mapper_file_size_batch_consume_queue: u64,
+    /// 5.x `forceVerifyPropCRC`: recovery (with `check_crc_on_recover`) checks each record's
+    /// `__CRC32#` instead of its body CRC and ends at a record without one or with a wrong one.
+    /// Only with a 5.x target version.
+    pub force_verify_prop_crc: bool,
     /// `deleteWhen` (Java `MessageStoreConfig`, broker.properties).
     pub delete_when: String,
     /// `fileReservedTimeHours` (Java `MessageStoreConfig`, broker.properties).
@@ -207,6 +211,7 @@ impl Default for StoreConfig {
             enable_lmq: false,
             enable_multi_dispatch: false,
             mapper_file_size_batch_consume_queue: crate::v5::batch_cq::DEFAULT_BCQ_FILE_SIZE,
+            force_verify_prop_crc: false,
             delete_when: "04".into(),
             file_reserved_time_hours: 72,
             disk_max_used_space_ratio: 75,
@@ -579,6 +584,7 @@ pub const STORE_KEYS: &[&str] = &[
     "enableLmq",
     "enableMultiDispatch",
     "mapperFileSizeBatchConsumeQueue",
+    "forceVerifyPropCRC",
     "haListenPort",
     "haMasterAddress",
     "haSendHeartbeatInterval",
@@ -953,6 +959,9 @@ impl StoreConfig {
             mapper_file_size_batch_consume_queue,
             u64
         );
+        if let Some(e) = p.get("forceVerifyPropCRC") {
+            c.force_verify_prop_crc = java_bool(e, w);
+        }
         int_field!(
             "maxTransferBytesOnMessageInMemory",
             max_transfer_bytes_on_message_in_memory,
@@ -1159,6 +1168,13 @@ impl StoreConfig {
             warnings.push(
                 "enabledAppendPropCRC is a 5.x setting and is ignored with target version \
                  4.6.0: set rmqstoreTargetVersion=5.3.3 to write __CRC32#"
+                    .to_string(),
+            );
+        }
+        if self.force_verify_prop_crc && !self.target_version.is_5x() {
+            warnings.push(
+                "forceVerifyPropCRC is a 5.x setting and is ignored with target version 4.6.0: \
+                 set rmqstoreTargetVersion=5.3.3 to check __CRC32# on recovery"
                     .to_string(),
             );
         }

@@ -490,10 +490,21 @@ impl MessageStore {
         }
         if writable {
             let abort = store.config.abort_path();
+            // 5.3.3 keeps what abort held (a crashed run's PID) in abort.bak.
+            let prev_abort = store.config.target_version.is_5x().then(|| {
+                match std::fs::symlink_metadata(&abort) {
+                    Ok(m) if m.is_file() => std::fs::read(&abort).unwrap_or_default(),
+                    _ => Vec::new(),
+                }
+            });
             let mut o = crate::mapped_file::open_options_no_follow();
             o.write(true).create(true).truncate(true);
             crate::iorecord::open(&o, &abort).at(&abort)?;
             crate::iorecord::sync_new_entry(&abort, None, &[]).at(&abort)?;
+            if let Some(prev) = prev_abort {
+                // 5.3.3 writes its PID into abort (and the previous content into abort.bak).
+                crate::v5::recovery::write_abort_with_pid(&abort, &prev).at(&abort)?;
+            }
         }
         if services {
             store.start_cleanup_service()?;
@@ -520,7 +531,7 @@ impl MessageStore {
         }
         let start_index = {
             let cp = self.checkpoint.lock().values;
-            recovery_start_index(&files, abnormal, &cp, &self.config)
+            recovery_start_index(&files, abnormal, &cp, &self.config, Some(max_phy_of_cq))
         };
         self.recovery.start_offset = files[start_index].file_from_offset();
         if abnormal && writable {
@@ -553,15 +564,23 @@ impl MessageStore {
         let scan = {
             let dispatcher = &self.dispatcher;
             let do_dispatch = abnormal && writable;
-            recovery_scan(&files, start_index, check_crc, &delay_levels, |req| {
-                if do_dispatch {
-                    torn.note(dispatcher, req);
-                    dispatcher
-                        .dispatch(&mut dispatcher.lock(), req)
-                        .map_err(|e| crate::format::Problem::Invalid(e.to_string()))?;
-                }
-                Ok(())
-            })
+            let config = &self.config;
+            recovery_scan(
+                &files,
+                start_index,
+                check_crc,
+                config,
+                &delay_levels,
+                |req| {
+                    if do_dispatch {
+                        torn.note(dispatcher, req);
+                        dispatcher
+                            .dispatch(&mut dispatcher.lock(), req)
+                            .map_err(|e| crate::format::Problem::Invalid(e.to_string()))?;
+                    }
+                    Ok(())
+                },
+            )
         };
         self.recovery.end_offset = scan.end;
         self.recovery.stopped_by = scan.stopped_by.map(|e| e.to_string());
@@ -1609,7 +1628,13 @@ pub(crate) fn recovery_start_index(
     abnormal: bool,
     cp: &crate::format::checkpoint::Checkpoint,
     config: &StoreConfig,
+    max_phy_of_cq: Option<i64>,
 ) -> usize {
+    // 5.3.3 normal recovery: the segment holding the consume queues' end (src/v5/recovery.rs).
+    if let (false, true, Some(m)) = (abnormal, config.target_version.is_5x(), max_phy_of_cq) {
+        let starts: Vec<u64> = files.iter().map(|f| f.file_from_offset()).collect();
+        return crate::v5::recovery::normal_start_index(&starts, m);
+    }
     if abnormal {
         let min_ts = if config.message_index_enable && config.message_index_safe {
             cp.min_timestamp_index()
@@ -1632,10 +1657,17 @@ pub(crate) fn recovery_scan(
     files: &[Arc<MappedFile>],
     start_index: usize,
     check_crc: bool,
+    config: &StoreConfig,
     delay_levels: &DelayLevels,
     mut on_request: impl FnMut(&DispatchRequest<'_>) -> std::result::Result<(), crate::format::Problem>,
 ) -> crate::commitlog::ScanEnd {
-    CommitLog::scan_files(files, start_index, check_crc, |sr| {
+    // 5.x forceVerifyPropCRC: the __CRC32# property replaces the body CRC (src/v5/recovery.rs).
+    let prop_crc = check_crc && config.target_version.is_5x() && config.force_verify_prop_crc;
+    CommitLog::scan_files(files, start_index, check_crc && !prop_crc, |sr| {
+        if prop_crc {
+            crate::v5::recovery::check_prop_crc(&sr.record, sr.bytes)
+                .map_err(crate::format::Problem::Invalid)?;
+        }
         let req = DispatchRequest::from_record(&sr.record, sr.total_size, delay_levels)?;
         on_request(&req)
     })

@@ -196,8 +196,10 @@ fn java_5_3_3_truncates_a_record_whose_crc_property_is_wrong() {
     std::fs::write(&seg, bytes).unwrap();
     let (ok, summary) = java_check(&root, &expect);
     assert!(!ok, "Java accepted a record with a broken __CRC32#");
+    // Java ends recovery exactly at the start of that record (tests/v5_recovery.rs checks
+    // that rmqstore's own recovery with forceVerifyPropCRC ends at the same offset).
     assert!(
-        summary.contains("max physical offset after 5.3.3 recovery"),
+        summary.contains(&format!("max physical offset after 5.3.3 recovery {last},")),
         "{summary}"
     );
 }
@@ -276,4 +278,54 @@ fn java_5_3_3_reads_the_lmq_queues_rmqstore_wrote() {
     let (ok, summary) = java_check(&root, &expect);
     assert!(ok, "Java 5.3.3 on rmqstore's LMQ store:\n{summary}");
     assert!(summary.contains(&format!("checked {} messages", 1000 + lmq_entries)));
+}
+
+#[test]
+#[ignore = "needs Java 17 and Maven: interop/v5-features/run.sh runs it with --ignored"]
+fn java_5_3_3_normal_recovery_starts_at_the_segment_holding_the_queue_end() {
+    // A record of the first segment is broken (one body byte: its __CRC32# no longer
+    // matches). 4.6.0's recoverNormally would scan from the third-last segment, i.e. the
+    // first, and truncate there; 5.3.3 starts at the segment holding the consume queues' end
+    // (the last) and keeps everything. rmqstore with target 5.3.3 must agree with Java.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let mut expect = write_5x_store(&root, true);
+    let max = expect["maxPhyOffset"].as_u64().unwrap();
+    let seg_size = 1u64 << 20;
+    assert!(max / seg_size == 1, "two segments");
+    let msgs = expect["messages"].as_array_mut().unwrap();
+    let k = msgs
+        .iter()
+        .position(|m| m["wroteOffset"].as_u64().unwrap() > seg_size / 2)
+        .unwrap();
+    let victim = msgs.remove(k)["wroteOffset"].as_u64().unwrap();
+    let seg = root.join("commitlog").join(format!("{:020}", 0));
+    let mut bytes = std::fs::read(&seg).unwrap();
+    bytes[victim as usize + 300] ^= 1;
+    std::fs::write(&seg, bytes).unwrap();
+    // rmqstore (on a copy): 5.3.3 keeps the log whole, 4.6.0 cuts it at the broken record.
+    for (target, want) in [
+        (TargetVersion::V5_3_3, max),
+        (TargetVersion::V4_6_0, victim),
+    ] {
+        let copy = tmp.path().join(format!("copy-{target}"));
+        let status = Command::new("cp")
+            .arg("-r")
+            .arg(&root)
+            .arg(&copy)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let mut c = StoreConfig::with_root(&copy).with_target_version(target);
+        c.enabled_append_prop_crc = true;
+        c.force_verify_prop_crc = true;
+        c.mapped_file_size_commit_log = seg_size as usize;
+        c.mapped_file_size_consume_queue_raw = 4000;
+        c.max_hash_slot_num = 1000;
+        c.max_index_num = 4000;
+        let s = MessageStore::open_read_only(c).unwrap();
+        assert_eq!(s.max_phy_offset(), want, "rmqstore with target {target}");
+    }
+    let (ok, summary) = java_check(&root, &expect);
+    assert!(ok, "Java 5.3.3:\n{summary}");
 }

@@ -173,6 +173,9 @@ impl Filter {
                 }
             }
         }
+        if let Some(keep) = self.keeps_v5(m) {
+            return keep;
+        }
         if let Some(t) = &self.topic {
             if m.topic != t.as_bytes() {
                 return false;
@@ -393,6 +396,7 @@ pub(super) fn write_record_line(
         super::json::write_line(&mut *line, SCHEMA, &j).expect("serializing to memory cannot fail");
     } else {
         write_text(line, m, size, body);
+        v5_note(line, m);
         if beyond_end {
             line.extend_from_slice(b"  [after recovery's end]");
         }
@@ -471,6 +475,9 @@ fn topic_records(
         .filter(|q| q.topic() == topic && filter.queue.is_none_or(|id| q.queue_id() == id))
         .collect();
     if queues.is_empty() {
+        if let Some(r) = batch_topic_records(store, topic, filter)? {
+            return Ok(r);
+        }
         return Err(CliError::Input(format!(
             "{}: no consume queue for topic {topic}{}",
             store.config().consume_queue_dir().display(),
@@ -539,5 +546,111 @@ pub(super) fn write_text(line: &mut Vec<u8>, m: &MessageRecord<'_>, size: usize,
             ));
         }
         let _ = write!(line, "  body={b}");
+    }
+}
+
+// ---- 5.x: light message queues, batch consume queues, timers (docs/format.md §12) ----
+
+impl Filter {
+    /// The filter for records of 5.x queues, where the plain rule does not apply: a light
+    /// message queue (`--topic %LMQ%x`) holds records of other topics that name it in
+    /// `INNER_MULTI_DISPATCH` (queue offsets from `INNER_MULTI_QUEUE_OFFSET`), and an inner
+    /// batch takes queue offsets `base..base + INNER_NUM`. `None`: the plain rule decides.
+    fn keeps_v5(&self, m: &MessageRecord<'_>) -> Option<bool> {
+        use crate::format::record::sysflag::INNER_BATCH;
+        use crate::v5::lmq;
+        let in_time = !(self.since.is_some_and(|s| m.store_timestamp < s)
+            || self.until.is_some_and(|u| m.store_timestamp >= u));
+        let in_range = |lo: u64, hi: u64| {
+            !self.queue_offsets
+                || (self.from.is_none_or(|f| hi > f) && self.to.is_none_or(|t| lo < t))
+        };
+        match &self.topic {
+            Some(t) if lmq::is_lmq(t) => {
+                if self.queue.is_some_and(|q| q != lmq::LMQ_QUEUE_ID) {
+                    return Some(false);
+                }
+                let off = match lmq::targets(m.properties) {
+                    Some(Ok(ts)) => ts
+                        .into_iter()
+                        .find(|(name, _)| name == t)
+                        .and_then(|(_, o)| o),
+                    _ => None,
+                };
+                Some(off.is_some_and(|o| in_range(o.max(0) as u64, o.max(0) as u64 + 1)) && in_time)
+            }
+            _ if m.sys_flag & INNER_BATCH != 0 => {
+                if self.topic.as_ref().is_some_and(|t| m.topic != t.as_bytes())
+                    || self.queue.is_some_and(|q| m.queue_id != q)
+                {
+                    return Some(false);
+                }
+                let n = crate::format::properties::get(m.properties, "INNER_NUM")
+                    .and_then(|v| v.parse::<u64>().ok())
+                    .unwrap_or(1);
+                let base = m.queue_offset.max(0) as u64;
+                Some(in_range(base, base + n) && in_time)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The records of a 5.x batch-CQ topic (no plain consume queue), through its batch
+/// consume queue's units; `None` when the topic has none either.
+fn batch_topic_records(
+    store: &MessageStore,
+    topic: &str,
+    filter: &Filter,
+) -> CliResult<Option<Vec<StoredRecord>>> {
+    let root = store.config().root().to_path_buf();
+    let queues =
+        crate::v5::batch_cq::read_all_queues(&root).map_err(|e| CliError::Failed(e.to_string()))?;
+    let mut out = Vec::new();
+    let mut any = false;
+    for q in queues
+        .iter()
+        .filter(|q| q.topic == topic && filter.queue.is_none_or(|id| q.queue_id == id))
+    {
+        any = true;
+        for pu in &q.units {
+            let (lo, hi) = (pu.unit.msg_base_offset, pu.unit.next_offset());
+            if filter.from.is_some_and(|f| hi <= f as i64)
+                || filter.to.is_some_and(|t| lo >= t as i64)
+            {
+                continue;
+            }
+            if let Some(r) = u64::try_from(pu.unit.commitlog_offset)
+                .ok()
+                .and_then(|o| store.get_by_phy_offset(o))
+            {
+                out.push(r);
+            }
+        }
+    }
+    if !any {
+        return Ok(None);
+    }
+    out.sort_by_key(|r| r.offset());
+    out.dedup_by_key(|r| r.offset());
+    Ok(Some(out))
+}
+
+/// A text line's 5.x note: an inner batch's message count, a timer's due time and real topic.
+fn v5_note(line: &mut Vec<u8>, m: &MessageRecord<'_>) {
+    use crate::format::properties::get;
+    if m.sys_flag & crate::format::record::sysflag::INNER_BATCH != 0 {
+        if let Some(n) = get(m.properties, "INNER_NUM") {
+            line.extend_from_slice(format!("  [inner batch of {n}]").as_bytes());
+        }
+    }
+    if m.topic == crate::v5::timer::TIMER_TOPIC.as_bytes() {
+        let due = get(m.properties, "TIMER_OUT_MS").and_then(|v| v.parse::<i64>().ok());
+        let real = get(m.properties, "REAL_TOPIC");
+        if let (Some(due), Some(real)) = (due, real) {
+            line.extend_from_slice(
+                format!("  [timer for {real}, due {}]", human_time(due)).as_bytes(),
+            );
+        }
     }
 }

@@ -31,6 +31,9 @@ pub struct CqArgs {
 
 pub fn run(args: &CqArgs) -> CliResult {
     let (store, _) = args.common.open()?;
+    if let Some(r) = run_batch(args, &store) {
+        return r;
+    }
     let Some(dump) = store.dump_consume_queue(&args.topic, args.queue, args.from, args.limit)
     else {
         let dir = store
@@ -113,4 +116,72 @@ pub fn run(args: &CqArgs) -> CliResult {
     )?;
     out.flush()?;
     Ok(())
+}
+
+/// `cq` on a 5.x batch consume queue (`batchconsumequeue/TOPIC/QUEUE_ID`): its 46-byte units
+/// with their batch sizes, each checked against its record. `None` when the queue is not one.
+fn run_batch(args: &CqArgs, store: &crate::MessageStore) -> Option<CliResult> {
+    let root = store.config().root().to_path_buf();
+    let dump = match crate::v5::inspect::dump_batch_queue(
+        &root,
+        store,
+        &args.topic,
+        args.queue,
+        args.from,
+        args.limit,
+    ) {
+        Ok(Some(d)) => d,
+        Ok(None) => return None,
+        Err(e) => return Some(Err(CliError::Failed(e.to_string()))),
+    };
+    let write = || -> CliResult {
+        let mut out = super::stdout();
+        if args.common.json {
+            super::json::write_doc(&mut out, "rmqstore.cq/1", &dump)?;
+            out.flush()?;
+            return Ok(());
+        }
+        writeln!(
+            out,
+            "Batch consume queue {} / {}: min offset {}, max offset {}, {} messages",
+            dump.topic, dump.queue_id, dump.min_offset, dump.max_offset, dump.messages
+        )?;
+        let mut t = Table::new(&[
+            "Queue Offset>",
+            "Batch>",
+            "Commitlog Offset>",
+            "Size>",
+            "TagsCode>",
+            "Record",
+            "Store Time",
+        ]);
+        for u in &dump.units {
+            t.row(vec![
+                u.queue_offset.to_string(),
+                u.batch_size.to_string(),
+                u.commit_log_offset.to_string(),
+                u.size.to_string(),
+                u.tags_code.to_string(),
+                u.check.label().to_string(),
+                u.store_timestamp
+                    .map(human_time)
+                    .unwrap_or_else(|| "-".into()),
+            ]);
+        }
+        t.write(&mut out, 0)?;
+        let bad = dump
+            .units
+            .iter()
+            .filter(|u| !matches!(u.check, UnitCheck::Match))
+            .count();
+        writeln!(
+            out,
+            "\n{} units shown; {} do not match their record",
+            dump.units.len(),
+            bad
+        )?;
+        out.flush()?;
+        Ok(())
+    };
+    Some(write())
 }

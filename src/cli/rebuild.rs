@@ -81,6 +81,7 @@ pub fn run(args: &RebuildArgs) -> CliResult {
             report.queues, report.consume_queue_units, report.kept_legacy_delay_times
         )?;
         writeln!(out, "index      {}", report.index_files.join(" "))?;
+        write_kept_5x(&mut out, &report)?;
         for p in &report.commitlog_truncated {
             writeln!(out, "dropped    data after the end in {}", p.display())?;
         }
@@ -120,6 +121,24 @@ pub fn run(args: &RebuildArgs) -> CliResult {
             report.records_beyond_end - report.records_removed,
             report.commitlog_end
         )));
+    }
+    Ok(())
+}
+
+/// The 5.x lines of the report: the index slot rule and the 5.x structures kept as they were.
+fn write_kept_5x(
+    out: &mut impl Write,
+    report: &crate::inspect::rebuild::RebuildReport,
+) -> std::io::Result<()> {
+    if report.index_5x_slot_count {
+        writeln!(out, "5.x        index hashSlotCount counted the 5.x way")?;
+    }
+    if !report.kept_5x.is_empty() {
+        writeln!(
+            out,
+            "5.x        kept as they were (not rebuilt): {}",
+            report.kept_5x.join(", ")
+        )?;
     }
     Ok(())
 }

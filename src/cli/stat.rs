@@ -54,6 +54,9 @@ struct JsonStat {
     index_files: usize,
     config_files: Vec<ConfigFileInfo>,
     recovery: JsonRecovery,
+    /// 5.x structures (batch CQ, LMQ, timers, epochs, compaction): src/v5/inspect.rs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    v5: Option<crate::v5::inspect::V5Report>,
     /// What an interrupted rebuild left (`*.rebuild-<ts>`) and a rebuild's backups
     /// (`*.bak-<ts>`).
     rebuild_leftovers: Vec<String>,
@@ -183,6 +186,7 @@ pub fn run(args: &StatArgs) -> CliResult {
                 reason,
                 reput_from: report.reput_from,
             },
+            v5: stat_v5(&root, &store),
         };
         super::json::write_doc(&mut out, "rmqstore.stat/1", &j)?;
         out.flush()?;
@@ -442,5 +446,22 @@ fn recovery_reason(report: &crate::store::RecoveryReport, segments: &[SegmentInf
         ),
         None if segments.is_empty() => "no commitlog segment".to_string(),
         None => "end of the last segment".to_string(),
+    }
+}
+
+/// The 5.x report for `stat --json` (absent for a store without 5.x structures).
+fn stat_v5(
+    root: &std::path::Path,
+    store: &crate::MessageStore,
+) -> Option<crate::v5::inspect::V5Report> {
+    if crate::v5::inspect::present(root).is_empty() {
+        return None;
+    }
+    match crate::v5::inspect::inspect(root, store) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            super::warn(&format!("5.x structures left out: {e}"));
+            None
+        }
     }
 }

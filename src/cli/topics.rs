@@ -95,6 +95,24 @@ struct JsonTopic<'a> {
     /// Per queue id: valid records of this topic after recovery's end (a broker drops them).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     records_after_recovery_end: BTreeMap<i32, u64>,
+    /// 5.x: batch consume queues, LMQ, pending timers (absent for a plain topic).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    v5: Option<&'a TopicV5>,
+}
+
+/// What 5.x keeps of a topic outside its plain consume queues (`topics_v5`).
+#[derive(Debug, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TopicV5 {
+    /// `batchconsumequeue/<topic>/<queueId>`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    batch_queues: Vec<crate::v5::inspect::BatchQueueSummary>,
+    /// A light message queue (`%LMQ%`): its units point at records of other topics.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    lmq: bool,
+    /// Timers waiting in the timer wheel whose REAL_TOPIC is this topic.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pending_timers: Option<usize>,
 }
 
 /// The `TopicConfig` fields, in topics.json's names.
@@ -188,6 +206,10 @@ pub fn run(args: &TopicsArgs) -> CliResult {
     for t in table.keys() {
         by_topic.entry(t).or_default();
     }
+    let v5 = topics_v5(&store);
+    for t in v5.keys() {
+        by_topic.entry(t).or_default();
+    }
 
     let mut out = super::stdout();
     if args.common.json {
@@ -211,6 +233,7 @@ pub fn run(args: &TopicsArgs) -> CliResult {
                     queues,
                     disk_use: total,
                     records_after_recovery_end: after_end.get(*t).cloned().unwrap_or_default(),
+                    v5: v5.get(*t),
                 }
             })
             .collect();
@@ -294,6 +317,7 @@ pub fn run(args: &TopicsArgs) -> CliResult {
             "; no config/topics.json (settings not recorded in the store)"
         }
     )?;
+    write_topics_v5(&mut out, &v5)?;
     for (t, qs) in &after_end {
         for (q, n) in qs {
             writeln!(
@@ -313,4 +337,59 @@ fn perm_name(perm: i32) -> String {
     s.push(if perm & 2 != 0 { 'W' } else { '-' });
     s.push(if perm & 1 != 0 { 'X' } else { '-' });
     s
+}
+
+/// Per topic, what 5.x keeps outside plain consume queues (docs/format.md §12): batch consume
+/// queues, light message queues, pending timers by real topic. Empty for a 4.x store.
+fn topics_v5(store: &crate::MessageStore) -> BTreeMap<String, TopicV5> {
+    let root = store.config().root().to_path_buf();
+    let mut out: BTreeMap<String, TopicV5> = BTreeMap::new();
+    if crate::v5::inspect::present(&root).is_empty() {
+        return out;
+    }
+    let rep = match crate::v5::inspect::inspect(&root, store) {
+        Ok(r) => r,
+        Err(e) => {
+            super::warn(&format!("5.x structures left out: {e}"));
+            return out;
+        }
+    };
+    for q in rep.batch_queues {
+        out.entry(q.topic.clone()).or_default().batch_queues.push(q);
+    }
+    for (name, _) in rep.lmq_queues {
+        out.entry(name).or_default().lmq = true;
+    }
+    if let Some(t) = rep.timer {
+        for (topic, n) in t.pending_by_topic {
+            out.entry(topic).or_default().pending_timers = Some(n);
+        }
+    }
+    out
+}
+
+fn write_topics_v5(out: &mut impl Write, v5: &BTreeMap<String, TopicV5>) -> std::io::Result<()> {
+    for (topic, v) in v5 {
+        for q in &v.batch_queues {
+            writeln!(
+                out,
+                "{topic} queue {}: batch consume queue, offsets {}..{}, {} messages in {} units",
+                q.queue_id,
+                q.min_offset.unwrap_or(0),
+                q.max_offset.unwrap_or(0),
+                q.messages,
+                q.units
+            )?;
+        }
+        if v.lmq {
+            writeln!(
+                out,
+                "{topic}: light message queue (units point at records of other topics)"
+            )?;
+        }
+        if let Some(n) = v.pending_timers {
+            writeln!(out, "{topic}: {n} timers pending in the timer wheel")?;
+        }
+    }
+    Ok(())
 }

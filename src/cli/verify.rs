@@ -103,6 +103,9 @@ fn print_text(out: &mut impl Write, r: &VerifyReport) -> std::io::Result<()> {
         if s.abort { "present" } else { "absent" },
         if s.locked { "held" } else { "free" }
     )?;
+    if let Some(v5) = &s.v5 {
+        write!(out, "{}", crate::v5::inspect::render_summary(v5))?;
+    }
     for f in r.findings.iter() {
         writeln!(out, "{f}")?;
     }

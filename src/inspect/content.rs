@@ -165,11 +165,13 @@ pub fn recovery_bounds(
         return Ok((0, 0, None));
     }
     let delay_levels = config.delay_levels().map_err(StoreError::Config)?;
-    let start = crate::store::recovery_start_index(files, abnormal, cp, config);
+    // Offline, without the consume queues' end: the 4.6.0 start rule (see §12.1).
+    let start = crate::store::recovery_start_index(files, abnormal, cp, config, None);
     let scan = crate::store::recovery_scan(
         files,
         start,
         config.check_crc_on_recover,
+        config,
         &delay_levels,
         |_| Ok(()),
     );

@@ -7,7 +7,7 @@
 //! whose length the target's configuration would refuse), `unclean-stop` (abort present),
 //! `dispatch-behind` (consume queues or index behind the commitlog), `store-damage`
 //! (`verify` errors), `ipv6-records` (unreadable below 4.6.0), `v2-records` (unreadable by
-//! 4.x), `single-broker-topic` and `single-queue-topic` (given several stores: topics that
+//! 4.x), the 4.x <-> 5.x kinds of [`v5_hazards`] (`v5-*`), `single-broker-topic` and `single-queue-topic` (given several stores: topics that
 //! become unavailable while one broker is stopped for the upgrade).
 //!
 //! Severities are chosen for the given target: a fact that is no hazard for it (IPv6 records
@@ -330,6 +330,8 @@ pub fn preflight(stores: &[PathBuf], opts: &PreflightOptions) -> Result<Prefligh
                 .action("keep this store on 5.x, or salvage it without those topics"),
             );
         }
+        // 4.x <-> 5.x hazards (batch CQ, LMQ, timers, RocksDB, __CRC32#, epochs, ...).
+        v5_hazards(store, target, opts.properties.as_deref(), s, &mut findings)?;
         for q in &s.queues {
             topics
                 .entry(q.topic.clone())
@@ -382,4 +384,218 @@ pub fn preflight(stores: &[PathBuf], opts: &PreflightOptions) -> Result<Prefligh
         target,
         findings,
     })
+}
+
+/// A 5.x hazard's severity: `bad_for_4x` when the target is 3.x/4.x (what a 4.x broker cannot
+/// read after a 5.x broker wrote), info (a fact) under 5.x.
+fn sev_4x(target: TargetVersion, bad_for_4x: Severity) -> Severity {
+    if target < TargetVersion::V5 {
+        bad_for_4x
+    } else {
+        Severity::Info
+    }
+}
+
+/// The 4.x <-> 5.x hazards of one store, in both directions:
+/// * a store a 5.x broker wrote, about to run under 4.x (or 3.x): `v5-batch-cq` (inner-batch
+///   records and `batchconsumequeue/`, which 4.x neither reads nor writes), `v5-lmq`,
+///   `v5-timers` (pending timers 4.x never delivers), `v5-rocksdb-consumequeue`,
+///   `v5-crc-property` (harmless), `v5-epoch` (controller mode), `v5-compaction`;
+/// * a 4.x store about to run under 5.x: what 5.x does differently (`v5-differences`: recovery
+///   start, zero-length last segment, index slot counting, V2 records for long topics), and a
+///   `storeType=defaultRocksDB` that would not read the existing file queues.
+fn v5_hazards(
+    store: &std::path::Path,
+    target: TargetVersion,
+    properties: Option<&std::path::Path>,
+    s: &super::verify::Summary,
+    findings: &mut Findings,
+) -> Result<()> {
+    let present = crate::v5::inspect::present(store);
+    let v5 = s.v5.as_ref();
+    let store_type = match properties {
+        Some(p) => {
+            let text: String = std::fs::read(p)
+                .map_err(|e| StoreError::io(p, e))?
+                .iter()
+                .map(|&b| char::from(b))
+                .collect();
+            let (entries, _) = parse_java_properties(&text)?;
+            entries
+                .iter()
+                .rev()
+                .find(|e| e.key == "storeType")
+                .map(|e| e.value.trim().to_string())
+        }
+        None => None,
+    };
+    let bcq = crate::v5::batch_cq::dir(store);
+    if s.inner_batch_records > 0 || present.contains(&"batchconsumequeue") {
+        let queues = v5.map_or(0, |r| r.batch_queues.len());
+        let messages: i64 = v5.map_or(0, |r| r.batch_queues.iter().map(|q| q.messages).sum());
+        findings.push(
+            Finding::new(
+                sev_4x(target, Severity::Error),
+                "v5-batch-cq",
+                format!(
+                    "{queues} batch consume queues ({messages} messages) and {} inner-batch \
+                     records (sysFlag 0x80) written by 5.x: 4.x does not read \
+                     batchconsumequeue/, so those topics have no queue under 4.x, and it would \
+                     hand an inner-batch record to consumers as one message whose body is the \
+                     encoded batch",
+                    s.inner_batch_records
+                ),
+            )
+            .file(&bcq)
+            .action("keep this store on 5.x, or let consumers drain the batch topics first"),
+        );
+    }
+    if let Some(r) = v5.filter(|r| !r.lmq_queues.is_empty()) {
+        findings.push(
+            Finding::new(
+                sev_4x(target, Severity::Warning),
+                "v5-lmq",
+                format!(
+                    "{} light message queues (consumequeue/%LMQ%*/0): 4.x loads them as plain \
+                     topics but never multi-dispatches new messages to them, so their \
+                     consumers (MQTT, LMQ) stop receiving",
+                    r.lmq_queues.len()
+                ),
+            )
+            .file(store.join("consumequeue"))
+            .action("keep LMQ users on 5.x brokers"),
+        );
+    }
+    if present
+        .iter()
+        .any(|p| matches!(*p, "timerlog" | "timerwheel" | "timercheck"))
+    {
+        let pending = v5.and_then(|r| r.timer.as_ref()).map_or(0, |t| t.pending);
+        findings.push(
+            Finding::new(
+                sev_4x(
+                    target,
+                    if pending > 0 {
+                        Severity::Error
+                    } else {
+                        Severity::Warning
+                    },
+                ),
+                "v5-timers",
+                format!(
+                    "the 5.x timer store (timerlog/, timerwheel, config/timercheck) holds \
+                     {pending} pending timers: 4.x has no timer store and never delivers them \
+                     (their messages stay in topic {})",
+                    crate::v5::timer::TIMER_TOPIC
+                ),
+            )
+            .file(store.join("timerlog"))
+            .action("let the timers fall due on 5.x first, or keep this store on 5.x"),
+        );
+    }
+    if present.contains(&"rocksdb-consumequeue") {
+        findings.push(
+            Finding::new(
+                sev_4x(target, Severity::Error),
+                "v5-rocksdb-consumequeue",
+                "consumequeue/ holds a RocksDB database (5.x storeType=defaultRocksDB): 4.x \
+                 reads only file consume queues and cannot load it",
+            )
+            .file(store.join("consumequeue"))
+            .action("keep this store on 5.x with storeType=defaultRocksDB"),
+        );
+    } else if target == TargetVersion::V5
+        && store_type
+            .as_deref()
+            .is_some_and(|t| t.eq_ignore_ascii_case("defaultRocksDB"))
+        && !s.queues.is_empty()
+    {
+        findings.push(
+            Finding::new(
+                Severity::Warning,
+                "v5-rocksdb-consumequeue",
+                "the configuration sets storeType=defaultRocksDB, but consumequeue/ holds file \
+                 consume queues: a RocksDB consume-queue store keeps its database in \
+                 consumequeue/ and does not read the files there",
+            )
+            .file(store.join("consumequeue"))
+            .action("keep storeType=default for this store"),
+        );
+    }
+    if s.property_crc_records > 0 {
+        findings.push(
+            Finding::new(
+                Severity::Info,
+                "v5-crc-property",
+                format!(
+                    "{} records carry the 5.x __CRC32# property (enabledAppendPropCRC): 4.x \
+                     ignores it (the body CRC still protects the body)",
+                    s.property_crc_records
+                ),
+            )
+            .file(&s.commitlog_dir)
+            .action("nothing: every version reads these records"),
+        );
+    }
+    if present.contains(&"epochFileCheckpoint") {
+        findings.push(
+            Finding::new(
+                sev_4x(target, Severity::Warning),
+                "v5-epoch",
+                format!(
+                    "epochFileCheckpoint ({} epochs): the broker ran in 5.x controller mode; 4.x \
+                     has no controller mode and ignores it, and the checkpoint's 5.x fields \
+                     (masterFlushedOffset, confirmPhyOffset)",
+                    v5.and_then(|r| r.epochs.as_ref()).map_or(0, |e| e.len())
+                ),
+            )
+            .file(store.join(crate::v5::epoch::FILE_NAME))
+            .action("take the broker out of its controller group before moving it to 4.x"),
+        );
+    }
+    if present.contains(&"compaction") {
+        // An empty compaction/ (5.x creates position-checkpoint at every start) is no hazard.
+        let used = v5
+            .and_then(|r| r.compaction.as_ref())
+            .is_some_and(|c| !c.queues.is_empty() || !c.positions.is_empty());
+        findings.push(
+            Finding::new(
+                sev_4x(
+                    target,
+                    if used {
+                        Severity::Warning
+                    } else {
+                        Severity::Info
+                    },
+                ),
+                "v5-compaction",
+                format!(
+                    "compaction/ (5.x compaction topics) with {} compacted queues: 4.x does not \
+                     compact; consumers of a compaction topic see every message again, not the \
+                     latest per key",
+                    v5.and_then(|r| r.compaction.as_ref())
+                        .map_or(0, |c| c.queues.len())
+                ),
+            )
+            .file(store.join("compaction"))
+            .action("nothing for plain topics; keep compaction topics on 5.x"),
+        );
+    }
+    if target == TargetVersion::V5 && present.is_empty() && s.segments > 0 {
+        findings.push(
+            Finding::new(
+                Severity::Info,
+                "v5-differences",
+                "5.x differs from 4.x on this store: normal recovery starts at the segment \
+                 holding the consume queues' end (not the third-last), a zero-length last \
+                 segment is deleted, index files count hashSlotCount only for empty slots, \
+                 topics over 127 characters get V2 records (autoMessageVersionOnTopicLen) and \
+                 abort holds the broker's PID; once 5.x writes V2, inner-batch or timer data, \
+                 4.x cannot take the store back",
+            )
+            .file(store)
+            .action("run `rmqstore preflight --target 4.6.0` before any move back to 4.x"),
+        );
+    }
+    Ok(())
 }

@@ -45,8 +45,8 @@ use crate::consume_queue::ConsumeQueueTable;
 use crate::dispatch::{DispatchRequest, Dispatcher};
 use crate::error::{IoContext, Result, StoreError};
 use crate::format::checkpoint::{Checkpoint, CHECKPOINT_FILE_SIZE};
-use crate::format::index::{slot_pos, IndexHeader};
-use crate::format::{get_i32, Problem};
+use crate::format::index::IndexHeader;
+use crate::format::Problem;
 use crate::index::IndexService;
 use crate::mapped_file::MappedFile;
 
@@ -107,8 +107,11 @@ pub struct RebuildReport {
     pub index_files: Vec<String>,
     /// Delayed units whose 3.x delivery time was kept from the old consume queue.
     pub kept_legacy_delay_times: u64,
-    /// 5.x `hashSlotCount` semantics were kept from the old index.
+    /// The index was built with 5.x `hashSlotCount` semantics (target 5.x, an old index
+    /// counting that way, or a store a 5.x broker wrote).
     pub index_5x_slot_count: bool,
+    /// 5.x structures not regenerated and kept as they were (`keep_5x_structures`).
+    pub kept_5x: Vec<String>,
     /// Commitlog segments (or tails) dropped because they lie after the end.
     pub commitlog_truncated: Vec<PathBuf>,
     /// Valid records after recovery's end (a broker drops them; `salvage` copies them). With
@@ -307,18 +310,26 @@ pub fn rebuild_with_progress(
         false,
     )
     .ok();
-    let index_5x = old_index_counts_5x(&config);
+    // 5.x rules when the target is 5.x, the old index counts the 5.x way, or a 5.x broker
+    // left its structures (src/v5/inspect.rs `present`).
+    let index_5x = config.target_version.is_5x()
+        || old_index_counts_5x(&config)
+        || !crate::v5::inspect::present(root).is_empty();
     let delay_levels = config.delay_levels().map_err(StoreError::Config)?;
 
     // The engine's dispatcher over fresh consume queues and a fresh index.
     let dispatcher = Dispatcher::new(
         ConsumeQueueTable::load(&new_cq, config.mapped_file_size_consume_queue(), true)?,
-        Some(IndexService::open(
-            &new_index,
-            config.max_hash_slot_num,
-            config.max_index_num,
-            false,
-        )?),
+        Some({
+            let mut ix = IndexService::open(
+                &new_index,
+                config.max_hash_slot_num,
+                config.max_index_num,
+                false,
+            )?;
+            ix.set_slot_count_5x(index_5x);
+            ix
+        }),
         delay_levels.clone(),
         clock.clone(),
     );
@@ -543,11 +554,8 @@ pub fn rebuild_with_progress(
         )
     };
     drop(dispatcher);
-    if index_5x {
-        for name in &index_files {
-            set_5x_slot_count(&new_index.join(name), config.max_hash_slot_num)?;
-        }
-    }
+    // 5.x structures this rebuild does not regenerate, kept as they were.
+    let kept_5x = keep_5x_structures(root, &new_cq, out_final.as_ref().map(|_| &build_root))?;
 
     // Checkpoint: the source's page (5.x fields kept), with the new timestamps.
     let mut page = fs::read(config.checkpoint_path()).unwrap_or_default();
@@ -584,6 +592,7 @@ pub fn rebuild_with_progress(
         index_files,
         kept_legacy_delay_times: kept_legacy,
         index_5x_slot_count: index_5x,
+        kept_5x,
         commitlog_truncated: vec![],
         records_beyond_end: content.beyond_end.len() as u64,
         records_removed: 0,
@@ -950,16 +959,67 @@ fn old_index_counts_5x(config: &StoreConfig) -> bool {
     })
 }
 
-/// Sets an index file's `hashSlotCount` to its number of used slots (5.x semantics).
-fn set_5x_slot_count(path: &Path, slots: u32) -> Result<()> {
-    let mut bytes = fs::read(path).at(path)?;
-    let used = (0..slots)
-        .filter(|&s| get_i32(&bytes, slot_pos(s)).unwrap_or(0) > 0)
-        .count() as i32;
-    bytes[32..36].copy_from_slice(&used.to_be_bytes());
-    let mut f = fs::OpenOptions::new().write(true).open(path).at(path)?;
-    f.write_all(&bytes[..40]).at(path)?;
-    f.sync_data().at(path)
+/// The 5.x structures a rebuild does not regenerate (docs/format.md §12), kept as they were:
+/// light message queues (`consumequeue/%LMQ%*`, copied into the new consume queues unless the
+/// dispatch wrote them), and with `--out` (`out_root`) `batchconsumequeue/`, `timerlog/`,
+/// `timerwheel`, `epochFileCheckpoint` (and `.bak`), `compaction/` copied to the output (in
+/// place they stay where they are; `config/` holds timercheck and timermetrics and is copied
+/// with the rest of config/). Returns what was kept, as `rebuild` reports it.
+fn keep_5x_structures(
+    root: &Path,
+    new_cq: &Path,
+    out_root: Option<&PathBuf>,
+) -> Result<Vec<String>> {
+    let mut kept = Vec::new();
+    let old_cq = root.join("consumequeue");
+    if let Ok(rd) = fs::read_dir(&old_cq) {
+        let mut names: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| crate::v5::lmq::is_lmq(n))
+            .collect();
+        names.sort();
+        for n in names {
+            let dst = new_cq.join(&n);
+            if !dst.exists() {
+                copy_tree(&old_cq.join(&n), &dst)?;
+                kept.push(format!("consumequeue/{n}"));
+            }
+        }
+    }
+    // A batch-CQ topic's units live in batchconsumequeue/ only (5.x `queue.type=BatchCQ`):
+    // the plain queues the dispatch just wrote for it are not the store's.
+    for t in crate::v5::inspect::batch_topic_names(root) {
+        let (old, new) = (old_cq.join(&t), new_cq.join(&t));
+        if !old.exists() && new.is_dir() {
+            fs::remove_dir_all(&new).at(&new)?;
+        }
+    }
+    for name in [
+        "batchconsumequeue",
+        "timerlog",
+        "timerwheel",
+        crate::v5::epoch::FILE_NAME,
+        "epochFileCheckpoint.bak",
+        crate::v5::compaction::DIR,
+        "config/timercheck",
+        "config/timermetrics",
+    ] {
+        let src = root.join(name);
+        if !src.exists() {
+            continue;
+        }
+        if let (Some(out), false) = (out_root, name.starts_with("config/")) {
+            let dst = out.join(name);
+            if src.is_dir() {
+                copy_tree(&src, &dst)?;
+            } else {
+                fs::copy(&src, &dst).at(&src)?;
+            }
+        }
+        kept.push(name.to_string());
+    }
+    Ok(kept)
 }
 
 fn write_synced(path: &Path, data: &[u8]) -> Result<()> {

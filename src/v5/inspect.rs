@@ -15,7 +15,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::{batch_cq, epoch, lmq, timer};
+use super::{batch_cq, compaction, epoch, lmq, timer};
 use crate::error::Result;
 use crate::format::properties;
 use crate::format::record::{decode_record, Decoded, MessageRecord};
@@ -23,7 +23,10 @@ use crate::MessageStore;
 
 /// One thing wrong with a 5.x structure.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct V5Problem {
+    /// `v5-batch-cq`, `v5-lmq`, `v5-timer`, `v5-epoch`, `v5-compaction`.
+    pub kind: &'static str,
     pub file: PathBuf,
     pub offset: Option<u64>,
     pub what: String,
@@ -31,6 +34,7 @@ pub struct V5Problem {
 
 /// A batch queue in brief.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct BatchQueueSummary {
     pub topic: String,
     pub queue_id: i32,
@@ -42,6 +46,7 @@ pub struct BatchQueueSummary {
 
 /// The timer store in brief.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TimerSummary {
     pub log_units: usize,
     pub used_slots: usize,
@@ -52,24 +57,32 @@ pub struct TimerSummary {
     pub latest_due_ms: Option<i64>,
     /// Pending timers per real topic, from `config/timermetrics`.
     pub metrics: Vec<(String, i64)>,
+    /// Pending timers per real topic, from the records the wheel's units point at.
+    pub pending_by_topic: Vec<(String, usize)>,
     pub checkpoint: Option<timer::TimerCheckpoint>,
 }
 
 /// Everything 5.x-specific found in a store.
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct V5Report {
+    /// The 5.x-only structures found ([`present`]).
+    pub present: Vec<String>,
     pub batch_queues: Vec<BatchQueueSummary>,
     /// `(queue, units)` of every light message queue.
     pub lmq_queues: Vec<(String, u64)>,
     pub timer: Option<TimerSummary>,
     pub epochs: Option<Vec<(i32, i64, i64)>>,
+    /// `compaction/` (5.x compaction topics), if present.
+    pub compaction: Option<compaction::CompactionReport>,
     pub problems: Vec<V5Problem>,
 }
 
 impl V5Report {
     /// Does the store hold any 5.x-only structure?
     pub fn is_empty(&self) -> bool {
-        self.batch_queues.is_empty()
+        self.present.is_empty()
+            && self.batch_queues.is_empty()
             && self.lmq_queues.is_empty()
             && self.timer.is_none()
             && self.epochs.is_none()
@@ -77,8 +90,20 @@ impl V5Report {
     }
 }
 
-fn problem(file: &Path, offset: Option<u64>, what: impl Into<String>) -> V5Problem {
+const K_BCQ: &str = "v5-batch-cq";
+const K_LMQ: &str = "v5-lmq";
+const K_TIMER: &str = "v5-timer";
+const K_EPOCH: &str = "v5-epoch";
+const K_COMPACTION: &str = "v5-compaction";
+
+fn problem(
+    kind: &'static str,
+    file: &Path,
+    offset: Option<u64>,
+    what: impl Into<String>,
+) -> V5Problem {
     V5Problem {
+        kind,
         file: file.to_path_buf(),
         offset,
         what: what.into(),
@@ -108,7 +133,10 @@ fn prop(r: &MessageRecord<'_>, name: &str) -> Option<String> {
 /// Inspects the 5.x structures under `root`. Errors only when a structure cannot be read at
 /// all (they are reported as problems where the rest can still be checked).
 pub fn inspect(root: &Path, store: &MessageStore) -> Result<V5Report> {
-    let mut rep = V5Report::default();
+    let mut rep = V5Report {
+        present: present(root).into_iter().map(String::from).collect(),
+        ..V5Report::default()
+    };
     match batch_cq::read_all_queues(root) {
         Ok(queues) => {
             for q in &queues {
@@ -125,7 +153,24 @@ pub fn inspect(root: &Path, store: &MessageStore) -> Result<V5Report> {
         }
         Err(e) => rep
             .problems
-            .push(problem(&batch_cq::dir(root), None, e.to_string())),
+            .push(problem(K_BCQ, &batch_cq::dir(root), None, e.to_string())),
+    }
+    match compaction::read(root) {
+        Ok(c) => {
+            if let Some(c) = &c {
+                for (file, offset, what) in &c.problems {
+                    rep.problems
+                        .push(problem(K_COMPACTION, file, *offset, what.clone()));
+                }
+            }
+            rep.compaction = c;
+        }
+        Err(e) => rep.problems.push(problem(
+            K_COMPACTION,
+            &root.join(compaction::DIR),
+            None,
+            e.to_string(),
+        )),
     }
     check_lmq(root, store, &mut rep);
     check_timer(root, store, &mut rep);
@@ -139,9 +184,12 @@ pub fn inspect(root: &Path, store: &MessageStore) -> Result<V5Report> {
             )
         }
         Ok(None) => {}
-        Err(e) => rep
-            .problems
-            .push(problem(&root.join(epoch::FILE_NAME), None, e.to_string())),
+        Err(e) => rep.problems.push(problem(
+            K_EPOCH,
+            &root.join(epoch::FILE_NAME),
+            None,
+            e.to_string(),
+        )),
     }
     Ok(rep)
 }
@@ -150,7 +198,7 @@ fn check_batch_queue(store: &MessageStore, q: &batch_cq::BatchQueue, out: &mut V
     let mut expect_base: Option<i64> = None;
     for pu in &q.units {
         let u = &pu.unit;
-        let at = |what: String| problem(&pu.file, Some(pu.pos), what);
+        let at = |what: String| problem(K_BCQ, &pu.file, Some(pu.pos), what);
         if let Some(b) = expect_base {
             if u.msg_base_offset != b {
                 out.push(at(format!(
@@ -225,6 +273,7 @@ fn check_lmq(root: &Path, store: &MessageStore, rep: &mut V5Report) {
         .filter(|n| lmq::is_lmq(n))
         .collect();
     names.sort();
+    let cq_file_size = store.config().mapped_file_size_consume_queue() as u64;
     for name in names {
         let qdir = base.join(&name).join(lmq::LMQ_QUEUE_ID.to_string());
         let (min, max) = (
@@ -236,9 +285,11 @@ fn check_lmq(root: &Path, store: &MessageStore, rep: &mut V5Report) {
         while off < max {
             let got = store.get_messages(&name, lmq::LMQ_QUEUE_ID, off, 256);
             if got.messages.is_empty() {
+                let (f, at) = lmq_unit_at(&qdir, cq_file_size, off);
                 rep.problems.push(problem(
-                    &qdir,
-                    None,
+                    K_LMQ,
+                    &f,
+                    Some(at),
                     format!("queue offset {off}: unit points at no record"),
                 ));
                 break;
@@ -263,7 +314,8 @@ fn check_lmq(root: &Path, store: &MessageStore, rep: &mut V5Report) {
                     )),
                 };
                 if let Some(what) = bad {
-                    rep.problems.push(problem(&qdir, None, what));
+                    let (f, at) = lmq_unit_at(&qdir, cq_file_size, off);
+                    rep.problems.push(problem(K_LMQ, &f, Some(at), what));
                 }
                 off += 1;
             }
@@ -271,25 +323,56 @@ fn check_lmq(root: &Path, store: &MessageStore, rep: &mut V5Report) {
     }
 }
 
+/// The consume-queue file of an LMQ holding queue offset `off`, and the unit's byte offset in it.
+fn lmq_unit_at(qdir: &Path, file_size: u64, off: u64) -> (PathBuf, u64) {
+    let unit = 20;
+    let pos = off * unit;
+    let file_size = file_size.max(unit);
+    let start = pos / file_size * file_size;
+    (qdir.join(format!("{start:020}")), pos - start)
+}
+
+/// A problem with the timer-log unit at global position `pos`, named by its segment and offset.
+fn timer_log_problem(root: &Path, log: &timer::TimerLog, pos: i64, what: String) -> V5Problem {
+    let seg = log
+        .files
+        .iter()
+        .rev()
+        .find(|(start, _)| *start as i64 <= pos);
+    match seg {
+        Some((start, path)) => problem(K_TIMER, path, Some((pos - *start as i64) as u64), what),
+        None => problem(K_TIMER, &root.join("timerlog"), None, what),
+    }
+}
+
 fn check_timer(root: &Path, store: &MessageStore, rep: &mut V5Report) {
     let log = match timer::read_log(root) {
         Ok(l) => l,
         Err(e) => {
-            rep.problems
-                .push(problem(&root.join("timerlog"), None, e.to_string()));
+            rep.problems.push(problem(
+                K_TIMER,
+                &root.join("timerlog"),
+                None,
+                e.to_string(),
+            ));
             None
         }
     };
     let wheel = match timer::read_wheel(root) {
         Ok(w) => w,
         Err(e) => {
-            rep.problems
-                .push(problem(&root.join("timerwheel"), None, e.to_string()));
+            rep.problems.push(problem(
+                K_TIMER,
+                &root.join("timerwheel"),
+                None,
+                e.to_string(),
+            ));
             None
         }
     };
     let checkpoint = timer::read_checkpoint(root).unwrap_or_else(|e| {
         rep.problems.push(problem(
+            K_TIMER,
             &root.join("config/timercheck"),
             Some(0),
             e.to_string(),
@@ -298,6 +381,7 @@ fn check_timer(root: &Path, store: &MessageStore, rep: &mut V5Report) {
     });
     let metrics = timer::read_metrics(root).unwrap_or_else(|e| {
         rep.problems.push(problem(
+            K_TIMER,
             &root.join("config/timermetrics"),
             None,
             e.to_string(),
@@ -326,20 +410,23 @@ fn check_timer(root: &Path, store: &MessageStore, rep: &mut V5Report) {
             })
             .unwrap_or_default(),
         checkpoint,
+        pending_by_topic: Vec::new(),
     };
+    let mut by_topic: std::collections::BTreeMap<String, usize> = Default::default();
     let wheel_path = root.join("timerwheel");
     for s in &slots {
         let slot_at = Some(s.index * timer::SLOT_SIZE as u64);
         let chain = match timer::slot_chain(log_ref, s) {
             Ok(c) => c,
             Err(e) => {
-                rep.problems.push(problem(&wheel_path, slot_at, e));
+                rep.problems.push(problem(K_TIMER, &wheel_path, slot_at, e));
                 continue;
             }
         };
         let deletes = chain.iter().filter(|(_, u)| u.is_delete()).count();
         if deletes == 0 && chain.len() as i64 != i64::from(s.num) {
             rep.problems.push(problem(
+                K_TIMER,
                 &wheel_path,
                 slot_at,
                 format!(
@@ -371,7 +458,26 @@ fn check_timer(root: &Path, store: &MessageStore, rep: &mut V5Report) {
                         u.size_py
                     ))
                 } else {
-                    None
+                    if let Some(t) = prop(r, "REAL_TOPIC").filter(|_| !u.is_delete()) {
+                        *by_topic.entry(t).or_default() += 1;
+                    }
+                    match prop(r, "REAL_TOPIC") {
+                        Some(t) if timer::java_string_hash(&t) != u.hash_code_of_real_topic => {
+                            Some(format!(
+                                "timer-log unit at {pos} carries topic hash {} but the record's \
+                                 REAL_TOPIC {t} hashes to {}",
+                                u.hash_code_of_real_topic,
+                                timer::java_string_hash(&t)
+                            ))
+                        }
+                        Some(_) => None,
+                        None if u.is_delete() => None,
+                        None => Some(format!(
+                            "timer-log unit at {pos} points at commitlog offset {}, a record \
+                             without REAL_TOPIC",
+                            u.offset_py
+                        )),
+                    }
                 }
             });
             let bad = match r {
@@ -380,20 +486,147 @@ fn check_timer(root: &Path, store: &MessageStore, rep: &mut V5Report) {
             };
             if let Some(what) = bad {
                 rep.problems
-                    .push(problem(&root.join("timerlog"), None, what));
+                    .push(timer_log_problem(root, log_ref, *pos, what));
             }
         }
     }
+    sum.pending_by_topic = by_topic.into_iter().collect();
     rep.timer = Some(sum);
 }
 
-/// The report as `stat` prints it (nothing when the store has no 5.x structure).
-pub fn render_text(rep: &V5Report) -> String {
+/// The 5.x-only structures present under `root`, from directory entries alone (nothing is
+/// read): `batchconsumequeue`, `lmq`, `timerlog`, `timerwheel`, `timercheck`, `timermetrics`,
+/// `epochFileCheckpoint`, `compaction`, `rocksdb-consumequeue` (RocksDB files in
+/// `consumequeue/`, 5.x `storeType=defaultRocksDB`).
+pub fn present(root: &Path) -> Vec<&'static str> {
+    let mut out = Vec::new();
+    let has = |p: &str| root.join(p).exists();
+    if has("batchconsumequeue") {
+        out.push("batchconsumequeue");
+    }
+    let cq = root.join("consumequeue");
+    let cq_names: Vec<String> = std::fs::read_dir(&cq)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    if cq_names.iter().any(|n| lmq::is_lmq(n)) {
+        out.push("lmq");
+    }
+    for (p, name) in [
+        ("timerlog", "timerlog"),
+        ("timerwheel", "timerwheel"),
+        ("config/timercheck", "timercheck"),
+        ("config/timermetrics", "timermetrics"),
+        (epoch::FILE_NAME, "epochFileCheckpoint"),
+        ("compaction", "compaction"),
+    ] {
+        if has(p) {
+            out.push(name);
+        }
+    }
+    if cq_names.iter().any(|n| is_rocksdb_file(n)) {
+        out.push("rocksdb-consumequeue");
+    }
+    out
+}
+
+/// A file name RocksDB keeps in its folder (`CURRENT`, `MANIFEST-*`, `*.sst`, ...): 5.x's
+/// RocksDB consume queue lives in `consumequeue/` itself.
+pub fn is_rocksdb_file(name: &str) -> bool {
+    name == "CURRENT"
+        || name == "IDENTITY"
+        || name == "LOCK"
+        || name.starts_with("MANIFEST-")
+        || name.starts_with("OPTIONS-")
+        || name.ends_with(".sst")
+        || (name.ends_with(".log")
+            && name
+                .trim_end_matches(".log")
+                .bytes()
+                .all(|b| b.is_ascii_digit()))
+}
+
+/// `verify`'s 5.x part: when `root` holds any 5.x-only structure, opens the store read-only
+/// (nothing is created, changed or locked) and checks them all against its commitlog; every
+/// problem becomes an error finding naming the file and, where there is one, the byte offset.
+/// `None` for a store without 5.x structures.
+pub fn verify_into(
+    root: &Path,
+    config: &crate::StoreConfig,
+    findings: &mut crate::inspect::report::Findings,
+) -> Option<V5Report> {
+    use crate::inspect::report::{Finding, Severity};
+    let present = present(root);
+    if present.is_empty() {
+        return None;
+    }
+    if present.contains(&"rocksdb-consumequeue") {
+        findings.push(
+            Finding::new(
+                Severity::Warning,
+                "v5-rocksdb-consumequeue",
+                "consumequeue/ holds a RocksDB database (5.x storeType=defaultRocksDB): \
+                 rmqstore does not read it, so its queues are not checked",
+            )
+            .file(root.join("consumequeue"))
+            .action("check it with a 5.x broker (mqadmin queryCq), or rebuild file queues"),
+        );
+    }
+    let store = match MessageStore::open_inspect(config.clone()) {
+        Ok(s) => s,
+        Err(e) => {
+            findings.push(
+                Finding::new(
+                    Severity::Error,
+                    "v5-unreadable",
+                    format!("the 5.x structures cannot be checked: the store does not open: {e}"),
+                )
+                .file(root),
+            );
+            return None;
+        }
+    };
+    let rep = match inspect(root, &store) {
+        Ok(r) => r,
+        Err(e) => {
+            findings.push(Finding::new(Severity::Error, "v5-unreadable", e.to_string()).file(root));
+            return None;
+        }
+    };
+    for p in &rep.problems {
+        let f = Finding::new(Severity::Error, p.kind, p.what.clone());
+        let f = match p.offset {
+            Some(o) => f.at(&p.file, o),
+            None => f.file(&p.file),
+        };
+        findings.push(f.action(match p.kind {
+            K_TIMER => {
+                "let a 5.x broker recover the timer store, or move the timer files away \
+                        (pending timers are then lost)"
+            }
+            K_EPOCH => {
+                "restore epochFileCheckpoint from epochFileCheckpoint.bak, or let the \
+                        controller rewrite it"
+            }
+            _ => {
+                "a 5.x broker rebuilds its queues from the commitlog when the queue folder is \
+                  removed"
+            }
+        }));
+    }
+    Some(rep)
+}
+
+/// The report without its problems (nothing when the store has no 5.x structure).
+pub fn render_summary(rep: &V5Report) -> String {
     let mut s = String::new();
     if rep.is_empty() {
         return s;
     }
-    let _ = writeln!(s, "5.x structures:");
+    let _ = writeln!(s, "5.x structures: {}", rep.present.join(", "));
     for q in &rep.batch_queues {
         let _ = writeln!(
             s,
@@ -424,6 +657,34 @@ pub fn render_text(rep: &V5Report) -> String {
             let _ = writeln!(s, "    timermetrics {topic}: {n}");
         }
     }
+    if let Some(c) = &rep.compaction {
+        let _ = writeln!(
+            s,
+            "  compaction: {} queues, {} positions in position-checkpoint",
+            c.queues.len(),
+            c.positions.len()
+        );
+        for q in &c.queues {
+            let _ = writeln!(
+                s,
+                "    compaction queue {}:{}  records {}  units {}  offsets {}..{}{}{}",
+                q.topic,
+                q.queue_id,
+                q.records,
+                q.units,
+                q.min_offset.unwrap_or(0),
+                q.max_offset.unwrap_or(0),
+                q.compacted_to
+                    .map(|c| format!("  compacted to {c}"))
+                    .unwrap_or_default(),
+                if q.in_progress.is_empty() {
+                    String::new()
+                } else {
+                    format!("  in progress: {}", q.in_progress.join(", "))
+                }
+            );
+        }
+    }
     if let Some(e) = &rep.epochs {
         for (epoch, start, end) in e {
             let end = if *end == i64::MAX {
@@ -434,6 +695,12 @@ pub fn render_text(rep: &V5Report) -> String {
             let _ = writeln!(s, "  epoch {epoch}: commitlog {start}..{end}");
         }
     }
+    s
+}
+
+/// [`render_text`] with the problems too (as `stat` prints it; `verify` lists them as findings).
+pub fn render_text(rep: &V5Report) -> String {
+    let mut s = render_summary(rep);
     for p in &rep.problems {
         match p.offset {
             Some(o) => {
@@ -445,4 +712,122 @@ pub fn render_text(rep: &V5Report) -> String {
         }
     }
     s
+}
+
+/// The topic folders of `root/batchconsumequeue/` (empty when there is none or it cannot be
+/// listed: the 5.x part of `verify` reports that).
+pub fn batch_topic_names(root: &Path) -> Vec<String> {
+    std::fs::read_dir(batch_cq::dir(root))
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// One batch-consume-queue unit with what the commitlog holds where it points (`cq` on a
+/// batch topic).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchUnitView {
+    /// The unit's first message offset (`msgBaseOffset`).
+    pub queue_offset: u64,
+    pub batch_size: i16,
+    pub commit_log_offset: i64,
+    pub size: i32,
+    pub tags_code: i64,
+    pub check: crate::inspect::queues::UnitCheck,
+    /// Store time of the matching record.
+    pub store_timestamp: Option<i64>,
+    /// The store time the unit itself carries.
+    pub unit_store_time: i64,
+    pub compacted_offset: i32,
+    pub file: PathBuf,
+    pub pos: u64,
+}
+
+/// A range of one batch consume queue (`batchconsumequeue/<topic>/<queueId>`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BatchCqDump {
+    pub topic: String,
+    pub queue_id: i32,
+    /// Always true: tells this dump from a plain consume queue's.
+    pub batch: bool,
+    pub first_unit: u64,
+    pub min_offset: u64,
+    pub max_offset: u64,
+    pub messages: i64,
+    pub units: Vec<BatchUnitView>,
+}
+
+/// The units of batch queue `topic`/`queue_id` holding messages from `from` on (the unit
+/// holding `from` first), at most `limit`; `None` when the store has no such batch queue.
+pub fn dump_batch_queue(
+    root: &Path,
+    store: &MessageStore,
+    topic: &str,
+    queue_id: i32,
+    from: Option<u64>,
+    limit: usize,
+) -> Result<Option<BatchCqDump>> {
+    use crate::inspect::queues::UnitCheck;
+    let dir = batch_cq::dir(root).join(topic).join(queue_id.to_string());
+    if !dir.is_dir() {
+        return Ok(None);
+    }
+    let q = batch_cq::read_queue(&dir, topic, queue_id)?;
+    let min = q.min_offset().unwrap_or(0).max(0) as u64;
+    let max = q.max_offset().unwrap_or(0).max(0) as u64;
+    let from = from.unwrap_or(min);
+    let min_phy = store.min_phy_offset() as i64;
+    let units = q
+        .units
+        .iter()
+        .filter(|pu| pu.unit.next_offset() as u64 > from)
+        .take(limit)
+        .map(|pu| {
+            let u = &pu.unit;
+            let (check, ts) = if u.commitlog_offset < min_phy {
+                (UnitCheck::Deleted, None)
+            } else {
+                match with_record(store, u.commitlog_offset, |r, total| {
+                    let same = r.topic == topic.as_bytes()
+                        && r.queue_id == queue_id
+                        && r.queue_offset == u.msg_base_offset
+                        && i64::from(total) == i64::from(u.size);
+                    (same, r.store_timestamp)
+                }) {
+                    Ok((true, ts)) => (UnitCheck::Match, Some(ts)),
+                    Ok((false, _)) => (UnitCheck::OtherRecord, None),
+                    Err(_) => (UnitCheck::NoRecord, None),
+                }
+            };
+            BatchUnitView {
+                queue_offset: u.msg_base_offset.max(0) as u64,
+                batch_size: u.batch_size,
+                commit_log_offset: u.commitlog_offset,
+                size: u.size,
+                tags_code: u.tags_code,
+                check,
+                store_timestamp: ts,
+                unit_store_time: u.store_time,
+                compacted_offset: u.compacted_offset,
+                file: pu.file.clone(),
+                pos: pu.pos,
+            }
+        })
+        .collect();
+    Ok(Some(BatchCqDump {
+        topic: topic.to_string(),
+        queue_id,
+        batch: true,
+        first_unit: min,
+        min_offset: min,
+        max_offset: max,
+        messages: q.message_count(),
+        units,
+    }))
 }

@@ -14,8 +14,11 @@ pub mod batch_cq_write;
 pub mod crc;
 pub mod lmq;
 pub mod props;
+pub mod recovery;
 pub mod target;
 // Reading the 5.x structures is for the CLI's inspection (and our tests) only.
+#[cfg(any(feature = "cli", feature = "internals"))]
+pub mod compaction;
 #[cfg(any(feature = "cli", feature = "internals"))]
 pub mod epoch;
 #[cfg(any(feature = "cli", feature = "internals"))]

@@ -339,6 +339,7 @@ pub fn slot_chain<'a>(
 
 /// `config/timercheck` (`TimerCheckpoint`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct TimerCheckpoint {
     pub last_read_time_ms: i64,
     pub last_timer_log_flush_pos: i64,
