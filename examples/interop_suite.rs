@@ -1423,6 +1423,113 @@ fn ha_node(mix_path: &str, root: &str, role: &str, port: &str, master: &str) -> 
 
 // ---- main --------------------------------------------------------------------------------
 
+/// `rmqstore bench --smoke --vs-java` on tiny cells (no timing asserted): bench.json names
+/// schema 2, Java 4.6.0 ran every write and read cell with the same message shape (equal record
+/// sizes and counts where a message cap ends the cell), and each ratio is rmqstore's rate over
+/// Java's; the side-by-side plot is written.
+fn bench_vs_java(env: &Env) -> Res<()> {
+    let cp = env.java.get("4.6.0").ok_or("no --java 4.6.0 class path")?;
+    let bin = std::env::var_os("RMQSTORE_BIN")
+        .map(PathBuf::from)
+        .or_else(|| {
+            env.exe
+                .parent()
+                .and_then(|d| d.parent())
+                .map(|d| d.join("rmqstore"))
+        })
+        .ok_or("no rmqstore binary")?;
+    let dir = env.work.join("bench-vs-java");
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let out = Command::new(&bin)
+        .args([
+            "bench",
+            "--smoke",
+            "--only",
+            "write,read",
+            "--mode",
+            "async,sync",
+        ])
+        .args(["--vs-java", "--java-warmup", "0.2", "--java-classpath", cp])
+        .arg("--out")
+        .arg(&dir)
+        .arg("--store-dir")
+        .arg(&dir)
+        .output()
+        .map_err(|e| format!("{}: {e}", bin.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "rmqstore bench --vs-java failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ));
+    }
+    let text = fs::read_to_string(dir.join("bench.json")).map_err(|e| e.to_string())?;
+    let r: Value = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let check = |ok: bool, what: String| if ok { Ok(()) } else { Err(what) };
+    check(
+        r["schema"] == "rmqstore.bench/2",
+        format!("schema {}", r["schema"]),
+    )?;
+    check(
+        r["java"]["version"] == "V4_6_0",
+        format!("java {}", r["java"]),
+    )?;
+    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    let ratio_ok = |c: &Value| {
+        let want = f(&c["msgs_per_s"]) / f(&c["java"]["msgs_per_s"]);
+        (f(&c["ratio"]["throughput"]) - want).abs() <= 1e-9 * want.abs()
+            && f(&c["ratio"]["p99"]) > 0.0
+    };
+    let cells = r["cells"].as_array().ok_or("no cells")?;
+    check(cells.len() == 2, format!("{} write cells", cells.len()))?;
+    for c in cells {
+        let j = &c["java"];
+        check(
+            j.is_object() && f(&j["msgs_per_s"]) > 0.0 && f(&j["latency_us"]["p99"]) > 0.0,
+            format!("write cell without a Java run: {c}"),
+        )?;
+        // The smoke plan caps a cell at 3000 messages: both engines put exactly that many
+        // messages of the same shape, so the records are the same size.
+        check(
+            j["messages"] == c["messages"] && j["record_bytes"] == c["record_bytes"],
+            format!("Java's cell is not rmqstore's: {c}"),
+        )?;
+        check(ratio_ok(c), format!("ratio: {c}"))?;
+        if c["mode"] == "sync" {
+            check(
+                f(&j["fdatasync_p50_before_us"]) > 0.0,
+                format!("no fdatasync probe before Java's SYNC cell: {c}"),
+            )?;
+        }
+    }
+    let reads = r["reads"].as_array().ok_or("no reads")?;
+    check(
+        reads.iter().any(|c| c["filter"] == "tag") && reads.iter().any(|c| c["filter"] == "none"),
+        "reads without both filters".into(),
+    )?;
+    for c in reads {
+        check(
+            c["java"].is_object() && f(&c["java"]["gb_per_s"]) > 0.0,
+            format!("read cell without a Java run: {c}"),
+        )?;
+        check(ratio_ok(c), format!("ratio: {c}"))?;
+        // Hot cells read the same store: Java opened exactly what rmqstore read.
+        if c["place"] == "hot" {
+            check(
+                c["java"]["store_bytes"] == c["store_bytes"],
+                format!("Java read another store: {c}"),
+            )?;
+        }
+    }
+    check(
+        dir.join("bench-vs-java.png").is_file() && dir.join("bench-vs-java.svg").is_file(),
+        "no side-by-side plot".into(),
+    )?;
+    let _ = fs::remove_dir_all(&dir);
+    Ok(())
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let child = match args.get(1).map(|s| s.as_str()) {
@@ -1606,6 +1713,14 @@ fn main() {
                 }
             }
         }
+    }
+
+    {
+        let env = &env;
+        cases.push((
+            "bench --vs-java 4.6.0: bench.json carries Java's run and the ratio per cell".into(),
+            Box::new(move || bench_vs_java(env)),
+        ));
     }
 
     let (mut passed, mut failed) = (0, 0);

@@ -25,7 +25,7 @@ for v in 4.6.0 4.9.8 5.3.3; do
 done
 
 cd "$root"
-cargo build --release --quiet --example interop_suite
+cargo build --release --quiet --example interop_suite --bin rmqstore
 # A passing case removes its folder; a failing one leaves it (stores, mixes, Java logs) here.
 work="${INTEROP_WORK:-$(mktemp -d -t rmqstore-interop.XXXXXX)}"
 echo "interop: work folder $work"

@@ -363,3 +363,67 @@ fn the_validator_rejects_a_wrong_cat_line() {
         "leftOut": {"path": "p", "reason": "r"}}))
     .is_empty());
 }
+
+/// bench.json (`rmqstore.bench/2`) against docs/schemas/bench.schema.json: a smoke run without
+/// Java (every Java field null), and the committed `--vs-java` run in docs/bench/vs-java/,
+/// where every write and read cell carries Java's run and the ratio of the two rates.
+#[test]
+fn bench_json_matches_its_schema_with_and_without_java() {
+    let s = schema("bench");
+    let out = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_rmqstore"))
+        .args([
+            "bench",
+            "--smoke",
+            "--only",
+            "write,read",
+            "--mode",
+            "async",
+        ])
+        .arg("--out")
+        .arg(out.path().join("r"))
+        .arg("--store-dir")
+        .arg(out.path())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: Value =
+        serde_json::from_str(&fs::read_to_string(out.path().join("r/bench.json")).unwrap())
+            .unwrap();
+    assert_eq!(v["schema"], "rmqstore.bench/2");
+    let mut errors = Vec::new();
+    validate(&s, &v, "smoke $", &mut errors);
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert!(v["java"].is_null());
+    let rows = || {
+        v["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(v["reads"].as_array().unwrap())
+    };
+    assert!(rows().count() > 2);
+    assert!(rows().all(|c| c["java"].is_null() && c["ratio"].is_null()));
+
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/bench/vs-java/bench.json");
+    let c: Value = serde_json::from_str(&fs::read_to_string(&p).unwrap()).unwrap();
+    validate(&s, &c, "docs/bench/vs-java $", &mut errors);
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert!(c["java"]["version"].as_str().unwrap().starts_with("V4_6_0"));
+    let f = |v: &Value| v.as_f64().unwrap();
+    let rows: Vec<&Value> = c["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(c["reads"].as_array().unwrap())
+        .collect();
+    assert!(rows.len() >= 10, "{} rows", rows.len());
+    for r in rows {
+        assert!(r["java"].is_object(), "no Java run: {r}");
+        let want = f(&r["msgs_per_s"]) / f(&r["java"]["msgs_per_s"]);
+        assert!(
+            (f(&r["ratio"]["throughput"]) - want).abs() <= 1e-9 * want,
+            "ratio: {r}"
+        );
+    }
+}

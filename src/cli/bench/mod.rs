@@ -10,6 +10,7 @@
 
 mod disk;
 mod histogram;
+mod java;
 mod plot;
 mod read;
 
@@ -21,7 +22,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{CliError, CliResult};
 use crate::config::StoreConfig;
@@ -73,6 +74,30 @@ pub struct BenchArgs {
     /// consumers, an HA slave and retention at once.
     #[arg(long, value_name = "SECTIONS", value_delimiter = ',', value_parser = ["write", "read", "mixed"])]
     pub only: Vec<String>,
+    /// After each write and read cell, run Apache RocketMQ's own store (Java, through the
+    /// interop drivers) on the same cell, and write its numbers and the ratios into bench.json,
+    /// the plot and the Markdown (`--doc` then fills `<!-- bench-vs-java:begin/end -->`).
+    /// Needs java and Maven (or --java-classpath).
+    #[arg(long)]
+    pub vs_java: bool,
+    /// The Java store's release: an interop module (4.6.0, 4.9.8, 5.3.3).
+    #[arg(
+        long,
+        value_name = "VERSION",
+        default_value = "4.6.0",
+        requires = "vs_java"
+    )]
+    pub java_version: String,
+    /// The interop Maven project (default: `interop/` of the current folder or a parent, or
+    /// of the source tree rmqstore was built from); built with `mvn package`.
+    #[arg(long, value_name = "DIR", requires = "vs_java")]
+    pub interop: Option<PathBuf>,
+    /// The Java class path to use instead of building the interop project.
+    #[arg(long, value_name = "CP", requires = "vs_java")]
+    pub java_classpath: Option<String>,
+    /// Seconds of unmeasured warm-up in each Java cell before its measured phase.
+    #[arg(long, value_name = "SECS", default_value_t = 1.0, requires = "vs_java")]
+    pub java_warmup: f64,
 }
 
 /// The flush modes an operator chooses between.
@@ -293,9 +318,13 @@ pub struct CellResult {
     pub open_ms: f64,
     /// Clean shutdown, including the final flush of everything written.
     pub shutdown_ms: f64,
+    /// `--vs-java`: the Java store's run of the same cell, right after this one (else null).
+    pub java: Option<java::JavaPut>,
+    /// `--vs-java`: rmqstore over Java (else null).
+    pub ratio: Option<java::Ratio>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LatencyUs {
     /// Puts timed (every put is).
     pub samples: u64,
@@ -321,8 +350,13 @@ impl LatencyUs {
     }
 }
 
+/// The `schema` of bench.json (docs/schemas/bench.schema.json). Version 2 added `schema`,
+/// the Java side (`java`, each cell's `java` and `ratio`) and the read cells' `filter`.
+pub const SCHEMA: &str = "rmqstore.bench/2";
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
+    pub schema: &'static str,
     pub tool: String,
     pub unix_time: u64,
     pub plan: Plan,
@@ -335,6 +369,8 @@ pub struct Report {
     pub read_plan: Option<read::ReadPlan>,
     pub reads: Vec<read::ReadResult>,
     pub mixed: Vec<read::MixedResult>,
+    /// `--vs-java`: which Java store ran beside rmqstore, and how (else null).
+    pub java: Option<java::JavaInfo>,
 }
 
 /// SYNC_FLUSH with pipelined puts: one thread keeps `in_flight` puts outstanding through
@@ -389,8 +425,22 @@ pub fn run(args: &BenchArgs) -> CliResult {
     }
     if let Some(doc) = &args.doc {
         // Refuse a file without the markers before measuring anything.
-        doc_section(doc)?;
+        doc_section(doc, markers(args.vs_java))?;
     }
+    if args.java_warmup.is_nan() || args.java_warmup < 0.0 {
+        return Err(CliError::Input("--java-warmup must be 0 or more".into()));
+    }
+    // Java is found (and the interop project built) before anything is measured.
+    let mut java = if args.vs_java {
+        Some(java::JavaRunner::locate(
+            args.java_classpath.as_deref(),
+            args.interop.as_deref(),
+            &args.java_version,
+            args.java_warmup,
+        )?)
+    } else {
+        None
+    };
     fs::create_dir_all(&args.out)
         .map_err(|e| CliError::Input(format!("{}: {e}", args.out.display())))?;
     let base = args.store_dir.clone().unwrap_or_else(std::env::temp_dir);
@@ -450,8 +500,23 @@ pub fn run(args: &BenchArgs) -> CliResult {
         let root = tmp
             .0
             .join(format!("cell-{i}-{}-{size}-{threads}", mode.name()));
-        let r = run_cell(&root, mode, size, threads, &plan, &disk)?;
+        let mut r = run_cell(&root, mode, size, threads, &plan, &disk)?;
         let _ = fs::remove_dir_all(&root);
+        if let Some(j) = java.as_mut() {
+            let jroot = tmp
+                .0
+                .join(format!("java-cell-{i}-{}-{size}-{threads}", mode.name()));
+            let jr = java_cell(j, &jroot, mode, size, threads, &plan);
+            let _ = fs::remove_dir_all(&jroot);
+            let jr = jr?;
+            r.ratio = Some(java::Ratio::new(
+                r.msgs_per_s,
+                jr.msgs_per_s,
+                r.latency_us.p99,
+                jr.latency_us.p99,
+            ));
+            r.java = Some(jr);
+        }
         writeln!(
             out,
             "{:<9} {:>5} {:>3} {:>9} {:>10.0} {:>8.1} {:>5.1}% {:>9.1} {:>9.1} {:>9.1} {:>8} {:>7.1}ms",
@@ -473,6 +538,24 @@ pub fn run(args: &BenchArgs) -> CliResult {
                 out,
                 "{:>19} put p50 = {x:.2} x the disk's fdatasync p50 of {f:.1} us just before",
                 ""
+            )?;
+        }
+        if let (Some(j), Some(x)) = (&r.java, &r.ratio) {
+            writeln!(
+                out,
+                "{:<9} {:>5} {:>3} {:>9} {:>10.0} {:>8.1} {:>6} {:>9.1} {:>9.1} {:>9.1}   rmqstore = {:.2}x Java's msg/s, Java p99 = {:.2}x rmqstore's",
+                "  java",
+                r.body_size,
+                r.threads,
+                j.messages,
+                j.msgs_per_s,
+                j.mb_per_s,
+                "",
+                j.latency_us.p50,
+                j.latency_us.p99,
+                j.latency_us.p999,
+                x.throughput,
+                x.p99,
             )?;
         }
         out.flush()?;
@@ -509,14 +592,20 @@ pub fn run(args: &BenchArgs) -> CliResult {
             writeln!(out, "{}", read::text_header())?;
             out.flush()?;
             for (name, f) in [
-                ("read-hot", read::run_hot as fn(&Path, &read::ReadPlan) -> _),
+                (
+                    "read-hot",
+                    read::run_hot as fn(&Path, &read::ReadPlan, Option<&mut java::JavaRunner>) -> _,
+                ),
                 ("read-behind", read::run_behind),
             ] {
                 let root = tmp.0.join(name);
-                let rows = f(&root, rp)?;
+                let rows = f(&root, rp, java.as_mut())?;
                 let _ = fs::remove_dir_all(&root);
                 for r in rows {
                     writeln!(out, "{}", read::text_row(&r))?;
+                    if let Some(t) = read::java_text_row(&r) {
+                        writeln!(out, "{t}")?;
+                    }
                     reads.push(r);
                 }
                 out.flush()?;
@@ -535,6 +624,7 @@ pub fn run(args: &BenchArgs) -> CliResult {
 
     let machine = machine_info(&base, loadavg_before);
     let report = Report {
+        schema: SCHEMA,
         tool: format!("rmqstore {}", env!("CARGO_PKG_VERSION")),
         unix_time: std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -548,6 +638,7 @@ pub fn run(args: &BenchArgs) -> CliResult {
         read_plan,
         reads,
         mixed,
+        java: java.map(|j| j.info),
     };
     let json_path = args.out.join("bench.json");
     let json = serde_json::to_string_pretty(&report).map_err(std::io::Error::other)?;
@@ -597,8 +688,30 @@ pub fn run(args: &BenchArgs) -> CliResult {
         png_path.display(),
         svg_path.display()
     )?;
+    if report.java.is_some() {
+        let rows = vs_rows(&report);
+        let vs_png = args.out.join("bench-vs-java.png");
+        let vs_svg = vs_png.with_extension("svg");
+        let title = format!(
+            "rmqstore vs Java {} ({} run, same cells, one run): msg/s, ratio above each pair",
+            report
+                .java
+                .as_ref()
+                .map(|j| j.version.as_str())
+                .unwrap_or(""),
+            report.plan.level
+        );
+        plot::write_vs_plot(&vs_png, &vs_svg, &rows, &title)
+            .map_err(|e| CliError::Input(format!("{}: {e}", vs_png.display())))?;
+        writeln!(out, "wrote {} and {}", vs_png.display(), vs_svg.display())?;
+    }
     if let Some(doc) = &args.doc {
-        update_doc(doc, &report, &png_path)?;
+        let png = if report.java.is_some() {
+            args.out.join("bench-vs-java.png")
+        } else {
+            png_path.clone()
+        };
+        update_doc(doc, &report, &png)?;
         writeln!(out, "updated {}", doc.display())?;
     }
     out.flush()?;
@@ -868,7 +981,47 @@ fn run_cell(
         },
         open_ms,
         shutdown_ms,
+        java: None,
+        ratio: None,
     })
+}
+
+/// Java's run of a put cell, in a fresh store under `root`; for SYNC_FLUSH with the same
+/// fdatasync probe rmqstore's cell gets, right before it.
+fn java_cell(
+    j: &mut java::JavaRunner,
+    root: &Path,
+    mode: Mode,
+    size: usize,
+    threads: usize,
+    plan: &Plan,
+) -> CliResult<java::JavaPut> {
+    let fdatasync_p50_before_us = if mode == Mode::Sync {
+        let h = disk::fdatasync_prealloc(
+            root.parent().unwrap_or(root),
+            "java-fdatasync-probe",
+            (plan.disk_sync_samples / 2).max(100),
+        )
+        .map_err(|e| CliError::Failed(format!("fdatasync probe: {e}")))?;
+        Some(h.quantile(0.5) as f64 / 1000.0)
+    } else {
+        None
+    };
+    fs::create_dir_all(root).map_err(|e| CliError::Failed(format!("{}: {e}", root.display())))?;
+    let mut r = j.put(
+        root,
+        mode == Mode::Sync,
+        mode == Mode::Transient,
+        size,
+        threads,
+        plan.seconds_per_cell,
+        plan.max_messages_per_cell,
+        plan.max_bytes_per_cell,
+        plan.segment_size,
+        plan.queues,
+    )?;
+    r.fdatasync_p50_before_us = fdatasync_p50_before_us;
+    Ok(r)
 }
 
 fn loadavg() -> String {
@@ -929,10 +1082,20 @@ fn fs_type(dir: &Path) -> String {
 
 const BEGIN: &str = "<!-- bench:begin -->";
 const END: &str = "<!-- bench:end -->";
+const VS_BEGIN: &str = "<!-- bench-vs-java:begin -->";
+const VS_END: &str = "<!-- bench-vs-java:end -->";
+
+/// The markers of the section `--doc` replaces.
+fn markers(vs_java: bool) -> (&'static str, &'static str) {
+    if vs_java {
+        (VS_BEGIN, VS_END)
+    } else {
+        (BEGIN, END)
+    }
+}
 
 /// The generated Markdown: machine, disk, and the results table.
 pub fn markdown(r: &Report, png_link: &str) -> String {
-    let m = &r.machine;
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -940,6 +1103,16 @@ pub fn markdown(r: &Report, png_link: &str) -> String {
         r.plan.level, r.unix_time
     );
     let _ = writeln!(s);
+    machine_tables(r, &mut s);
+    results_tables(r, &mut s);
+    read::markdown(&r.reads, &r.mixed, &mut s);
+    let _ = writeln!(s);
+    let _ = writeln!(s, "![throughput and p99 per mode and size]({png_link})");
+    s
+}
+
+fn machine_tables(r: &Report, s: &mut String) {
+    let m = &r.machine;
     let _ = writeln!(s, "| machine | |");
     let _ = writeln!(s, "| --- | --- |");
     let _ = writeln!(s, "| CPUs | {} × {} |", m.nproc, m.cpu_model);
@@ -983,6 +1156,9 @@ pub fn markdown(r: &Report, png_link: &str) -> String {
         );
     }
     let _ = writeln!(s);
+}
+
+fn results_tables(r: &Report, s: &mut String) {
     let _ = writeln!(
         s,
         "| mode | body | writers | msg/s | MB/s | % of disk | p50 µs | p99 µs | p99.9 µs | p50 / fdatasync p50 | dispatch lag (msgs) | catch-up ms |"
@@ -1045,25 +1221,142 @@ pub fn markdown(r: &Report, png_link: &str) -> String {
             );
         }
     }
-    read::markdown(&r.reads, &r.mixed, &mut s);
+}
+
+/// A write cell's name in the side-by-side table and plot.
+fn cell_name(c: &CellResult) -> String {
+    let s = if c.threads == 1 { "" } else { "s" };
+    format!(
+        "{} {} B, {} writer{s}",
+        c.mode.to_uppercase(),
+        c.body_size,
+        c.threads
+    )
+}
+
+/// Issue 18's target for a write cell, and whether this run met it.
+fn write_target(c: &CellResult) -> String {
+    let (Some(j), Some(x)) = (&c.java, &c.ratio) else {
+        return String::new();
+    };
+    let met = |ok: bool| if ok { "met" } else { "**missed**" };
+    match c.mode {
+        "sync" if c.threads >= 64 => format!(
+            "≥10x and p99 < 5 ms: {} ({:.1}x, p99 {:.2} ms)",
+            met(x.throughput >= 10.0 && c.latency_us.p99 < 5000.0),
+            x.throughput,
+            c.latency_us.p99 / 1e3
+        ),
+        "sync" if c.threads == 1 => match c.p50_over_fdatasync_p50 {
+            Some(p) => format!("p50 ≤ 1.25x one fdatasync: {} ({p:.2}x)", met(p <= 1.25)),
+            None => String::new(),
+        },
+        "sync" => String::new(),
+        _ => {
+            let _ = j;
+            format!("≥5x: {} ({:.1}x)", met(x.throughput >= 5.0), x.throughput)
+        }
+    }
+}
+
+/// The `--vs-java` Markdown: machine, disk, the Java store used, and one table per section
+/// with Java and rmqstore side by side (one run, cell after cell).
+pub fn vs_markdown(r: &Report, png_link: &str) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "Generated by `rmqstore bench --vs-java` ({} run) at unix time {}: for every cell \
+         rmqstore ran, then Java's store on the same cell, on the same disk.",
+        r.plan.level, r.unix_time
+    );
     let _ = writeln!(s);
-    let _ = writeln!(s, "![throughput and p99 per mode and size]({png_link})");
+    machine_tables(r, &mut s);
+    if let Some(j) = &r.java {
+        let _ = writeln!(
+            s,
+            "Java: Apache RocketMQ `rocketmq-store` {} (interop module `{}`), {}, flags `{}`; \
+             each Java cell is one JVM with {} s of unmeasured warm-up before it is measured.",
+            j.version,
+            j.module,
+            j.jvm,
+            j.jvm_flags.join(" "),
+            j.warmup_seconds
+        );
+        let _ = writeln!(s);
+    }
+    if r.cells.iter().any(|c| c.java.is_some()) {
+        let _ = writeln!(
+            s,
+            "| cell | Java msg/s | rmqstore msg/s | ratio | Java p99 µs | rmqstore p99 µs | \
+             fdatasync p50 µs before (rmqstore / Java) | issue 18 target |"
+        );
+        let _ = writeln!(s, "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+        for c in &r.cells {
+            let (Some(j), Some(x)) = (&c.java, &c.ratio) else {
+                continue;
+            };
+            let fsync = match (c.fdatasync_p50_before_us, j.fdatasync_p50_before_us) {
+                (Some(a), Some(b)) => format!("{a:.0} / {b:.0}"),
+                _ => String::new(),
+            };
+            let _ = writeln!(
+                s,
+                "| {} | {:.0} | {:.0} | {:.2}x | {:.1} | {:.1} | {} | {} |",
+                cell_name(c),
+                j.msgs_per_s,
+                c.msgs_per_s,
+                x.throughput,
+                j.latency_us.p99,
+                c.latency_us.p99,
+                fsync,
+                write_target(c)
+            );
+        }
+    }
+    read::vs_markdown(&r.reads, &mut s);
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "![Java and rmqstore per cell, with the ratio]({png_link})"
+    );
     s
 }
 
+/// The bars of the side-by-side plot: one pair per cell that has a Java run.
+fn vs_rows(r: &Report) -> Vec<plot::VsRow> {
+    let writes = r.cells.iter().filter_map(|c| {
+        c.java.as_ref().map(|j| plot::VsRow {
+            label: format!("{} {}{} ×{}", c.mode, c.body_size, "B", c.threads),
+            java: j.msgs_per_s,
+            rmqstore: c.msgs_per_s,
+        })
+    });
+    let reads = r.reads.iter().filter_map(|c| {
+        c.java.as_ref().map(|j| plot::VsRow {
+            label: format!("get {} {} ×{}", c.place, c.filter, c.threads),
+            java: j.msgs_per_s,
+            rmqstore: c.msgs_per_s,
+        })
+    });
+    writes.chain(reads).collect()
+}
+
 /// The file's text and where its generated section begins and ends.
-fn doc_section(doc: &Path) -> CliResult<(String, usize, usize)> {
+fn doc_section(
+    doc: &Path,
+    (begin, end): (&'static str, &'static str),
+) -> CliResult<(String, usize, usize)> {
     let text =
         fs::read_to_string(doc).map_err(|e| CliError::Input(format!("{}: {e}", doc.display())))?;
-    let (Some(b), Some(e)) = (text.find(BEGIN), text.find(END)) else {
+    let (Some(b), Some(e)) = (text.find(begin), text.find(end)) else {
         return Err(CliError::Input(format!(
-            "{}: no `{BEGIN}` ... `{END}` section to replace",
+            "{}: no `{begin}` ... `{end}` section to replace",
             doc.display()
         )));
     };
     if e < b {
         return Err(CliError::Input(format!(
-            "{}: `{END}` comes before `{BEGIN}`",
+            "{}: `{end}` comes before `{begin}`",
             doc.display()
         )));
     }
@@ -1071,13 +1364,15 @@ fn doc_section(doc: &Path) -> CliResult<(String, usize, usize)> {
 }
 
 fn update_doc(doc: &Path, r: &Report, png: &Path) -> CliResult {
-    let (text, b, e) = doc_section(doc)?;
-    let new = format!(
-        "{}{BEGIN}\n{}{}",
-        &text[..b],
-        markdown(r, &png_link(doc, png)),
-        &text[e..]
-    );
+    let vs = r.java.is_some();
+    let (begin, _) = markers(vs);
+    let (text, b, e) = doc_section(doc, markers(vs))?;
+    let body = if vs {
+        vs_markdown(r, &png_link(doc, png))
+    } else {
+        markdown(r, &png_link(doc, png))
+    };
+    let new = format!("{}{begin}\n{}{}", &text[..b], body, &text[e..]);
     fs::write(doc, new).map_err(|e| CliError::Input(format!("{}: {e}", doc.display())))?;
     Ok(())
 }

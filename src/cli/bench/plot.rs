@@ -374,9 +374,167 @@ pub fn write_plot(
     Ok(())
 }
 
+/// One cell of the `--vs-java` plot: Java's and rmqstore's rate.
+#[derive(Debug, Clone)]
+pub struct VsRow {
+    pub label: String,
+    pub java: f64,
+    pub rmqstore: f64,
+}
+
+const JAVA: RGBColor = RGBColor(150, 150, 150);
+const RMQSTORE: RGBColor = RGBColor(66, 133, 244);
+
+fn draw_vs<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    rows: &[VsRow],
+    title: &str,
+) -> DrawResult<()>
+where
+    DB::ErrorType: 'static,
+{
+    root.fill(&WHITE)?;
+    let root = root.titled(title, ("sans-serif", 22))?;
+    let (chart_area, legend) = root.split_horizontally(SIZE.0 - LEGEND_W);
+    let (lo, hi) = decade_range(rows.iter().flat_map(|r| [r.java, r.rmqstore]));
+    let hi = hi * 3.0; // room for the ratio labels above the bars
+    let n = rows.len().max(1) as f64;
+    let mut chart = ChartBuilder::on(&chart_area)
+        .caption(
+            "Throughput per cell, Java beside rmqstore (higher is better)",
+            ("sans-serif", 20),
+        )
+        .margin(12)
+        .x_label_area_size(150)
+        .y_label_area_size(80)
+        .build_cartesian_2d(0f64..n, (lo..hi).log_scale())?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(0)
+        .y_desc("messages per second")
+        .y_label_formatter(&|v| short_number(*v))
+        .y_label_style(("sans-serif", 14))
+        .axis_desc_style(("sans-serif", 16))
+        .draw()?;
+    for (i, r) in rows.iter().enumerate() {
+        for (j, (colour, v)) in [(JAVA, r.java), (RMQSTORE, r.rmqstore)].iter().enumerate() {
+            if *v <= 0.0 {
+                continue;
+            }
+            let x0 = i as f64 + 0.1 + j as f64 * 0.4;
+            chart.draw_series(std::iter::once(Rectangle::new(
+                [(x0 + 0.02, lo), (x0 + 0.38, *v)],
+                colour.filled(),
+            )))?;
+        }
+        if r.java > 0.0 {
+            let top = r.java.max(r.rmqstore) * 1.15;
+            chart.draw_series(std::iter::once(Text::new(
+                format!("{:.1}x", r.rmqstore / r.java),
+                (i as f64 + 0.5, top),
+                ("sans-serif", 14)
+                    .into_font()
+                    .color(&BLACK)
+                    .pos(Pos::new(HPos::Center, VPos::Bottom)),
+            )))?;
+        }
+    }
+    // Cell labels, rotated, under each pair.
+    let (xr, yr) = chart.plotting_area().get_pixel_range();
+    let (bx, by) = chart_area.get_base_pixel();
+    let width = (xr.end - xr.start) as f64;
+    let style = ("sans-serif", 13)
+        .into_font()
+        .transform(FontTransform::Rotate270)
+        .color(&BLACK)
+        .pos(Pos::new(HPos::Right, VPos::Center));
+    for (i, r) in rows.iter().enumerate() {
+        let x = xr.start + ((i as f64 + 0.5) / n * width) as i32 - bx;
+        chart_area.draw(&Text::new(
+            r.label.clone(),
+            (x, yr.end + 8 - by),
+            style.clone(),
+        ))?;
+    }
+    draw_legend(
+        &legend,
+        &[
+            (JAVA, false, "Java (Apache RocketMQ store)".into()),
+            (RMQSTORE, false, "rmqstore".into()),
+            (BLACK, false, "N.Nx: rmqstore ÷ Java".into()),
+        ],
+    )?;
+    root.present()?;
+    Ok(())
+}
+
+/// Writes the `--vs-java` plot as PNG and SVG.
+pub fn write_vs_plot(
+    png_path: &Path,
+    svg_path: &Path,
+    rows: &[VsRow],
+    title: &str,
+) -> std::io::Result<()> {
+    register_font()?;
+    let (w, h) = SIZE;
+    let mut rgb = vec![255u8; w as usize * h as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (w, h)).into_drawing_area();
+        draw_vs(root, rows, title).map_err(|e| std::io::Error::other(e.to_string()))?;
+    }
+    write_png(png_path, &rgb, w, h)?;
+    let root = SVGBackend::new(svg_path, (w, h)).into_drawing_area();
+    draw_vs(root, rows, title).map_err(|e| std::io::Error::other(e.to_string()))?;
+    Ok(())
+}
+
+fn write_png(path: &Path, rgb: &[u8], w: u32, h: u32) -> std::io::Result<()> {
+    let file = File::create(path)?;
+    let mut enc = png::Encoder::new(BufWriter::new(file), w, h);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut writer = enc.write_header().map_err(std::io::Error::other)?;
+    writer
+        .write_image_data(rgb)
+        .map_err(std::io::Error::other)?;
+    writer.finish().map_err(std::io::Error::other)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_vs_java_plot_shows_both_engines_and_the_ratio() {
+        let dir = tempfile::tempdir().unwrap();
+        let (png_path, svg_path) = (dir.path().join("v.png"), dir.path().join("v.svg"));
+        let rows = vec![
+            VsRow {
+                label: "async 128B ×1".into(),
+                java: 100_000.0,
+                rmqstore: 450_000.0,
+            },
+            VsRow {
+                label: "get hot tag ×4".into(),
+                java: 50_000.0,
+                rmqstore: 160_000.0,
+            },
+        ];
+        write_vs_plot(&png_path, &svg_path, &rows, "vs").unwrap();
+        let svg = std::fs::read_to_string(&svg_path).unwrap();
+        for text in [
+            "4.5x",
+            "3.2x",
+            "async 128B ×1",
+            "get hot tag ×4",
+            "rmqstore ÷ Java",
+        ] {
+            assert!(svg.contains(text), "{text} missing from the SVG");
+        }
+        let dec = png::Decoder::new(std::io::BufReader::new(File::open(&png_path).unwrap()));
+        assert_eq!(dec.read_info().unwrap().info().width, SIZE.0);
+    }
 
     #[test]
     fn short_numbers() {

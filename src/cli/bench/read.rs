@@ -1,7 +1,9 @@
 //! The read side of `rmqstore bench`: consumers reading by queue offset, and a mixed load.
 //!
-//! **Read cells.** `get_messages` by queue offset in batches of [`BATCH`] messages, with 1, 4
-//! and 16 consumer threads, in two places:
+//! **Read cells.** `get_message` (Java's `getMessage`) by queue offset in batches of [`BATCH`]
+//! messages, with 1, 4 and 16 consumer threads, without a filter and with a tag filter (a
+//! [`TagFilter`] on `TagA`, matching by tags code only as Java's broker does; a quarter of each
+//! queue's messages carry `TagA`, the rest `TagB`..`TagD`), in two places:
 //! - `hot`: random batches over a store just written (its pages are in the page cache);
 //! - `behind`: a store larger than the hot one is written, closed, its files dropped from the
 //!   page cache (`posix_fadvise(DONTNEED)`), reopened, and each consumer reads its queue
@@ -10,7 +12,9 @@
 //!
 //! Each record returned is copied out once (as sending it to a consumer would), so GB/s counts
 //! bytes really read, not references handed out. Every batch is timed (p99 is per batch).
-//! There is no tag filter yet: the store's `get_messages` has none (see docs/performance.md).
+//! Each cell opens the store, reads and closes it, so that with `--vs-java` Java's store can
+//! run the same cell on the same files right after (the hot pages stay in the page cache; the
+//! behind cells drop them again before each engine's run).
 //!
 //! **Mixed cell.** Producers put, consumers tail every queue, an HA slave on 127.0.0.1
 //! replicates, and retention deletes old commitlog segments (small segments, files reserved
@@ -25,11 +29,12 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use super::java::{JavaGet, JavaRunner, Ratio};
 use super::{fill_message, Histogram, LatencyUs, Mode};
 use crate::cli::{CliError, CliResult};
 use crate::config::{BrokerRole, StoreConfig};
 use crate::message::Message;
-use crate::store::{GetMessageStatus, PutMessageStatus};
+use crate::store::{GetMessageStatus, MessageFilter, PutMessageStatus, TagFilter};
 use crate::MessageStore;
 
 /// Messages per `get_messages` call, as a consumer's pull batch (Java's default is 32).
@@ -47,6 +52,8 @@ pub struct ReadPlan {
     pub batch: usize,
     pub queues: i32,
     pub consumer_threads: Vec<usize>,
+    /// `none` and `tag` (a tag filter matching a quarter of the messages).
+    pub filters: Vec<&'static str>,
     /// Threads of the `behind` cells (the smoke run has fewer).
     pub behind_threads: Vec<usize>,
     /// Bytes of commitlog written for the hot cells.
@@ -74,6 +81,7 @@ impl ReadPlan {
                 batch: BATCH,
                 queues: 4,
                 consumer_threads: vec![1, 4],
+                filters: vec!["none", "tag"],
                 behind_threads: vec![4],
                 hot_bytes: 4 << 20,
                 behind_bytes: 8 << 20,
@@ -92,6 +100,7 @@ impl ReadPlan {
                 batch: BATCH,
                 queues: 4,
                 consumer_threads: vec![1, 4, 16],
+                filters: vec!["none", "tag"],
                 behind_threads: vec![1, 4, 16],
                 hot_bytes: 64 << 20,
                 behind_bytes: 256 << 20,
@@ -110,6 +119,7 @@ impl ReadPlan {
                 batch: BATCH,
                 queues: 4,
                 consumer_threads: vec![1, 4, 16],
+                filters: vec!["none", "tag"],
                 behind_threads: vec![1, 4, 16],
                 hot_bytes: 256 << 20,
                 behind_bytes: 1 << 30,
@@ -138,7 +148,7 @@ pub struct ReadResult {
     /// `hot` (just written, in the page cache) or `behind` (dropped from the page cache, read
     /// forward from old offsets while a writer appends).
     pub place: &'static str,
-    /// `none` (the store has no filtered get yet).
+    /// `none`, or `tag`: a tag filter on `TagA` (a quarter of the messages), by tags code.
     pub filter: &'static str,
     pub threads: usize,
     pub batch: usize,
@@ -156,6 +166,10 @@ pub struct ReadResult {
     pub store_bytes: u64,
     /// `behind`: commitlog bytes the concurrent writer appended during the cell.
     pub writer_bytes: u64,
+    /// `--vs-java`: Java's run of the same cell on the same store, right after (else null).
+    pub java: Option<JavaGet>,
+    /// `--vs-java`: rmqstore over Java (else null).
+    pub ratio: Option<Ratio>,
 }
 
 /// The mixed cell.
@@ -204,6 +218,7 @@ fn fill(store: &MessageStore, body: usize, queues: i32, bytes: u64) -> CliResult
     let mut n = 0u64;
     while store.max_phy_offset() - start < bytes {
         fill_message(&mut msg, 0, n, queues);
+        retag(&mut msg, n);
         let r = store.put_message(&msg)?;
         if r.status != PutMessageStatus::PutOk {
             return Err(CliError::Failed(format!(
@@ -215,6 +230,23 @@ fn fill(store: &MessageStore, body: usize, queues: i32, bytes: u64) -> CliResult
     }
     wait_dispatched(store, queues, n)?;
     Ok(n)
+}
+
+/// The tag of the n-th message of a read store: TagA..TagD in runs of 4, so with queues taken
+/// round-robin a quarter of every queue's messages carry each tag (the Java driver does the same).
+fn retag(msg: &mut Message, n: u64) {
+    const LAST: &str = "TagA\u{2}";
+    let p = &mut msg.properties;
+    if p.ends_with(LAST) {
+        p.truncate(p.len() - LAST.len());
+        p.push_str(["TagA", "TagB", "TagC", "TagD"][((n / 4) % 4) as usize]);
+        p.push('\u{2}');
+    }
+}
+
+/// The filter of a read cell.
+fn filter_for(name: &str) -> Option<TagFilter> {
+    (name == "tag").then(|| TagFilter::parse("TagA").codes_only())
 }
 
 fn dispatched(store: &MessageStore, queues: i32) -> u64 {
@@ -278,17 +310,18 @@ struct Consumed {
     end: Instant,
 }
 
-/// One `get_messages` batch, timed, its records copied into `buf`.
+/// One `get_message` batch, timed, its records copied into `buf`.
 fn get_batch(
     store: &MessageStore,
     q: i32,
     offset: u64,
     batch: usize,
+    filter: Option<&dyn MessageFilter>,
     buf: &mut Vec<u8>,
     c: &mut Consumed,
 ) -> CliResult<(GetMessageStatus, u64)> {
     let t0 = Instant::now();
-    let r = store.get_messages(TOPIC, q, offset, batch);
+    let r = store.get_message("bench", TOPIC, q, offset, batch, filter);
     buf.clear();
     for m in &r.messages {
         buf.extend_from_slice(m.bytes());
@@ -312,6 +345,7 @@ fn consume(
     threads: usize,
     per_queue: u64,
     behind: bool,
+    filter: &'static str,
 ) -> CliResult<(Consumed, Instant)> {
     let barrier = Arc::new(Barrier::new(threads + 1));
     let duration = Duration::from_secs_f64(plan.seconds_per_cell);
@@ -323,6 +357,8 @@ fn consume(
         let h = std::thread::Builder::new()
             .name(format!("bench-r{t}"))
             .spawn(move || -> CliResult<Consumed> {
+                let f = filter_for(filter);
+                let f = f.as_ref().map(|f| f as &dyn MessageFilter);
                 let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ ((t as u64 + 1) << 32));
                 let mut buf = Vec::with_capacity(batch * 2048);
                 let q = t as i32 % queues;
@@ -343,8 +379,10 @@ fn consume(
                 let deadline = c.start + duration;
                 while c.batches < cap && c.end < deadline {
                     if behind {
-                        let (st, nb) = get_batch(&store, q, next, batch, &mut buf, &mut c)?;
-                        if st != GetMessageStatus::Found {
+                        let (st, nb) = get_batch(&store, q, next, batch, f, &mut buf, &mut c)?;
+                        let ok = st == GetMessageStatus::Found
+                            || (f.is_some() && st == GetMessageStatus::NoMatchedMessage);
+                        if !ok {
                             return Err(CliError::Failed(format!(
                                 "read behind: queue {q} offset {next}: {st:?}"
                             )));
@@ -358,8 +396,14 @@ fn consume(
                         let q = rng.below(queues as u64) as i32;
                         let off = rng.below(per_queue - batch as u64);
                         let before = c.messages;
-                        let (st, _) = get_batch(&store, q, off, batch, &mut buf, &mut c)?;
-                        if st != GetMessageStatus::Found || c.messages - before != batch as u64 {
+                        let (st, _) = get_batch(&store, q, off, batch, f, &mut buf, &mut c)?;
+                        let ok = if f.is_some() {
+                            st == GetMessageStatus::Found
+                                || st == GetMessageStatus::NoMatchedMessage
+                        } else {
+                            st == GetMessageStatus::Found && c.messages - before == batch as u64
+                        };
+                        if !ok {
                             return Err(CliError::Failed(format!(
                                 "read: queue {q} offset {off}: {st:?}, {} messages",
                                 c.messages - before
@@ -397,8 +441,10 @@ fn consume(
     Ok((all, start))
 }
 
+#[allow(clippy::too_many_arguments)]
 fn result(
     place: &'static str,
+    filter: &'static str,
     threads: usize,
     plan: &ReadPlan,
     c: &Consumed,
@@ -409,7 +455,7 @@ fn result(
     let seconds = (c.end - start).as_secs_f64().max(1e-9);
     ReadResult {
         place,
-        filter: "none",
+        filter,
         threads,
         batch: plan.batch,
         messages: c.messages,
@@ -421,26 +467,64 @@ fn result(
         latency_us: LatencyUs::from_nanos(&c.hist),
         store_bytes,
         writer_bytes,
+        java: None,
+        ratio: None,
     }
 }
 
-/// The hot cells: one store written, then read by 1, 4, 16 consumers in turn.
-pub fn run_hot(root: &Path, plan: &ReadPlan) -> CliResult<Vec<ReadResult>> {
-    let store = Arc::new(MessageStore::open(read_config(root, plan.segment_size))?);
+/// With `--vs-java`: Java's run of the cell just measured, on the same (closed) store.
+fn java_read(
+    java: Option<&mut JavaRunner>,
+    root: &Path,
+    r: &mut ReadResult,
+    plan: &ReadPlan,
+    per_queue: u64,
+) -> CliResult {
+    let Some(j) = java else {
+        return Ok(());
+    };
+    if r.place == "behind" {
+        evict(root)?;
+    }
+    let g = j.get(root, r.place, r.filter, r.threads, plan, per_queue)?;
+    r.ratio = Some(Ratio::new(
+        r.msgs_per_s,
+        g.msgs_per_s,
+        r.latency_us.p99,
+        g.latency_us.p99,
+    ));
+    r.java = Some(g);
+    Ok(())
+}
+
+/// The hot cells: one store written, then read by 1, 4, 16 consumers in turn, each filter.
+pub fn run_hot(
+    root: &Path,
+    plan: &ReadPlan,
+    mut java: Option<&mut JavaRunner>,
+) -> CliResult<Vec<ReadResult>> {
+    let config = read_config(root, plan.segment_size);
+    let store = MessageStore::open(config.clone())?;
     let n = fill(&store, plan.body_size, plan.queues, plan.hot_bytes)?;
+    store.shutdown()?;
     let per_queue = n / plan.queues as u64;
     if per_queue <= plan.batch as u64 {
         return Err(CliError::Input(
             "read cells: too few messages per queue".into(),
         ));
     }
-    let store_bytes = store.max_phy_offset();
     let mut out = Vec::new();
     for &threads in &plan.consumer_threads {
-        let (c, start) = consume(&store, plan, threads, per_queue, false)?;
-        out.push(result("hot", threads, plan, &c, start, store_bytes, 0));
+        for &filter in &plan.filters {
+            let store = Arc::new(MessageStore::open(config.clone())?);
+            let store_bytes = store.max_phy_offset();
+            let (c, start) = consume(&store, plan, threads, per_queue, false, filter)?;
+            shutdown(store)?;
+            let mut r = result("hot", filter, threads, plan, &c, start, store_bytes, 0);
+            java_read(java.as_deref_mut(), root, &mut r, plan, per_queue)?;
+            out.push(r);
+        }
     }
-    shutdown(store)?;
     Ok(out)
 }
 
@@ -453,14 +537,22 @@ fn shutdown(store: Arc<MessageStore>) -> CliResult {
 
 /// The behind cells: a larger store, dropped from the page cache before each cell and read
 /// forward from old offsets while one writer appends.
-pub fn run_behind(root: &Path, plan: &ReadPlan) -> CliResult<Vec<ReadResult>> {
+pub fn run_behind(
+    root: &Path,
+    plan: &ReadPlan,
+    mut java: Option<&mut JavaRunner>,
+) -> CliResult<Vec<ReadResult>> {
     let config = read_config(root, plan.segment_size);
     let store = MessageStore::open(config.clone())?;
     let n = fill(&store, plan.body_size, plan.queues, plan.behind_bytes)?;
     store.shutdown()?;
     let per_queue = n / plan.queues as u64;
     let mut out = Vec::new();
-    for &threads in &plan.behind_threads {
+    let cells = plan
+        .behind_threads
+        .iter()
+        .flat_map(|&t| plan.filters.iter().map(move |&f| (t, f)));
+    for (threads, filter) in cells {
         evict(root)?;
         let store = Arc::new(MessageStore::open(config.clone())?);
         let store_bytes = store.max_phy_offset();
@@ -475,6 +567,7 @@ pub fn run_behind(root: &Path, plan: &ReadPlan) -> CliResult<Vec<ReadResult>> {
                     let mut k = n;
                     while !stop.load(Ordering::Relaxed) {
                         fill_message(&mut msg, 1, k, queues);
+                        retag(&mut msg, k);
                         store.put_message(&msg)?;
                         k += 1;
                     }
@@ -482,7 +575,7 @@ pub fn run_behind(root: &Path, plan: &ReadPlan) -> CliResult<Vec<ReadResult>> {
                 })
                 .map_err(io_err("cannot start the writer"))?
         };
-        let consumed = consume(&store, plan, threads, per_queue, true);
+        let consumed = consume(&store, plan, threads, per_queue, true, filter);
         stop.store(true, Ordering::Relaxed);
         let wrote = writer
             .join()
@@ -490,16 +583,19 @@ pub fn run_behind(root: &Path, plan: &ReadPlan) -> CliResult<Vec<ReadResult>> {
         let (c, start) = consumed?;
         wait_dispatched(&store, plan.queues, n + wrote)?;
         let writer_bytes = store.max_phy_offset() - store_bytes;
-        out.push(result(
+        shutdown(store)?;
+        let mut r = result(
             "behind",
+            filter,
             threads,
             plan,
             &c,
             start,
             store_bytes,
             writer_bytes,
-        ));
-        shutdown(store)?;
+        );
+        java_read(java.as_deref_mut(), root, &mut r, plan, per_queue)?;
+        out.push(r);
     }
     Ok(out)
 }
@@ -596,10 +692,15 @@ pub fn run_mixed(root: &Path, plan: &ReadPlan) -> CliResult<MixedResult> {
                 barrier.wait();
                 c.start = Instant::now();
                 loop {
-                    let (st, nb) = get_batch(&store, q, next, batch, &mut buf, &mut c)?;
+                    let (st, nb) = get_batch(&store, q, next, batch, None, &mut buf, &mut c)?;
                     match st {
                         GetMessageStatus::Found | GetMessageStatus::OffsetFoundNull => next = nb,
                         GetMessageStatus::OffsetTooSmall => {
+                            skipped += nb - next;
+                            next = nb;
+                        }
+                        // Retention removed the segment under the units walked.
+                        GetMessageStatus::MessageWasRemoving if nb > next => {
                             skipped += nb - next;
                             next = nb;
                         }
@@ -763,6 +864,70 @@ pub fn text_row(r: &ReadResult) -> String {
         r.latency_us.p50,
         r.latency_us.p99
     )
+}
+
+/// The text report's line for Java's run of a read cell (None without `--vs-java`).
+pub fn java_text_row(r: &ReadResult) -> Option<String> {
+    let (j, x) = (r.java.as_ref()?, r.ratio?);
+    Some(format!(
+        "{:<7} {:>6} {:>3} {:>5} {:>9} {:>10.0} {:>7.2} {:>9.1} {:>9.1}   rmqstore = {:.2}x Java's msg/s",
+        "  java",
+        r.filter,
+        r.threads,
+        r.batch,
+        j.messages,
+        j.msgs_per_s,
+        j.gb_per_s,
+        j.latency_us.p50,
+        j.latency_us.p99,
+        x.throughput
+    ))
+}
+
+/// The `--vs-java` table of the read cells that have a Java run (issue 18's target: 3x).
+pub fn vs_markdown(reads: &[ReadResult], s: &mut String) {
+    use std::fmt::Write as _;
+    if !reads.iter().any(|r| r.java.is_some()) {
+        return;
+    }
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "Reads: `get_message` / Java's `getMessage` by queue offset, {BATCH}-message batches of \
+         {READ_BODY} B messages, each record copied out once; p99 per batch. `hot`: just \
+         written; `behind`: dropped from the page cache, read forward from old offsets while \
+         a writer appends. `tag`: a tag filter on one tag code (a quarter of the messages)."
+    );
+    let _ = writeln!(s);
+    let _ = writeln!(
+        s,
+        "| read cell | Java msg/s | rmqstore msg/s | ratio | Java GB/s | rmqstore GB/s | Java p99 µs | rmqstore p99 µs | issue 18 target |"
+    );
+    let _ = writeln!(
+        s,
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"
+    );
+    for r in reads {
+        let (Some(j), Some(x)) = (&r.java, &r.ratio) else {
+            continue;
+        };
+        let c = if r.threads == 1 { "" } else { "s" };
+        let _ = writeln!(
+            s,
+            "| {} {}, {} consumer{c} | {:.0} | {:.0} | {:.2}x | {:.2} | {:.2} | {:.1} | {:.1} | ≥3x: {} |",
+            r.place,
+            if r.filter == "none" { "unfiltered" } else { "tag filter" },
+            r.threads,
+            j.msgs_per_s,
+            r.msgs_per_s,
+            x.throughput,
+            j.gb_per_s,
+            r.gb_per_s,
+            j.latency_us.p99,
+            r.latency_us.p99,
+            if x.throughput >= 3.0 { "met" } else { "**missed**" }
+        );
+    }
 }
 
 pub fn text_header() -> String {

@@ -46,6 +46,7 @@ import org.apache.rocketmq.store.config.MessageStoreConfig;
  *   read MIX STORE OUT [STORE OUT]...  load (recover) each store and dump what Java sees
  *   crashwrite MIX STORE           put MIX's ops over and over, printing "ACK offset size" after each OK put
  *   ha MIX STORE ROLE PORT MASTER  run as HA master or slave; commands on stdin (see haLoop)
+ *   bench-put / bench-get ...      Java's side of rmqstore bench --vs-java (see Bench)
  * </pre>
  *
  * MIX is the JSON the Rust suite generates: a store config and the ops (single messages and
@@ -98,6 +99,8 @@ public final class Driver {
                 break;
             case "crashwrite": crashWrite(json(args[1]), args[2], out); break;
             case "ha": haLoop(json(args[1]), args[2], args[3], Integer.parseInt(args[4]), args[5], out); break;
+            case "bench-put": Bench.benchPut(args, out); break;
+            case "bench-get": Bench.benchGet(args, out); break;
             default: throw new IllegalArgumentException("unknown command " + args[0]);
         }
         out.flush();
