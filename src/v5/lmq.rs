@@ -21,7 +21,6 @@ pub fn is_lmq(topic: &str) -> bool {
 
 /// `MultiDispatchUtils#isNeedHandleMultiDispatch` for a record's topic (with
 /// `enableMultiDispatch` on): not a retry topic, not a `rmq_sys_` topic, not the schedule topic.
-#[cfg(test)]
 pub fn topic_may_multi_dispatch(topic: &str) -> bool {
     !topic.starts_with("%RETRY%")
         && !topic.starts_with("rmq_sys_")
