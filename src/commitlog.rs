@@ -24,7 +24,6 @@ use crate::mapped_file::{MappedFile, MappedFileQueue};
 pub struct TopicQueueTable(FxHashMap<String, FxHashMap<i32, i64>>);
 
 impl TopicQueueTable {
-    #[cfg(feature = "internals")]
     pub fn get(&self, topic: &str, queue_id: i32) -> i64 {
         self.0
             .get(topic)

@@ -246,6 +246,7 @@ pub(crate) fn sync<T>(
 }
 
 /// `fs::create_dir`, recorded when it succeeded.
+#[cfg(any(feature = "cli", feature = "internals"))]
 pub(crate) fn create_dir(dir: &Path) -> io::Result<()> {
     fs::create_dir(dir)?;
     if on() {
@@ -683,6 +684,7 @@ impl CrashState {
 
 /// Renames `from` to `to` in `names`: the file of that name, or (a directory) every name
 /// under it.
+#[cfg(feature = "internals")]
 fn rename_in(names: &mut BTreeMap<PathBuf, usize>, from: &Path, to: &Path) {
     if let Some(i) = names.remove(from) {
         names.insert(to.to_path_buf(), i);

@@ -71,7 +71,6 @@ pub mod sysflag {
     pub const STOREHOST_V6: i32 = 0x20;
     #[cfg(any(feature = "cli", feature = "internals"))]
     pub const NEED_UNWRAP: i32 = 0x40;
-    #[cfg(any(feature = "cli", feature = "internals"))]
     pub const INNER_BATCH: i32 = 0x80;
 
     /// The transaction type bits of a sysFlag.

@@ -52,6 +52,7 @@ impl<'a> Phase<'a> {
     }
 
     /// `done` bytes are through (never less than already reported).
+    #[cfg(any(feature = "cli", feature = "internals"))]
     pub(crate) fn set(&mut self, done: u64) {
         if done > self.done {
             self.add(done - self.done);

@@ -171,6 +171,7 @@ pub(crate) fn build_dir_beside(out: &Path, tag: &str, ts: &str) -> Result<PathBu
 }
 
 /// Rebuilds the consume queues, index and checkpoint of the store at `root`.
+#[cfg(feature = "internals")]
 pub fn rebuild(root: &Path, opts: &RebuildOptions) -> Result<RebuildReport> {
     rebuild_with_progress(root, opts, &super::progress::none)
 }

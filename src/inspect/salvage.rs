@@ -72,6 +72,7 @@ pub struct SalvageReport {
 }
 
 /// Salvages the store at `root` into `out` (which must not exist or be empty).
+#[cfg(feature = "internals")]
 pub fn salvage(root: &Path, out: &Path, opts: &SalvageOptions) -> Result<SalvageReport> {
     salvage_with_progress(root, out, opts, &super::progress::none)
 }

@@ -78,7 +78,7 @@ pub fn legacy_delay_window(
 
 /// The index keys of a record as 4.6.0 builds them: `topic#UNIQ_KEY`, then `topic#k` for each
 /// KEYS token; none for a ROLLBACK record.
-#[cfg(feature = "internals")]
+#[cfg(any(feature = "cli", feature = "internals"))]
 pub fn index_keys(record: &MessageRecord<'_>, props: &StoreProperties<'_>) -> Vec<String> {
     if record.tran_type() == sysflag::TRANSACTION_ROLLBACK_TYPE {
         return vec![];

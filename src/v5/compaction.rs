@@ -54,13 +54,19 @@ pub struct LogRecord {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CompactionQueue {
+    /// The compacted topic.
     pub topic: String,
+    /// Its queue id.
     pub queue_id: i32,
+    /// Files of its compaction log.
     pub log_files: usize,
+    /// Records in its compaction log.
     pub records: usize,
+    /// Units of its compaction consume queue.
     pub units: usize,
     /// Smallest and one past the largest queue offset kept.
     pub min_offset: Option<i64>,
+    /// One past the largest queue offset kept.
     pub max_offset: Option<i64>,
     /// How far the queue has been compacted (`position-checkpoint`), if recorded.
     pub compacted_to: Option<i64>,
@@ -72,8 +78,11 @@ pub struct CompactionQueue {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CompactionReport {
+    /// `position-checkpoint`: how far each `topic:queue` was compacted.
     pub positions: BTreeMap<String, i64>,
+    /// Every compaction queue.
     pub queues: Vec<CompactionQueue>,
+    /// Problems found: file, byte offset (when known), what.
     #[serde(skip)]
     pub problems: Vec<(PathBuf, Option<u64>, String)>,
 }

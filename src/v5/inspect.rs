@@ -12,6 +12,7 @@
 //!   log, and each unit points at a `rmq_sys_wheel_timer` record of its size;
 //! * `epochFileCheckpoint`: entry count, CRC and order as Java's loader checks them.
 
+#[cfg(any(feature = "cli", feature = "internals"))]
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -27,8 +28,11 @@ use crate::MessageStore;
 pub struct V5Problem {
     /// `v5-batch-cq`, `v5-lmq`, `v5-timer`, `v5-epoch`, `v5-compaction`.
     pub kind: &'static str,
+    /// The file it is in.
     pub file: PathBuf,
+    /// The byte offset in that file, when known.
     pub offset: Option<u64>,
+    /// What is wrong.
     pub what: String,
 }
 
@@ -36,11 +40,17 @@ pub struct V5Problem {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BatchQueueSummary {
+    /// The topic.
     pub topic: String,
+    /// The queue id.
     pub queue_id: i32,
+    /// Units (one per batch or message).
     pub units: usize,
+    /// The first queue offset.
     pub min_offset: Option<i64>,
+    /// One past the last queue offset.
     pub max_offset: Option<i64>,
+    /// Messages the units cover (inner batches counted per message).
     pub messages: i64,
 }
 
@@ -48,17 +58,23 @@ pub struct BatchQueueSummary {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TimerSummary {
+    /// Units in `timerlog/`.
     pub log_units: usize,
+    /// Wheel slots in use.
     pub used_slots: usize,
     /// Units reachable from the wheel (timers waiting to be delivered or rolled).
     pub pending: usize,
+    /// Units that were rolled to a later round.
     pub rolled: usize,
+    /// The earliest delivery time of a pending timer (epoch ms).
     pub earliest_due_ms: Option<i64>,
+    /// The latest delivery time of a pending timer (epoch ms).
     pub latest_due_ms: Option<i64>,
     /// Pending timers per real topic, from `config/timermetrics`.
     pub metrics: Vec<(String, i64)>,
     /// Pending timers per real topic, from the records the wheel's units point at.
     pub pending_by_topic: Vec<(String, usize)>,
+    /// `config/timercheck`, when present.
     pub checkpoint: Option<timer::TimerCheckpoint>,
 }
 
@@ -66,15 +82,19 @@ pub struct TimerSummary {
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct V5Report {
-    /// The 5.x-only structures found ([`present`]).
+    /// The 5.x-only structures found (`present`).
     pub present: Vec<String>,
+    /// Every batch consume queue.
     pub batch_queues: Vec<BatchQueueSummary>,
     /// `(queue, units)` of every light message queue.
     pub lmq_queues: Vec<(String, u64)>,
+    /// The timer store, when present.
     pub timer: Option<TimerSummary>,
+    /// `epochFileCheckpoint`: `(epoch, start offset, end offset)` entries, when present.
     pub epochs: Option<Vec<(i32, i64, i64)>>,
     /// `compaction/` (5.x compaction topics), if present.
     pub compaction: Option<compaction::CompactionReport>,
+    /// Every problem found.
     pub problems: Vec<V5Problem>,
 }
 
@@ -621,6 +641,7 @@ pub fn verify_into(
 }
 
 /// The report without its problems (nothing when the store has no 5.x structure).
+#[cfg(any(feature = "cli", feature = "internals"))]
 pub fn render_summary(rep: &V5Report) -> String {
     let mut s = String::new();
     if rep.is_empty() {
@@ -699,6 +720,7 @@ pub fn render_summary(rep: &V5Report) -> String {
 }
 
 /// [`render_text`] with the problems too (as `stat` prints it; `verify` lists them as findings).
+#[cfg(any(feature = "cli", feature = "internals"))]
 pub fn render_text(rep: &V5Report) -> String {
     let mut s = render_summary(rep);
     for p in &rep.problems {
@@ -727,6 +749,7 @@ pub fn batch_topic_names(root: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
+#[cfg(any(feature = "cli", feature = "internals"))]
 /// One batch-consume-queue unit with what the commitlog holds where it points (`cq` on a
 /// batch topic).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -748,6 +771,7 @@ pub struct BatchUnitView {
     pub pos: u64,
 }
 
+#[cfg(any(feature = "cli", feature = "internals"))]
 /// A range of one batch consume queue (`batchconsumequeue/<topic>/<queueId>`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -763,6 +787,7 @@ pub struct BatchCqDump {
     pub units: Vec<BatchUnitView>,
 }
 
+#[cfg(any(feature = "cli", feature = "internals"))]
 /// The units of batch queue `topic`/`queue_id` holding messages from `from` on (the unit
 /// holding `from` first), at most `limit`; `None` when the store has no such batch queue.
 pub fn dump_batch_queue(

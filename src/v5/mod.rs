@@ -10,36 +10,29 @@
 //! used by the put path (`src/store/lmq_put.rs`) and dispatch.
 
 pub mod batch_cq;
+// Tested against Java's bytes; `rebuild` does not call it yet (it keeps batch queues as they are).
+#[cfg(feature = "internals")]
 pub mod batch_cq_write;
 pub mod crc;
 pub mod lmq;
 pub mod props;
 pub mod recovery;
 pub mod target;
-// Reading the 5.x structures is for the CLI's inspection (and our tests) only.
-#[cfg(any(feature = "cli", feature = "internals"))]
 pub mod compaction;
-#[cfg(any(feature = "cli", feature = "internals"))]
 pub mod epoch;
-#[cfg(any(feature = "cli", feature = "internals"))]
 pub mod inspect;
-#[cfg(any(feature = "cli", feature = "internals"))]
 pub mod timer;
 
 pub use target::TargetVersion;
 
-#[cfg(any(feature = "cli", feature = "internals"))]
 use std::fs;
-#[cfg(any(feature = "cli", feature = "internals"))]
 use std::path::{Path, PathBuf};
 
-#[cfg(any(feature = "cli", feature = "internals"))]
 use crate::error::{Result, StoreError};
 
 /// The files of `dir` whose names are exactly 20 decimal digits, sorted by that number (the
 /// naming of commitlog, consume-queue, batch-consume-queue and timer-log files). Any other entry
 /// is an error naming it: nothing in these directories is ours to ignore.
-#[cfg(any(feature = "cli", feature = "internals"))]
 pub(crate) fn numbered_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))? {
@@ -65,13 +58,11 @@ pub(crate) fn numbered_files(dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
 }
 
 /// Reads a whole file, the error naming it.
-#[cfg(any(feature = "cli", feature = "internals"))]
 pub(crate) fn read_all(path: &Path) -> Result<Vec<u8>> {
     fs::read(path).map_err(|e| StoreError::io(path, e))
 }
 
 /// Sorted sub-directory names of `dir` (topics, queue ids).
-#[cfg(any(feature = "cli", feature = "internals"))]
 pub(crate) fn sub_dirs(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
     for entry in fs::read_dir(dir).map_err(|e| StoreError::io(dir, e))? {

@@ -16,6 +16,10 @@ use crate::format::properties::{NAME_VALUE_SEPARATOR, PROPERTY_SEPARATOR};
 /// `new HashMap<>(128)` in `MessageDecoder#string2messageProperties`.
 pub const BROKER_MAP_CAPACITY: usize = 128;
 /// `new HashMap<>()`.
+#[cfg_attr(
+    not(any(test, feature = "internals")),
+    expect(dead_code, reason = "the capacity of a plain HashMap; our unit tests serialize with it")
+)]
 pub const DEFAULT_MAP_CAPACITY: usize = 16;
 
 /// Java `String#hashCode` (over UTF-16 code units).

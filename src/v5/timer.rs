@@ -117,7 +117,6 @@ impl TimerLogUnit {
 }
 
 /// Java's `String.hashCode` over UTF-16 code units (`TimerMessageStore#hashTopicForMetrics`).
-#[cfg(feature = "internals")]
 pub fn java_string_hash(s: &str) -> i32 {
     s.encode_utf16()
         .fold(0i32, |h, c| h.wrapping_mul(31).wrapping_add(i32::from(c)))
@@ -127,7 +126,6 @@ pub fn java_string_hash(s: &str) -> i32 {
 #[derive(Debug, Clone, Default)]
 pub struct TimerLog {
     pub file_size: u64,
-    #[cfg_attr(not(feature = "internals"), expect(dead_code, reason = "read by our tests only"))]
     pub files: Vec<(u64, PathBuf)>,
     /// Every unit with its global position (segment start + position in it).
     pub units: Vec<(i64, TimerLogUnit)>,
@@ -341,16 +339,24 @@ pub fn slot_chain<'a>(
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TimerCheckpoint {
+    /// `lastReadTimeMs`.
     pub last_read_time_ms: i64,
+    /// `lastTimerLogFlushPos`.
     pub last_timer_log_flush_pos: i64,
+    /// `lastTimerQueueOffset`.
     pub last_timer_queue_offset: i64,
+    /// `masterTimerQueueOffset`.
     pub master_timer_queue_offset: i64,
+    /// `dataVersion.stateVersion`.
     pub state_version: i64,
+    /// `dataVersion.timestamp`.
     pub timestamp: i64,
+    /// `dataVersion.counter`.
     pub counter: i64,
 }
 
 impl TimerCheckpoint {
+    /// Decodes the 56 bytes of `config/timercheck`.
     pub fn decode(buf: &[u8]) -> Result<TimerCheckpoint, FormatError> {
         let g = |p: usize| {
             get_i64(buf, p).ok_or_else(|| {
