@@ -279,6 +279,9 @@ fn check_open(run: &Run, state: &CrashState, point: usize, img: &Path, out: &mut
         );
         opts.geometry = geometry();
         opts.now_ms = Some(START_MS + 7_200_000);
+        // The clean stop's unlink of `abort` may not have reached the disk (no directory
+        // sync, as in Java): the rebuild then refuses without --force, and says so.
+        opts.force = img.join("abort").exists();
         if let Err(e) = crate::inspect::rebuild::rebuild(img, &opts) {
             out.inconsistent = true;
             out.problems.push(format!("rebuild again failed: {e}"));
