@@ -63,7 +63,13 @@ fn main() {
             .collect(),
         Err(_) => rmqstore::powerloss::ROTATION.to_vec(),
     };
+    // Failures are printed as soon as their run ends (a long run may be stopped early).
+    let mut printed = 0usize;
     let result = rmqstore::powerloss::run_images_in(seed, n, &work, &modes, |s| {
+        for f in &s.failures[printed..] {
+            eprintln!("FAILED {f}");
+        }
+        printed = s.failures.len();
         if verbose {
             eprintln!(
                 "{} ({:.1} images/s, {} unsynced messages lost as allowed, {} deleted by \
@@ -78,7 +84,7 @@ fn main() {
     let _ = std::fs::remove_dir_all(&work);
     match result {
         Ok(sum) => {
-            for f in &sum.failures {
+            for f in &sum.failures[printed.min(sum.failures.len())..] {
                 eprintln!("FAILED {f}");
             }
             println!("{}", sum.line());
