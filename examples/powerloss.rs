@@ -7,13 +7,14 @@
 //! `cargo run --release --example powerloss -- [IMAGES] [SEED] [WORKDIR]`
 //! (defaults: 300 images, seed 1, a directory under /dev/shm or the temp directory). The runs
 //! take the modes of `powerloss::ROTATION` in turn (SYNC_FLUSH, ASYNC_FLUSH, SYNC_FLUSH with
-//! retention cleanup, `rebuild --in-place` after a clean stop); `POWERLOSS_MODES=retention`
-//! (comma-separated: sync, async, retention, rebuild) runs only those.
+//! retention cleanup, `rebuild --in-place` after a clean stop, and `rebuild --in-place
+//! --truncate-at-damage` after a clean stop and damage); `POWERLOSS_MODES=retention`
+//! (comma-separated: sync, async, retention, rebuild, truncate) runs only those.
 
 fn main() {
     let all: Vec<String> = std::env::args().skip(1).collect();
     if all.first().map(String::as_str) == Some("one") {
-        // `one RUN_SEED sync|async|retention|rebuild MESSAGES POINT old|new|RANDOM_SEED WORKDIR`: re-checks one
+        // `one RUN_SEED sync|async|retention|rebuild|truncate MESSAGES POINT old|new|RANDOM_SEED WORKDIR`: re-checks one
         // image of a FAILED line, keeps it in WORKDIR/kept and prints the events before it.
         let mode = rmqstore::powerloss::Mode::parse(&all[2]).expect("a mode");
         let choice = match all[5].as_str() {
@@ -73,11 +74,12 @@ fn main() {
         if verbose {
             eprintln!(
                 "{} ({:.1} images/s, {} unsynced messages lost as allowed, {} deleted by \
-                 retention)",
+                 retention, {} truncated by rebuild as asked)",
                 s.line(),
                 s.images as f64 / started.elapsed().as_secs_f64(),
                 s.unsynced_lost,
-                s.deleted
+                s.deleted,
+                s.truncated
             );
         }
     });

@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
@@ -58,6 +58,9 @@ pub enum Op {
     /// Renamed to `to`.
     #[cfg(any(feature = "cli", feature = "internals"))]
     Rename { to: PathBuf },
+    /// A second name `to` (a hard link) for the file.
+    #[cfg(any(feature = "cli", feature = "internals"))]
+    Link { to: PathBuf },
     /// Removed (a file).
     Remove,
     /// `fsync` of the directory.
@@ -76,12 +79,14 @@ struct Recording {
     id: usize,
     under: PathBuf,
     events: Vec<Event>,
+    /// The next sync id of this recording (ids count from 1 per recording, so the same run
+    /// records the same events whatever else runs in the process).
+    next_sync: u64,
 }
 
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
 #[cfg(feature = "internals")]
 static NEXT_ID: AtomicUsize = AtomicUsize::new(1);
-static NEXT_SYNC: AtomicU64 = AtomicU64::new(1);
 static RECORDINGS: Mutex<Vec<Recording>> = Mutex::new(Vec::new());
 
 /// A running recording of the I/O under one directory; dropping it stops the recording.
@@ -102,6 +107,7 @@ impl Recorder {
             id,
             under: under.to_path_buf(),
             events: Vec::new(),
+            next_sync: 1,
         });
         ACTIVE.fetch_add(1, Ordering::AcqRel);
         Recorder { id }
@@ -147,6 +153,13 @@ impl Drop for Recorder {
 fn on() -> bool {
     // Only our own tests (feature `internals`) can start a recording.
     cfg!(feature = "internals") && ACTIVE.load(Ordering::Acquire) != 0
+}
+
+/// Whether some recording is running (the engine then takes its deterministic path where it
+/// has a parallel one, so a recorded run repeats from its seed: see `inspect::rebuild`).
+#[inline]
+pub(crate) fn recording() -> bool {
+    on()
 }
 
 #[cold]
@@ -227,6 +240,24 @@ pub(crate) fn rename(from: &Path, to: &Path) {
     }
 }
 
+/// `fs::hard_link`, recorded when it succeeded.
+#[cfg(any(feature = "cli", feature = "internals"))]
+pub(crate) fn hard_link(from: &Path, to: &Path) -> io::Result<()> {
+    fs::hard_link(from, to)?;
+    if on() {
+        let to_rel = {
+            let recs = RECORDINGS.lock();
+            recs.iter()
+                .find(|r| to.starts_with(&r.under))
+                .map(|r| to.strip_prefix(&r.under).unwrap_or(to).to_path_buf())
+        };
+        if let Some(to) = to_rel {
+            push(from, || Op::Link { to });
+        }
+    }
+    Ok(())
+}
+
 /// Runs a sync of `path` (`range` for msync, `None` for fdatasync), recording its start and,
 /// when it succeeded, its end.
 #[inline]
@@ -238,10 +269,25 @@ pub(crate) fn sync<T>(
     if !on() {
         return f();
     }
-    let id = NEXT_SYNC.fetch_add(1, Ordering::Relaxed);
-    push(path, || Op::SyncStart { id, range });
+    let id = {
+        let mut recs = RECORDINGS.lock();
+        recs.iter_mut()
+            .find(|r| path.starts_with(&r.under))
+            .map(|r| {
+                let id = r.next_sync;
+                r.next_sync += 1;
+                let rel = path.strip_prefix(&r.under).unwrap_or(path).to_path_buf();
+                r.events.push(Event {
+                    path: rel,
+                    op: Op::SyncStart { id, range },
+                });
+                id
+            })
+    };
     let r = f()?;
-    push(path, || Op::SyncEnd { id });
+    if let Some(id) = id {
+        push(path, || Op::SyncEnd { id });
+    }
     Ok(r)
 }
 
@@ -372,6 +418,7 @@ enum NameOp {
     Create(PathBuf, usize),
     MkDir(PathBuf),
     Rename(PathBuf, PathBuf),
+    Link(PathBuf, PathBuf),
     Remove(PathBuf),
 }
 
@@ -383,6 +430,7 @@ impl NameOp {
         match self {
             NameOp::Create(p, _) | NameOp::MkDir(p) | NameOp::Remove(p) => vec![parent(p)],
             NameOp::Rename(a, b) => vec![parent(a), parent(b)],
+            NameOp::Link(_, b) => vec![parent(b)],
         }
     }
 }
@@ -484,6 +532,12 @@ impl CrashState {
                 self.name_ops
                     .push(NameOp::Rename(e.path.clone(), to.clone()));
             }
+            Op::Link { to } => {
+                if let Some(&i) = self.names.get(&e.path) {
+                    self.names.insert(to.clone(), i);
+                }
+                self.name_ops.push(NameOp::Link(e.path.clone(), to.clone()));
+            }
             Op::Remove => {
                 self.names.remove(&e.path);
                 self.name_ops.push(NameOp::Remove(e.path.clone()));
@@ -544,6 +598,11 @@ impl CrashState {
                         dirs.remove(&d);
                         let rest = d.strip_prefix(a).unwrap_or(Path::new(""));
                         dirs.insert(b.join(rest));
+                    }
+                }
+                NameOp::Link(a, b) => {
+                    if let Some(&i) = names.get(a) {
+                        names.insert(b.clone(), i);
                     }
                 }
                 NameOp::Remove(p) => {
@@ -870,6 +929,76 @@ mod tests {
         events.push(ev("", Op::DirSync));
         let s = CrashState::replay(&events);
         assert!(s.is_durable(Path::new("cur/sub/f"), 0, 4));
+    }
+
+    #[test]
+    fn a_link_then_a_rename_over_keeps_one_of_the_two_under_the_name() {
+        // The rebuild's swap of a segment: the old file gets a second name in the backup,
+        // then the new one is renamed over it. Every prefix of the names has the segment
+        // under its name (old or new content), and the backup once the link is in.
+        let events = vec![
+            ev("cl", Op::MkDir),
+            ev("cl/s", Op::Create),
+            ev(
+                "cl/s",
+                Op::Write {
+                    off: 0,
+                    data: vec![1; 4],
+                },
+            ),
+            ev("cl/s", Op::SyncStart { id: 1, range: None }),
+            ev("cl/s", Op::SyncEnd { id: 1 }),
+            ev("bak", Op::MkDir),
+            ev("new", Op::MkDir),
+            ev("new/s", Op::Create),
+            ev(
+                "new/s",
+                Op::Write {
+                    off: 0,
+                    data: vec![2; 4],
+                },
+            ),
+            ev("new/s", Op::SyncStart { id: 2, range: None }),
+            ev("new/s", Op::SyncEnd { id: 2 }),
+            ev(
+                "cl/s",
+                Op::Link {
+                    to: PathBuf::from("bak/s"),
+                },
+            ),
+            ev(
+                "new/s",
+                Op::Rename {
+                    to: PathBuf::from("cl/s"),
+                },
+            ),
+        ];
+        let t = tempfile::tempdir().unwrap();
+        // From the end of the old segment's sync on (before it, its bytes may be anything).
+        for n in 5..=events.len() {
+            let s = CrashState::replay(&events[..n]);
+            for seed in 0..8 {
+                let out = t.path().join(format!("{n}-{seed}"));
+                s.build(&out, Choice::Random(seed)).unwrap();
+                if !out.join("cl/s").exists() {
+                    // Only when the creation of the name itself is not in: nothing after it.
+                    assert!(!out.join("bak/s").exists(), "{n}");
+                    continue;
+                }
+                let got = fs::read(out.join("cl/s")).unwrap();
+                assert!(got == [1; 4] || got == [2; 4], "{n}: {got:?}");
+                if out.join("bak/s").exists() {
+                    assert_eq!(fs::read(out.join("bak/s")).unwrap(), [1; 4]);
+                }
+            }
+        }
+        // All done: the new content under the name, the old in the backup.
+        let s = CrashState::replay(&events);
+        let out = t.path().join("all");
+        s.build(&out, Choice::AllNew).unwrap();
+        assert_eq!(fs::read(out.join("cl/s")).unwrap(), [2; 4]);
+        assert_eq!(fs::read(out.join("bak/s")).unwrap(), [1; 4]);
+        assert!(!out.join("new/s").exists());
     }
 
     #[test]

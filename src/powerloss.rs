@@ -45,17 +45,25 @@ pub enum Mode {
     /// SYNC_FLUSH puts, a clean shutdown, then `rebuild --in-place`: crash points lie in the
     /// rebuild (its writes, syncs and the swap's renames); every message put must survive.
     Rebuild,
+    /// [`Mode::Rebuild`] with damage: after the clean stop one record in the last two
+    /// segments gets a bad magic code (written and synced, as damage found on disk), so
+    /// recovery ends there and `rebuild --in-place --truncate-at-damage` removes the records
+    /// after it: crash points lie in the rebuild, its segment copy and the swap of segments
+    /// into `commitlog.bak-<ts>`. Every message put before the damaged record must survive;
+    /// those from it on are removed as asked (counted, not lost).
+    RebuildTruncate,
 }
 
 impl Mode {
     /// The mode named `s` (its `Debug` name or a short one, any case): `sync`, `async`,
-    /// `retention`.
+    /// `retention`, `rebuild`, `truncate` (or `rebuild-truncate`).
     pub fn parse(s: &str) -> Option<Mode> {
         match s.to_ascii_lowercase().as_str() {
             "sync" => Some(Mode::Sync),
             "async" => Some(Mode::Async),
             "retention" | "syncretention" => Some(Mode::SyncRetention),
             "rebuild" => Some(Mode::Rebuild),
+            "truncate" | "rebuild-truncate" | "rebuildtruncate" => Some(Mode::RebuildTruncate),
             _ => None,
         }
     }
@@ -71,7 +79,9 @@ pub fn config(root: &Path, mode: Mode) -> StoreConfig {
     c.max_index_num = INDEX_NUM;
     c.background_services = false;
     c.flush_disk_type = match mode {
-        Mode::Sync | Mode::SyncRetention | Mode::Rebuild => FlushDiskType::SyncFlush,
+        Mode::Sync | Mode::SyncRetention | Mode::Rebuild | Mode::RebuildTruncate => {
+            FlushDiskType::SyncFlush
+        }
         Mode::Async => FlushDiskType::AsyncFlush,
     };
     if mode == Mode::SyncRetention {
@@ -103,6 +113,15 @@ pub struct Run {
     /// The first event of the phase crash points are taken in (0; the rebuild's first event in
     /// [`Mode::Rebuild`]).
     pub phase_start: usize,
+    /// [`Mode::RebuildTruncate`]: the commitlog offset of the damaged record (it and every
+    /// record after it are removed by the rebuild).
+    pub damaged_at: Option<u64>,
+}
+
+impl Mode {
+    fn rebuilds(self) -> bool {
+        matches!(self, Mode::Rebuild | Mode::RebuildTruncate)
+    }
 }
 
 /// Runs the seeded workload on a fresh store at `root` (which must not exist), recording
@@ -116,12 +135,14 @@ pub fn record(root: &Path, seed: u64, mode: Mode, messages: usize) -> crate::Res
         OpenMode::ReadWrite,
         Arc::new(clock.clone()),
     )?;
-    if mode == Mode::SyncRetention {
-        store.set_cleanup_options(crate::cleanup::CleanupOptions {
-            sleep: Arc::new(|_| {}),
-            ..Default::default()
-        });
-    }
+    // Cleanup reads the disk's usage: a fixed one, so the run does not depend on how full
+    // the machine's disk is (above 90 % the store would refuse puts, above 85 % clean at
+    // once). The workload's clock is the only clock the store sees.
+    store.set_cleanup_options(crate::cleanup::CleanupOptions {
+        sleep: Arc::new(|_| {}),
+        probe: Arc::new(crate::cleanup::FakeDiskProbe::new(10.0)),
+        ..Default::default()
+    });
     let mut puts = Vec::with_capacity(messages);
     for i in 0..messages {
         clock.advance(1 + rng.below(40) as i64);
@@ -170,22 +191,35 @@ pub fn record(root: &Path, seed: u64, mode: Mode, messages: usize) -> crate::Res
             _ => {}
         }
     }
-    if mode == Mode::Rebuild {
+    if mode.rebuilds() {
         // A clean stop (recorded), then the rebuild.
         drop(store);
+        let damaged_at = if mode == Mode::RebuildTruncate {
+            Some(damage_a_record(root, &puts, &mut rng)?)
+        } else {
+            None
+        };
         let phase_start = rec.len();
         let mut opts = crate::inspect::rebuild::RebuildOptions::new(
             crate::inspect::rebuild::RebuildTarget::InPlace,
         );
         opts.geometry = geometry();
         opts.now_ms = Some(clock.now_millis() + 1000);
-        crate::inspect::rebuild::rebuild(root, &opts)?;
+        opts.truncate_at_damage = damaged_at.is_some();
+        let rep = crate::inspect::rebuild::rebuild(root, &opts)?;
+        if damaged_at.is_some() && rep.commitlog_truncated.is_empty() {
+            return Err(crate::StoreError::Invalid(format!(
+                "{}: the damage at {damaged_at:?} truncated nothing",
+                root.display()
+            )));
+        }
         let events = rec.events();
         return Ok(Run {
             mode,
             events,
             puts,
             phase_start,
+            damaged_at,
         });
     }
     let events = rec.events();
@@ -197,7 +231,40 @@ pub fn record(root: &Path, seed: u64, mode: Mode, messages: usize) -> crate::Res
         events,
         puts,
         phase_start: 0,
+        damaged_at: None,
     })
+}
+
+/// Damage found on disk: the magic code of one record in the last two commitlog segments
+/// (not the last record, so valid records follow it) is overwritten and synced. Returns the
+/// record's commitlog offset.
+fn damage_a_record(root: &Path, puts: &[Put], rng: &mut Rng) -> crate::Result<u64> {
+    let last_seg = puts
+        .iter()
+        .map(|p| p.phys_offset / CL_SIZE as u64)
+        .max()
+        .unwrap_or(0);
+    let candidates: Vec<&Put> = puts[..puts.len().saturating_sub(1)]
+        .iter()
+        .filter(|p| p.phys_offset / CL_SIZE as u64 + 1 >= last_seg)
+        .collect();
+    let Some(p) = candidates.get(rng.below(candidates.len().max(1) as u64) as usize) else {
+        return Err(crate::StoreError::Invalid("no record to damage".into()));
+    };
+    let seg = p.phys_offset - p.phys_offset % CL_SIZE as u64;
+    let path = root.join("commitlog").join(offset_to_file_name(seg));
+    let at = p.phys_offset - seg + 4;
+    let bad = 0xDEAD_BEEFu32.to_be_bytes();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(|e| crate::StoreError::io(&path, e))?;
+    std::os::unix::fs::FileExt::write_all_at(&f, &bad, at)
+        .map_err(|e| crate::StoreError::io(&path, e))?;
+    crate::iorecord::write(&path, at, &bad);
+    crate::iorecord::sync(&path, None, || f.sync_data())
+        .map_err(|e| crate::StoreError::io(&path, e))?;
+    Ok(p.phys_offset)
 }
 
 /// The workload's file sizes, for `verify` and `rebuild`.
@@ -236,6 +303,8 @@ pub struct Outcome {
     /// Acknowledged messages missing because retention removed their segment before the
     /// crash (allowed, reported; whether or not the removal was durable).
     pub deleted: u64,
+    /// Messages the rebuild removed as asked (at or after the damage, [`Mode::RebuildTruncate`]).
+    pub truncated: u64,
     /// Recovery failed, verify found an error, or a queue is not dense or holds a wrong message.
     pub inconsistent: bool,
     pub panicked: bool,
@@ -271,7 +340,7 @@ pub fn check_image(
 }
 
 fn check_open(run: &Run, state: &CrashState, point: usize, img: &Path, out: &mut Outcome) {
-    if run.mode == Mode::Rebuild {
+    if run.mode.rebuilds() {
         // What the operator does after an interrupted rebuild: run it again (it removes the
         // first one's leftovers), then start the broker.
         let mut opts = crate::inspect::rebuild::RebuildOptions::new(
@@ -279,6 +348,7 @@ fn check_open(run: &Run, state: &CrashState, point: usize, img: &Path, out: &mut
         );
         opts.geometry = geometry();
         opts.now_ms = Some(START_MS + 7_200_000);
+        opts.truncate_at_damage = run.damaged_at.is_some();
         // The clean stop's unlink of `abort` may not have reached the disk (no directory
         // sync, as in Java): the rebuild then refuses without --force, and says so.
         opts.force = img.join("abort").exists();
@@ -370,6 +440,10 @@ fn check_open(run: &Run, state: &CrashState, point: usize, img: &Path, out: &mut
         if at > point || present.contains(&(p.topic.as_str(), p.queue_id, p.queue_offset)) {
             continue;
         }
+        if run.damaged_at.is_some_and(|d| p.phys_offset >= d) {
+            out.truncated += 1;
+            continue;
+        }
         let seg = p.phys_offset - p.phys_offset % CL_SIZE as u64;
         let path = PathBuf::from("commitlog").join(offset_to_file_name(seg));
         if deleted.contains(path.as_path()) {
@@ -415,8 +489,13 @@ pub struct Summary {
     pub unsynced_lost: u64,
     /// Acknowledged messages retention deleted before the crash (not lost).
     pub deleted: u64,
+    /// Messages `rebuild --truncate-at-damage` removed as asked (not lost).
+    pub truncated: u64,
     pub inconsistent: u64,
     pub panics: u64,
+    /// A digest of every image's point, choice and verdict, in order: two runs of the same
+    /// seed give the same digest (tests/powerloss_determinism.rs).
+    pub digest: u64,
     /// The first few failing images: (run seed, mode, point, choice, problems).
     pub failures: Vec<String>,
 }
@@ -432,11 +511,30 @@ impl Summary {
     pub fn failed(&self) -> bool {
         self.acked_lost > 0 || self.inconsistent > 0 || self.panics > 0
     }
-    fn add(&mut self, o: &Outcome, what: impl FnOnce() -> String) {
+    fn add(&mut self, o: &Outcome, point: usize, choice: Choice, what: impl FnOnce() -> String) {
         self.images += 1;
+        let choice = match choice {
+            Choice::AllOld => 1,
+            Choice::AllNew => 2,
+            Choice::Random(s) => s,
+        };
+        for v in [
+            point as u64,
+            choice,
+            o.acked_lost,
+            o.unsynced_lost,
+            o.deleted,
+            o.truncated,
+            o.inconsistent as u64,
+            o.panicked as u64,
+        ] {
+            // FNV-1a over the words.
+            self.digest = (self.digest ^ v).wrapping_mul(0x0000_0100_0000_01b3);
+        }
         self.acked_lost += o.acked_lost;
         self.unsynced_lost += o.unsynced_lost;
         self.deleted += o.deleted;
+        self.truncated += o.truncated;
         self.inconsistent += o.inconsistent as u64;
         self.panics += o.panicked as u64;
         if (o.acked_lost > 0 || o.inconsistent || o.panicked) && self.failures.len() < 20 {
@@ -462,7 +560,8 @@ pub const IMAGES_PER_RUN: u64 = 60;
 /// Runs `n` images from `seed` in `work` (a scratch directory): a new recorded run (the modes
 /// of [`ROTATION`] in turn) every [`IMAGES_PER_RUN`] images; of each run's images, half
 /// walk its sync points in order (just before and just after each sync ends: all unsynced
-/// state old, all new, or random), half crash at a random event with random choices.
+/// state old, all new, or random), half crash at a random event with random choices; in the
+/// rebuild modes a quarter first crash right after the swap's name operations.
 /// `progress` is called after every run.
 pub fn run_images(
     seed: u64,
@@ -474,7 +573,13 @@ pub fn run_images(
 }
 
 /// The modes [`run_images`] rotates through, one recorded run each in turn.
-pub const ROTATION: [Mode; 4] = [Mode::Sync, Mode::Async, Mode::SyncRetention, Mode::Rebuild];
+pub const ROTATION: [Mode; 5] = [
+    Mode::Sync,
+    Mode::Async,
+    Mode::SyncRetention,
+    Mode::Rebuild,
+    Mode::RebuildTruncate,
+];
 
 /// [`run_images`] with the runs' modes taken in turn from `modes` (not empty).
 pub fn run_images_in(
@@ -503,7 +608,31 @@ pub fn run_images_in(
             .collect();
         let mut points: Vec<(usize, Choice)> = Vec::new();
         let want = IMAGES_PER_RUN.min(n - sum.images) as usize;
-        let sys = want / 2;
+        if mode.rebuilds() {
+            // The swap: right after each of its name operations (renames, links, the backup
+            // folder's creation), up to a quarter of the run's images.
+            let swap: Vec<usize> = (lo..run.events.len())
+                .filter(|&i| {
+                    matches!(
+                        run.events[i].op,
+                        crate::iorecord::Op::Rename { .. } | crate::iorecord::Op::Link { .. }
+                    ) || (run.events[i].op == crate::iorecord::Op::MkDir
+                        && run.events[i].path.to_string_lossy().contains(".bak-"))
+                })
+                .map(|i| i + 1)
+                .collect();
+            let budget = want / 4;
+            let stride = swap.len().div_ceil(budget.max(1)).max(1);
+            for (k, &p) in swap.iter().step_by(stride).take(budget).enumerate() {
+                let choice = match k % 3 {
+                    0 => Choice::AllOld,
+                    1 => Choice::AllNew,
+                    _ => Choice::Random(rng.next_u64()),
+                };
+                points.push((p, choice));
+            }
+        }
+        let sys = (want - points.len()) / 2;
         if !pts.is_empty() && sys > 0 {
             let stride = pts.len().div_ceil(sys).max(1);
             let start = rng.below(stride as u64) as usize;
@@ -528,7 +657,7 @@ pub fn run_images_in(
             state.extend(&run.events[at..p]);
             at = p;
             let o = check_image(&run, &state, p, choice, &img);
-            sum.add(&o, || {
+            sum.add(&o, p, choice, || {
                 format!("run seed {run_seed} {mode:?} {messages} messages, point {p}, {choice:?}")
             });
         }

@@ -531,16 +531,24 @@ pub fn rebuild_with_progress(
     }
     let end = scan.0;
     // The consume queues and the index go to disk at the same time (the time is the disk's).
-    std::thread::scope(|scope| {
-        let queues = scope.spawn(|| -> Result<()> {
-            for cq in dispatcher.consume_queues().all() {
-                cq.flush()?;
-            }
-            Ok(())
-        });
-        let index = dispatcher.flush_index();
-        join(queues).and(index)
-    })?;
+    // Under an I/O recording (the power-loss checker) one after the other, so the recorded
+    // events do not depend on thread timing: a crash image's unsynced pages are chosen old or
+    // new independently, which covers the states an interleaving could leave.
+    let flush_queues = || -> Result<()> {
+        for cq in dispatcher.consume_queues().all() {
+            cq.flush()?;
+        }
+        Ok(())
+    };
+    if crate::iorecord::recording() {
+        flush_queues().and_then(|()| dispatcher.flush_index())?;
+    } else {
+        std::thread::scope(|scope| {
+            let queues = scope.spawn(flush_queues);
+            let index = dispatcher.flush_index();
+            join(queues).and(index)
+        })?;
+    }
     let logics_ts = dispatcher.logics_msg_timestamp();
     let queues = dispatcher.consume_queues().all().len();
     let (index_files, index_end_ts) = {
@@ -671,6 +679,8 @@ pub fn rebuild_with_progress(
     }
     // The swap: from here on, an error rolls back the renames done so far.
     let mut done: Vec<(PathBuf, PathBuf)> = Vec::new();
+    // Segments linked into the backup before their replacement was renamed over them.
+    let mut linked: Vec<(PathBuf, PathBuf)> = Vec::new();
     let swap = (|| -> Result<()> {
         let mv = |from: &Path, to: &Path, done: &mut Vec<(PathBuf, PathBuf)>| -> Result<()> {
             crate::fault::rename(from, to).at(from)?;
@@ -695,14 +705,23 @@ pub fn rebuild_with_progress(
         if !replace.is_empty() {
             crate::iorecord::create_dir(&cl_bak).at(&cl_bak)?;
             report.backups.push(cl_bak.clone());
-            for (old, new) in &replace {
+            // Last segment first, and a segment with a replacement keeps its name throughout
+            // (the old file gets a second name in the backup, then the new one is renamed over
+            // it): a cut at any point leaves the commitlog a prefix of its segments, with no
+            // hole and no segment below the end missing (§8.5).
+            for (old, new) in replace.iter().rev() {
                 let bak = cl_bak.join(old.file_name().expect("segment name"));
-                mv(old, &bak, &mut done)?;
-                truncated.push(old.clone());
-                if let Some(new) = new {
-                    mv(new, old, &mut done)?;
+                match new {
+                    None => mv(old, &bak, &mut done)?,
+                    Some(new) => {
+                        crate::iorecord::hard_link(old, &bak).at(old)?;
+                        linked.push((old.clone(), bak));
+                        mv(new, old, &mut done)?;
+                    }
                 }
+                truncated.push(old.clone());
             }
+            truncated.reverse();
             let _ = fs::remove_dir(&cl_new);
         }
         let abort = config.abort_path();
@@ -715,7 +734,17 @@ pub fn rebuild_with_progress(
     })();
     if let Err(e) = swap {
         for (from, to) in done.iter().rev() {
+            // A replacement renamed over a linked segment goes back beside it first.
             let _ = fs::rename(to, from);
+        }
+        for (seg, bak) in linked.iter().rev() {
+            // The old segment back under its name (where the rename above left none), or
+            // just the backup name dropped.
+            if seg.exists() {
+                let _ = fs::remove_file(bak);
+            } else {
+                let _ = fs::rename(bak, seg);
+            }
         }
         if cl_bak.exists() {
             let _ = fs::remove_dir(&cl_bak);
@@ -729,6 +758,7 @@ pub fn rebuild_with_progress(
     crate::iorecord::sync_dir(root).at(root)?;
     if !replace.is_empty() {
         crate::iorecord::sync_dir(&cl_dir).at(&cl_dir)?;
+        crate::iorecord::sync_dir(&cl_bak).at(&cl_bak)?;
         if cl_parent != root {
             crate::iorecord::sync_dir(&cl_parent).at(&cl_parent)?;
         }
@@ -741,9 +771,11 @@ pub fn rebuild_with_progress(
 }
 
 /// Removes what an interrupted rebuild left: `<name>.rebuild-<ts>` beside the store's files
-/// (in place) or `.<out>.rebuild-<ts>` beside an `--out` folder. An interrupted swap (a
-/// segment moved to `commitlog.bak-<ts>` and missing from the commitlog) is refused: its
-/// files must be moved back by hand, which the error says.
+/// (in place) or `.<out>.rebuild-<ts>` beside an `--out` folder. An interrupted swap that
+/// left a hole (a segment moved to `commitlog.bak-<ts>` with a segment above it still in the
+/// commitlog, or with its replacement still staged) is refused: its files must be moved back
+/// by hand, which the error says. Segments moved away from the top of the commitlog are what
+/// the rebuild was removing, and stay in the backup.
 fn remove_leftovers(
     dirs: &[(&Path, String)],
     cl_dir: &Path,
@@ -758,10 +790,25 @@ fn remove_leftovers(
                 if !rest.starts_with(".bak-") {
                     continue;
                 }
-                // A backup of the commitlog: every segment in it must still be in place.
+                // A backup of the commitlog: a segment in it missing from the commitlog must be
+                // one the rebuild was removing whole (after the end: no segment above it is
+                // left, and no replacement of it waits in `<commitlog>.rebuild-<ts>`). A
+                // missing segment below another, or one whose replacement was not moved in
+                // (an interrupted swap of an older rmqstore), is a hole and is refused.
                 if p.is_dir() {
+                    let ts = &rest[".bak-".len()..];
+                    let staged = dir.join(format!("{prefix}.rebuild-{ts}"));
+                    let highest = fs::read_dir(cl_dir)
+                        .at(cl_dir)?
+                        .flatten()
+                        .map(|e| e.file_name())
+                        .max();
                     for s in fs::read_dir(&p).at(&p)?.flatten() {
-                        if !cl_dir.join(s.file_name()).exists() {
+                        let name = s.file_name();
+                        if !cl_dir.join(&name).exists()
+                            && (highest.as_ref().is_some_and(|h| *h > name)
+                                || staged.join(&name).exists())
+                        {
                             return Err(StoreError::bad_file(
                                 s.path(),
                                 format!(
