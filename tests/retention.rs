@@ -44,9 +44,13 @@ impl Env {
     }
 
     /// The seed's settings on small files: 4 KiB segments (about 10 messages each), 10 units
-    /// per consume-queue file, 16 entries per index file.
+    /// per consume-queue file, 16 entries per index file. No background services: the tests
+    /// run cleanup themselves (`run_cleanup_once`), and a flush thread that happens to hold
+    /// the segments while it walks them (under load, at the moment cleanup runs) makes a
+    /// segment "still being read", so a run would stop early by timing, not by its rules.
     fn config(&self) -> StoreConfig {
         let mut c = StoreConfig::with_root(self.root());
+        c.background_services = false;
         c.mapped_file_size_commit_log = SEG;
         c.mapped_file_size_consume_queue_raw = 200;
         c.max_hash_slot_num = 8;
@@ -152,7 +156,7 @@ fn delete_when_04_and_file_reserved_time_48() {
     let r = run(&store);
     assert!(r.triggers.as_ref().unwrap().time);
     // Oldest first, never the active segment.
-    assert_eq!(r.commitlog_deleted, segs[..4].to_vec());
+    assert_eq!(r.commitlog_deleted, segs[..4].to_vec(), "{r:?}");
     assert_eq!(segments(&store), segs[4..].to_vec());
     for p in &segs[..4] {
         assert!(!p.exists(), "{} still on disk", p.display());
@@ -174,7 +178,7 @@ fn a_young_segment_stops_the_walk() {
     set_mtime(&segs[1], now - 48 * H);
     env.clock.set(now);
     let r = run(&store);
-    assert_eq!(r.commitlog_deleted, segs[..2].to_vec());
+    assert_eq!(r.commitlog_deleted, segs[..2].to_vec(), "{r:?}");
     assert!(
         r.commitlog_stopped.as_deref().unwrap().contains("younger"),
         "{r:?}"
@@ -189,7 +193,8 @@ fn a_young_segment_stops_the_walk() {
     let store = env.open(c);
     set_mtime(&segs[2], now - 100 * H);
     env.clock.set(at(10, 16, 10));
-    assert_eq!(run(&store).commitlog_deleted, segs[2..4].to_vec());
+    let r = run(&store);
+    assert_eq!(r.commitlog_deleted, segs[2..4].to_vec(), "{r:?}");
 }
 
 #[test]
@@ -607,10 +612,14 @@ fn readers_racing_with_cleanup_never_see_torn_data() {
         env.clock.set(at(10, 12, 0));
         env.probe.set(86.0);
         let stop = Arc::new(AtomicBool::new(false));
+        // Readers that have checked a message (cleanup starts once all three have: on a busy
+        // machine a reader thread may otherwise first run after cleanup is done).
+        let reading = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let readers: Vec<_> = (0..3)
             .map(|t| {
                 let store = store.clone();
                 let stop = stop.clone();
+                let reading = reading.clone();
                 std::thread::spawn(move || {
                     let mut checked = 0u64;
                     while !stop.load(Ordering::Acquire) {
@@ -621,6 +630,9 @@ fn readers_racing_with_cleanup_never_see_torn_data() {
                                 let qo = rec.queue_offset as usize;
                                 assert!(qo as u64 >= off && k < 8);
                                 assert_eq!(rec.body, &body(qo)[..], "torn body at {qo}");
+                                if checked == 0 {
+                                    reading.fetch_add(1, Ordering::AcqRel);
+                                }
                                 checked += 1;
                             }
                             if let Some(r) = store.get_by_phy_offset(0) {
@@ -632,6 +644,11 @@ fn readers_racing_with_cleanup_never_see_torn_data() {
                 })
             })
             .collect();
+        let deadline = SystemTime::now() + Duration::from_secs(30);
+        while reading.load(Ordering::Acquire) < 3 {
+            assert!(SystemTime::now() < deadline, "the readers did not start");
+            std::thread::yield_now();
+        }
         let mut deleted = 0;
         for _ in 0..200 {
             let r = store.run_cleanup_once().unwrap();
@@ -666,6 +683,7 @@ fn readers_racing_with_cleanup_never_see_torn_data() {
 fn the_store_runs_cleanup_on_its_own_schedule() {
     let env = Env::new();
     let mut c = env.config();
+    c.background_services = true;
     c.clean_resource_interval_ms = 20;
     let store = env.open(c);
     fill(&store, &env.clock, 4);
