@@ -171,6 +171,15 @@ impl Client {
                 s.connected = true;
             });
             let end = self.session(stream);
+            // Records appended in the session but not yet dispatched (the session ended between
+            // an append and its dispatch, e.g. the acknowledgement failed because the master
+            // died) are dispatched now: the next session sends them again only as the compared
+            // window, which is not appended, so nothing else would dispatch them until the
+            // master writes more (Java's reput thread dispatches whatever is committed).
+            if let Err(e) = self.dispatcher.reput_to_committed(&self.log) {
+                self.shared
+                    .error(format!("HA: dispatching replicated records: {e}"));
+            }
             *self.current.lock() = None;
             self.status(|s| s.connected = false);
             match end {
