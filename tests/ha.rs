@@ -24,7 +24,7 @@ use rmqstore::config::{BrokerRole, FlushDiskType};
 use rmqstore::format::Host;
 use rmqstore::ha::protocol::{self, FrameDecoder};
 use rmqstore::message::{BatchItem, MessageBatch};
-use rmqstore::{Message, MessageStore, PutMessageStatus, StoreConfig};
+use rmqstore::{Message, MessageStore, PutMessageStatus, StoreConfig, StoreError};
 
 const TOPIC: &str = "HaTopic";
 
@@ -68,6 +68,22 @@ fn slave_config(root: &Path, master: SocketAddr) -> StoreConfig {
 fn body(t: usize, i: usize) -> Vec<u8> {
     let len = 20 + (i * 7919 + t * 104_729) % 1500;
     format!("t{t}-m{i}-").bytes().cycle().take(len).collect()
+}
+
+/// Opens a store that this process just shut down. A child process that a test running in
+/// parallel is spawning (fork, then exec) holds a copy of every descriptor of this process
+/// until its exec, the store's `lock` among them, so under load the lock can outlive the
+/// shutdown by that long: `Locked` is retried (a liveness bound, not a speed check).
+fn reopen(c: StoreConfig) -> MessageStore {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match MessageStore::open(c.clone()) {
+            Err(StoreError::Locked { .. }) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10))
+            }
+            r => return r.unwrap(),
+        }
+    }
 }
 
 /// Polls `f` every few ms; a liveness bound, not a speed check.
@@ -647,7 +663,7 @@ fn slave_and_master_restarts_resume_where_they_were() {
     let mut addr = master.start_ha().unwrap().local_addr().unwrap();
     for round in 0..3 {
         // The slave restarts from its own recovered end (clean shutdown in between).
-        let slave = MessageStore::open(slave_config(sd.path(), addr)).unwrap();
+        let slave = reopen(slave_config(sd.path(), addr));
         let before = slave.max_phy_offset();
         let ha = start_slave(&master, &slave);
         write_load(&master, 2, 60);
@@ -661,7 +677,7 @@ fn slave_and_master_restarts_resume_where_they_were() {
         }
         // The master restarts; the slave reconnects to the new address.
         Arc::try_unwrap(master).unwrap().shutdown().unwrap();
-        master = Arc::new(MessageStore::open(config(md.path(), BrokerRole::AsyncMaster)).unwrap());
+        master = Arc::new(reopen(config(md.path(), BrokerRole::AsyncMaster)));
         addr = master.start_ha().unwrap().local_addr().unwrap();
         ha.set_master_address(&addr.to_string());
         write_load(&master, 2, 60);
@@ -883,9 +899,9 @@ fn diverged_slave(
     write_store(md.path(), master_n, master_tag);
     write_store(sd.path(), slave_n, slave_tag);
     let before = commitlog_digest(sd.path());
-    let master = MessageStore::open(config(md.path(), BrokerRole::AsyncMaster)).unwrap();
+    let master = reopen(config(md.path(), BrokerRole::AsyncMaster));
     let mha = master.start_ha().unwrap();
-    let slave = MessageStore::open(slave_config(sd.path(), mha.local_addr().unwrap())).unwrap();
+    let slave = reopen(slave_config(sd.path(), mha.local_addr().unwrap()));
     let ha = slave.start_ha().unwrap();
     wait_for("divergence to be detected", || {
         slave.background_error().is_some()
