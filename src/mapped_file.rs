@@ -282,17 +282,18 @@ impl MappedFile {
                 || least_pages == 0
                 || (wrote / 4096).saturating_sub(committed / 4096) >= least_pages);
         if ready {
-            // SAFETY: `[committed, wrote)` lies inside the writable mapping (wrote <= file_size)
-            // and above the published committed position, so no reader looks at it;
-            // `append_lock` (held) makes us the only writer.
-            let dst = unsafe {
-                std::slice::from_raw_parts_mut(
-                    self.map.as_mut_ptr().add(committed),
-                    wrote - committed,
-                )
-            };
-            dst.copy_from_slice(&buf[committed..wrote]);
-            crate::iorecord::write(&self.path, committed as u64, dst);
+            // `pwrite` rather than a copy into the mapping: the committed range is above every
+            // byte written before, so through the mapping each of its pages would fault, and on
+            // a sparse segment be zeroed by the kernel before being overwritten whole. The bytes
+            // and the page cache readers map are the same either way. A failed write publishes
+            // nothing; the next commit writes the same range again.
+            crate::fault::write_all_at(
+                &self.file,
+                &self.path,
+                &buf[committed..wrote],
+                committed as u64,
+            )
+            .at(&self.path)?;
             self.committed_position.store(wrote, Ordering::Release);
         }
         if self.committed_position.load(Ordering::Acquire) >= self.file_size {
@@ -590,7 +591,20 @@ pub struct TransientStorePool {
 impl TransientStorePool {
     /// A pool of `count` buffers of `file_size` bytes, allocated up front.
     pub fn new(count: usize, file_size: usize) -> Arc<TransientStorePool> {
-        let free = (0..count).map(|_| vec![0u8; file_size]).collect();
+        let free = (0..count)
+            .map(|_| {
+                let mut b = vec![0u8; file_size];
+                // Touch every page now, as Java's pool `mlock`s its buffers when the store
+                // starts: a fresh zeroed allocation is only reserved, and the writer would
+                // otherwise take a page fault (and the kernel zero a page) every 4 KiB of
+                // appends into the buffer. `black_box` keeps the compiler from dropping stores
+                // of zeros into memory it knows is zeroed.
+                for i in (0..file_size).step_by(4096) {
+                    *std::hint::black_box(&mut b[i]) = 0;
+                }
+                b
+            })
+            .collect();
         Arc::new(TransientStorePool {
             file_size,
             free: Mutex::new(free),
@@ -1148,6 +1162,51 @@ mod tests {
         assert!(!f.has_write_buffer());
         assert_eq!(q.flush_least(0).unwrap(), Some(0));
         assert_eq!(q.flushed_offset(), 8192);
+    }
+
+    /// The commit writes the buffer's bytes into the file with `pwrite`: the file and the
+    /// mapping hold exactly what was appended, zeros after it; a commit whose write fails
+    /// publishes nothing, and the next one writes the same range again.
+    #[test]
+    fn commit_writes_the_buffer_into_file_and_mapping() {
+        let d = tempfile::tempdir().unwrap();
+        let pool = TransientStorePool::new(1, 3 * 4096);
+        let mut q = MappedFileQueue::load(d.path(), 3 * 4096, true).unwrap();
+        q.set_transient_store_pool(pool);
+        let (f, _) = q.last_or_create(0).unwrap();
+        let a: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8 + 1).collect();
+        assert!(f.append(&a).unwrap());
+        assert!(q.commit(0).unwrap());
+        let b = vec![0x5Au8; 3000];
+        assert!(f.append(&b).unwrap());
+        let guard =
+            crate::fault::inject(crate::fault::FaultPoint::Write, d.path(), libc::EIO, 0, 1);
+        let e = q.commit(0).unwrap_err().to_string();
+        drop(guard);
+        assert!(e.contains(&f.path().display().to_string()), "{e}");
+        assert_eq!(f.committed_position(), 5000);
+        assert!(f.slice(0, 5001).is_none());
+        assert!(q.commit(0).unwrap());
+        assert_eq!(f.committed_position(), 8000);
+        let mut want = a.clone();
+        want.extend_from_slice(&b);
+        assert_eq!(f.slice(0, 8000).unwrap(), &want[..]);
+        let on_disk = fs::read(f.path()).unwrap();
+        assert_eq!(on_disk.len(), 3 * 4096);
+        assert_eq!(&on_disk[..8000], &want[..]);
+        assert!(on_disk[8000..].iter().all(|&x| x == 0));
+    }
+
+    /// Pool buffers come touched but zero, of the segment size.
+    #[test]
+    fn pool_buffers_are_zeroed_and_full_size() {
+        let pool = TransientStorePool::new(2, 5 * 4096 + 100);
+        for _ in 0..2 {
+            let b = pool.borrow().unwrap();
+            assert_eq!(b.len(), 5 * 4096 + 100);
+            assert!(b.iter().all(|&x| x == 0));
+        }
+        assert!(pool.borrow().is_none());
     }
 
     #[test]

@@ -20,11 +20,13 @@ use crate::cli::{CliError, CliResult};
 /// JVM flags of the Java cells: the interop suite's `--add-opens`/`--add-exports` (Java 17
 /// needs them for the store's `MappedFile` to unmap) with a broker-like heap and collector
 /// (G1, as `runbroker.sh` uses) and the full JIT (the suite's `TieredStopAtLevel=1` is for
-/// short test runs, not for speed).
+/// short test runs, not for speed). `AlwaysPreTouch` as `runbroker.sh`: the heap is faulted in
+/// when the JVM starts, not by the first allocations of the measured loop.
 pub const JVM_FLAGS: &[&str] = &[
     "-Xms2g",
     "-Xmx2g",
     "-XX:+UseG1GC",
+    "-XX:+AlwaysPreTouch",
     "--add-opens=java.base/java.nio=ALL-UNNAMED",
     "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
     "--add-opens=java.base/java.lang=ALL-UNNAMED",

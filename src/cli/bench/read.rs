@@ -37,7 +37,7 @@ use crate::message::Message;
 use crate::store::{GetMessageStatus, MessageFilter, PutMessageStatus, TagFilter};
 use crate::MessageStore;
 
-/// Messages per `get_messages` call, as a consumer's pull batch (Java's default is 32).
+/// Messages per `get_message` call, as a consumer's pull batch (Java's default is 32).
 pub const BATCH: usize = 32;
 /// Body size of the read and mixed cells.
 pub const READ_BODY: usize = 1024;
@@ -152,7 +152,7 @@ pub struct ReadResult {
     pub filter: &'static str,
     pub threads: usize,
     pub batch: usize,
-    /// Messages returned (and copied out) by all `get_messages` calls.
+    /// Messages returned (and copied out) by all `get_message` calls.
     pub messages: u64,
     pub batches: u64,
     /// Record bytes copied out.
@@ -160,7 +160,7 @@ pub struct ReadResult {
     pub seconds: f64,
     pub msgs_per_s: f64,
     pub gb_per_s: f64,
-    /// Per `get_messages` call.
+    /// Per `get_message` call.
     pub latency_us: LatencyUs,
     /// Commitlog bytes in the store when the cell started.
     pub store_bytes: u64,
@@ -188,7 +188,7 @@ pub struct MixedResult {
     /// Messages the consumers got (each exactly once unless retention deleted it first).
     pub got: u64,
     pub get_msgs_per_s: f64,
-    /// `get_messages` calls that returned messages, timed.
+    /// `get_message` calls that returned messages, timed.
     pub get_latency_us: LatencyUs,
     /// Messages retention deleted before a consumer got them (OFFSET_TOO_SMALL skips).
     pub skipped_by_cleanup: u64,
@@ -963,7 +963,7 @@ pub fn markdown(reads: &[ReadResult], mixed: &[MixedResult], s: &mut String) {
         let _ = writeln!(s);
         let _ = writeln!(
             s,
-            "Reads: `get_messages` by queue offset, {BATCH}-message batches of {READ_BODY} B \
+            "Reads: `get_message` by queue offset, {BATCH}-message batches of {READ_BODY} B \
              messages, each record copied out once; p50/p99 per batch. `hot`: just written; \
              `behind`: dropped from the page cache, read forward from old offsets while a \
              writer appends."

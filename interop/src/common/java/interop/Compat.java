@@ -14,6 +14,9 @@ public interface Compat {
 
     PutMessageResult put(DefaultMessageStore store, MessageExt inner);
 
+    /** Rewrites the properties string of a message {@link #newInner} made (the bench reuses one per writer). */
+    void setPropertiesString(MessageExt inner, String propertiesString);
+
     String line();
 
     /** HA connections a master counts (4.x HAService.getConnectionCount); -1 where not wired. */

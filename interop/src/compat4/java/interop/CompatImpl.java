@@ -38,6 +38,11 @@ final class CompatImpl implements Compat {
     }
 
     @Override
+    public void setPropertiesString(MessageExt inner, String propertiesString) {
+        ((MessageExtBrokerInner) inner).setPropertiesString(propertiesString);
+    }
+
+    @Override
     public PutMessageResult put(DefaultMessageStore store, MessageExt inner) {
         return store.putMessage((MessageExtBrokerInner) inner);
     }
