@@ -128,6 +128,8 @@ pub struct Dispatcher {
     first_undispatchable: Mutex<Option<String>>,
     /// Arrival listeners and extra dispatchers (`src/store/hooks.rs`).
     hooks: crate::store::hooks::DispatchHooks,
+    /// 5.x batch consume queues (empty unless the store targets 5.x).
+    batch: std::sync::OnceLock<crate::v5::batch_cq_table::BatchCqTable>,
 }
 
 impl std::fmt::Debug for Dispatcher {
@@ -160,7 +162,29 @@ impl Dispatcher {
             undispatchable: AtomicU64::new(0),
             first_undispatchable: Mutex::new(None),
             hooks: Default::default(),
+            batch: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Gives the dispatcher the store's batch consume queues (5.x); once, at open.
+    pub fn set_batch_queues(&self, table: crate::v5::batch_cq_table::BatchCqTable) {
+        let _ = self.batch.set(table);
+    }
+
+    /// The batch consume queues, if the store has them (5.x target).
+    pub fn batch_queues(&self) -> Option<&crate::v5::batch_cq_table::BatchCqTable> {
+        self.batch.get()
+    }
+
+    /// Does a record of `topic`/`queue_id` go to a batch consume queue? As Java's
+    /// `findOrCreateConsumeQueue`: an existing queue keeps its kind, a new one follows the
+    /// topic's `queue.type`.
+    pub fn is_batch_queue(&self, topic: &str, queue_id: i32) -> bool {
+        let Some(b) = self.batch.get() else {
+            return false;
+        };
+        b.has_queue(topic, queue_id)
+            || (b.is_batch_topic(topic) && self.cqs.get(topic, queue_id).is_none())
     }
 
     pub fn consume_queues(&self) -> &ConsumeQueueTable {
@@ -251,7 +275,12 @@ impl Dispatcher {
     /// refill never brings back the queue of a deleted topic (`delete_topics`) whose messages
     /// are still in the commitlog.
     fn put_in_existing_queue(&self, req: &DispatchRequest<'_>) -> Result<()> {
-        if self.cqs.get(&req.topic, req.queue_id).is_none() {
+        if self.cqs.get(&req.topic, req.queue_id).is_none()
+            && !self
+                .batch
+                .get()
+                .is_some_and(|b| b.has_queue(&req.topic, req.queue_id))
+        {
             return Ok(());
         }
         self.put_in_queue(req)
@@ -284,6 +313,8 @@ impl Dispatcher {
                     req.queue_id
                 ));
             }
+        } else if req.goes_to_consume_queue() && self.is_batch_queue(&req.topic, req.queue_id) {
+            self.put_in_batch_queue(req)?;
         } else if req.goes_to_consume_queue() {
             let cq = self.cqs.find_or_create(&req.topic, req.queue_id)?;
             let put = cq.put_position_info(
@@ -304,6 +335,30 @@ impl Dispatcher {
             if self.multi_dispatch.load(Ordering::Acquire) {
                 self.put_in_lmq_queues(req)?;
             }
+        }
+        Ok(())
+    }
+
+    /// The batch-queue half of [`put_in_queue`](Self::put_in_queue) (5.x
+    /// `BatchConsumeQueue#putMessagePositionInfoWrapper`): one 46-byte unit per record, an inner
+    /// batch covering `INNER_NUM` messages from `INNER_BASE`. A record whose `INNER_NUM` or
+    /// `INNER_BASE` does not parse is in no queue (Java's dispatch check fails on it).
+    fn put_in_batch_queue(&self, req: &DispatchRequest<'_>) -> Result<()> {
+        let (Some(b), Some(unit)) = (
+            self.batch.get(),
+            crate::v5::batch_cq_write::unit_for_request(req),
+        ) else {
+            return Ok(());
+        };
+        let written = b.put(&req.topic, req.queue_id, &unit)?;
+        if self.slave.load(Ordering::Acquire) {
+            self.slave_physic_msg_timestamp
+                .store(req.store_timestamp, Ordering::Release);
+        }
+        self.logics_msg_timestamp
+            .store(req.store_timestamp, Ordering::Release);
+        if written {
+            self.hooks.arrived(req);
         }
         Ok(())
     }

@@ -651,6 +651,9 @@ pub fn flush_logics(t: &FlushTargets, least_pages: usize, thorough: bool) -> Res
     for cq in t.dispatcher.consume_queues().all() {
         cq.files().flush_least(least_pages)?;
     }
+    if let Some(b) = t.dispatcher.batch_queues() {
+        b.flush()?;
+    }
     if thorough {
         t.dispatcher.flush_index()?;
         let mut cp = t.checkpoint.lock();

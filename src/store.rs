@@ -53,6 +53,7 @@ pub use crate::format::record::{Magic, MessageRecord};
 pub use crate::ha::{ClientStatus, HaHandle, HaStatus, SlaveConnection};
 pub use crate::inspect::content::SkippedRange;
 pub use crate::left_out::LeftOut;
+mod batch_put;
 mod lmq_put;
 mod powercut;
 
@@ -449,6 +450,9 @@ impl MessageStore {
         ));
         dispatcher.set_slave(config.broker_role == crate::config::BrokerRole::Slave);
         dispatcher.configure_multi_dispatch(&config);
+        if config.target_version.is_5x() {
+            dispatcher.set_batch_queues(batch_put::load_table(&config, tolerant)?);
+        }
         let boot_ms = clock.now_millis();
         let mut store = MessageStore {
             config,
@@ -520,11 +524,18 @@ impl MessageStore {
             cq.recover()?;
             max_phy_of_cq = max_phy_of_cq.max(cq.max_physic_offset());
         }
+        let batch = self.dispatcher.batch_queues();
+        if let Some(b) = batch {
+            max_phy_of_cq = max_phy_of_cq.max(b.max_physic_offset());
+        }
         let files = self.commit_log.files().files();
         if files.is_empty() {
             // No commitlog at all: the consume queues describe nothing.
             for cq in self.dispatcher.consume_queues().all() {
                 cq.truncate_dirty_logic_files(0)?;
+            }
+            if let (Some(b), true) = (batch, writable) {
+                b.truncate(0)?;
             }
             self.recover_topic_queue_table();
             return Ok(());
@@ -594,6 +605,9 @@ impl MessageStore {
             for cq in self.dispatcher.consume_queues().all() {
                 cq.truncate_dirty_logic_files(scan.end as i64)?;
             }
+            if let (Some(b), true) = (self.dispatcher.batch_queues(), writable) {
+                b.truncate(scan.end as i64)?;
+            }
         }
         if abnormal && writable {
             torn.repair(&self.dispatcher, &self.commit_log, scan.end)?;
@@ -613,6 +627,12 @@ impl MessageStore {
         let mut earliest_recent = i64::MAX;
         for cq in self.dispatcher.consume_queues().all() {
             let end = cq.max_physic_offset();
+            java_from = java_from.max(end);
+            if end >= window.max(min) {
+                earliest_recent = earliest_recent.min(end);
+            }
+        }
+        for (_, _, _, end) in self.dispatcher.batch_queues().map_or(vec![], |b| b.ends()) {
             java_from = java_from.max(end);
             if end >= window.max(min) {
                 earliest_recent = earliest_recent.min(end);
@@ -654,6 +674,9 @@ impl MessageStore {
             st.topic_queue_table
                 .set(cq.topic(), cq.queue_id(), cq.max_offset_in_queue() as i64);
             cq.correct_min_offset(min_phy);
+        }
+        for (topic, qid, next, _) in self.dispatcher.batch_queues().map_or(vec![], |b| b.ends()) {
+            st.topic_queue_table.set(&topic, qid, next);
         }
     }
 
@@ -814,6 +837,9 @@ impl MessageStore {
             return Ok(refused);
         }
         if let Some(refused) = lmq_put::refuse_growth(&self.config, &rec[0]) {
+            return Ok(refused);
+        }
+        if let Some(refused) = batch_put::refuse(&self.config, &self.dispatcher, &rec[0]) {
             return Ok(refused);
         }
         let now = || self.clock.now_millis();
@@ -1233,6 +1259,23 @@ impl MessageStore {
             recs.iter_mut().for_each(|r| r.store_timestamp = ts);
         }
         CommitLog::assign_queue_offsets(&mut st, recs);
+        // 5.x inner batch: INNER_BASE in its properties, the queue advanced by INNER_NUM.
+        if recs.len() == 1 {
+            if let Some(p) = batch_put::wrap(&self.config, &self.dispatcher, &mut st, &recs[0], lmq)
+            {
+                let mut one = [MessageRecord {
+                    properties: p.0.as_bytes(),
+                    ..recs[0].clone()
+                }];
+                let r = self.append_locked(st, &mut one, None, &[]);
+                recs[0].physical_offset = one[0].physical_offset;
+                // Java's result counts the batch's messages (`getMessageNum`).
+                return r.map(|mut a| {
+                    a.msg_num = i32::from(p.1);
+                    a
+                });
+            }
+        }
         // 5.x LMQ: the record is encoded with its LMQ offsets in its properties.
         if let Some(w) = lmq_put::wrap(&self.config, &mut st, &recs[0], lmq) {
             let mut one = [MessageRecord {
@@ -1362,6 +1405,9 @@ impl MessageStore {
         offset: u64,
         max_count: usize,
     ) -> GetMessageResult {
+        if let Some(r) = batch_put::get_messages(self, topic, queue_id, offset, max_count) {
+            return r;
+        }
         let Some(cq) = self.dispatcher.consume_queues().get(topic, queue_id) else {
             return GetMessageResult {
                 status: GetMessageStatus::NoMatchedLogicQueue,
@@ -1498,6 +1544,9 @@ impl MessageStore {
 
     /// `getMinOffsetInQueue`: the first offset of a queue still there (0 if no queue).
     pub fn min_offset_in_queue(&self, topic: &str, queue_id: i32) -> u64 {
+        if let Some((min, _)) = self.batch_offsets(topic, queue_id) {
+            return min;
+        }
         self.dispatcher
             .consume_queues()
             .get(topic, queue_id)
@@ -1507,6 +1556,9 @@ impl MessageStore {
 
     /// `getMaxOffsetInQueue`: the offset the next message of the queue gets (0 if no queue).
     pub fn max_offset_in_queue(&self, topic: &str, queue_id: i32) -> u64 {
+        if let Some((_, max)) = self.batch_offsets(topic, queue_id) {
+            return max;
+        }
         self.dispatcher
             .consume_queues()
             .get(topic, queue_id)
@@ -1558,6 +1610,9 @@ impl MessageStore {
         }
         for cq in self.dispatcher.consume_queues().all() {
             cq.flush()?;
+        }
+        if let Some(b) = self.dispatcher.batch_queues() {
+            b.flush()?;
         }
         self.dispatcher.flush_index()?;
         self.checkpoint.lock().values.advance(

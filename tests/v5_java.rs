@@ -329,3 +329,137 @@ fn java_5_3_3_normal_recovery_starts_at_the_segment_holding_the_queue_end() {
     let (ok, summary) = java_check(&root, &expect);
     assert!(ok, "Java 5.3.3:\n{summary}");
 }
+
+/// A 5.x store with a BatchCQ topic (`config/topics.json`, as a 5.x broker keeps it) holding
+/// plain messages and inner batches in two queues, and a plain topic next to it, with
+/// `enabledAppendPropCRC`. Returns what Java must find: every message offset (each offset of an
+/// inner batch finds the batch record, whose `INNER_BASE` is the batch's first offset).
+fn write_5x_bcq_store(root: &Path) -> serde_json::Value {
+    let mut c = StoreConfig::with_root(root).with_target_version(TargetVersion::V5_3_3);
+    c.enabled_append_prop_crc = true;
+    c.mapped_file_size_commit_log = 1 << 20;
+    c.mapped_file_size_consume_queue_raw = 4000;
+    c.mapper_file_size_batch_consume_queue = 50 * 46;
+    c.max_hash_slot_num = 1000;
+    c.max_index_num = 4000;
+    std::fs::create_dir_all(root.join("config")).unwrap();
+    std::fs::write(
+        root.join("config/topics.json"),
+        r#"{"topicConfigTable":{"BatchTopic":{"topicName":"BatchTopic","readQueueNums":2,
+        "writeQueueNums":2,"perm":6,"attributes":{"queue.type":"BatchCQ"}}}}"#,
+    )
+    .unwrap();
+    let store = MessageStore::open(c.clone()).unwrap();
+    let mut messages = Vec::new();
+    for i in 0..400usize {
+        let qid = (i % 2) as i32;
+        if i % 3 == 0 {
+            // A plain message on the batch topic, and one on a plain topic.
+            let body = vec![b'a' + (i % 26) as u8; 1000 + (i * 37) % 3000];
+            let key = format!("b-{i}");
+            let m = Message::new("BatchTopic", qid, body.clone())
+                .with_keys(&key)
+                .with_tags("TagA");
+            let a = store.put_message(&m).unwrap().append.unwrap();
+            messages.push(json!({
+                "topic": "BatchTopic", "queueId": qid, "queueOffset": a.logics_offset,
+                "wroteOffset": a.wrote_offset, "bodySha256": format!("{:x}", Sha256::digest(&body)),
+                "key": key, "batchQueueType": "BatchCQ",
+            }));
+            let m = Message::new("TopicTest", 0, body.clone()).with_keys(&format!("p-{i}"));
+            let a = store.put_message(&m).unwrap().append.unwrap();
+            messages.push(json!({
+                "topic": "TopicTest", "queueId": 0, "queueOffset": a.logics_offset,
+                "wroteOffset": a.wrote_offset, "bodySha256": format!("{:x}", Sha256::digest(&body)),
+                "key": format!("p-{i}"),
+            }));
+            continue;
+        }
+        let n = 1 + i % 6;
+        let batch = MessageBatch {
+            topic: "BatchTopic".into(),
+            queue_id: qid,
+            sys_flag: 0,
+            born_timestamp: 1,
+            born_host: Host::v4([127, 0, 0, 1], 1),
+            store_host: Host::v4([127, 0, 0, 1], 10911),
+            reconsume_times: 0,
+            items: (0..n)
+                .map(|k| BatchItem {
+                    flag: 0,
+                    body: vec![b'0' + k as u8; 200 + (i * 13 + k) % 700],
+                    properties: format!("TAGS\u{1}TagB\u{2}KEYS\u{1}item-{i}-{k}\u{2}"),
+                })
+                .collect(),
+        };
+        let inner = batch
+            .to_inner_batch()
+            .with_property("UNIQ_KEY", &format!("7F00000100002A9F{i:016X}"));
+        let r = store.put_message(&inner).unwrap();
+        assert!(r.is_ok(), "{r:?}");
+        let a = r.append.unwrap();
+        assert_eq!(a.msg_num, n as i32);
+        let sha = format!("{:x}", Sha256::digest(&inner.body));
+        for k in 0..n as i64 {
+            messages.push(json!({
+                "topic": "BatchTopic", "queueId": qid, "queueOffset": a.logics_offset + k,
+                "wroteOffset": a.wrote_offset, "bodySha256": sha, "key": null,
+                "batchQueueType": "BatchCQ", "innerBase": a.logics_offset,
+            }));
+        }
+    }
+    let max = store.max_phy_offset();
+    store.shutdown().unwrap();
+    assert!(max > 1 << 20, "the store rolls over a segment");
+    json!({
+        "storeConfig": {
+            "mappedFileSizeCommitLog": c.mapped_file_size_commit_log,
+            "mappedFileSizeConsumeQueue": c.mapped_file_size_consume_queue_raw,
+            "mapperFileSizeBatchConsumeQueue": c.mapper_file_size_batch_consume_queue,
+            "maxHashSlotNum": c.max_hash_slot_num,
+            "maxIndexNum": c.max_index_num,
+            "enabledAppendPropCRC": true,
+        },
+        "batchTopics": ["BatchTopic"],
+        "maxPhyOffset": max,
+        "messages": messages,
+    })
+}
+
+#[test]
+#[ignore = "needs Java 17 and Maven: interop/v5-features/run.sh runs it with --ignored"]
+fn java_5_3_3_reads_the_batch_queues_rmqstore_wrote() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let expect = write_5x_bcq_store(&root);
+    let n = expect["messages"].as_array().unwrap().len();
+    assert!(root.join("batchconsumequeue/BatchTopic/1").is_dir());
+    assert!(!root.join("consumequeue/BatchTopic").exists());
+    let (ok, summary) = java_check(&root, &expect);
+    assert!(ok, "Java 5.3.3 on rmqstore's batch-CQ store:\n{summary}");
+    assert!(
+        summary.contains(&format!("checked {n} messages")),
+        "{summary}"
+    );
+}
+
+#[test]
+#[ignore = "needs Java 17 and Maven: interop/v5-features/run.sh runs it with --ignored"]
+fn java_5_3_3_finds_a_wrong_inner_base() {
+    // The check above can fail: the driver compares the INNER_BASE Java reads through its batch
+    // queue with the one expected, so a wrong expectation is reported.
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let mut expect = write_5x_bcq_store(&root);
+    // Claim the wrong base for one batch message: Java must report it.
+    let msgs = expect["messages"].as_array_mut().unwrap();
+    let k = msgs
+        .iter()
+        .position(|m| m["innerBase"].as_i64().is_some_and(|b| b > 0))
+        .unwrap();
+    let wrong = msgs[k]["innerBase"].as_i64().unwrap() + 1;
+    msgs[k]["innerBase"] = json!(wrong);
+    let (ok, summary) = java_check(&root, &expect);
+    assert!(!ok, "Java accepted a wrong INNER_BASE");
+    assert!(summary.contains(&format!("expected {wrong}")), "{summary}");
+}

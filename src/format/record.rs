@@ -69,7 +69,6 @@ pub mod sysflag {
     pub const TRANSACTION_ROLLBACK_TYPE: i32 = 0xC;
     pub const BORNHOST_V6: i32 = 0x10;
     pub const STOREHOST_V6: i32 = 0x20;
-    #[cfg(any(feature = "cli", feature = "internals"))]
     pub const NEED_UNWRAP: i32 = 0x40;
     pub const INNER_BATCH: i32 = 0x80;
 

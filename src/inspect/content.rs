@@ -165,8 +165,13 @@ pub fn recovery_bounds(
         return Ok((0, 0, None));
     }
     let delay_levels = config.delay_levels().map_err(StoreError::Config)?;
-    // Offline, without the consume queues' end: the 4.6.0 start rule (see §12.1).
-    let start = crate::store::recovery_start_index(files, abnormal, cp, config, None);
+    // The normal-recovery start: with a 5.x target, the segment holding the consume queues'
+    // largest physical end, read from the queues on disk as the store's open does (§12.1); with
+    // 4.6.0, the third-last segment.
+    let max_phy_of_cq = (config.target_version.is_5x() && !abnormal)
+        .then(|| queues_max_physic_offset(config))
+        .flatten();
+    let start = crate::store::recovery_start_index(files, abnormal, cp, config, max_phy_of_cq);
     let scan = crate::store::recovery_scan(
         files,
         start,
@@ -180,6 +185,29 @@ pub fn recovery_bounds(
         scan.end,
         scan.stopped_by.map(|e| e.to_string()),
     ))
+}
+
+/// The largest physical offset the consume queues and batch consume queues on disk refer to
+/// (as the store's recovery computes it: each queue's valid units), without changing them;
+/// `None` when they cannot be read (then the 4.6.0 start rule applies).
+fn queues_max_physic_offset(config: &StoreConfig) -> Option<i64> {
+    let cqs = crate::consume_queue::ConsumeQueueTable::load(
+        &config.consume_queue_dir(),
+        config.mapped_file_size_consume_queue(),
+        false,
+    )
+    .ok()?;
+    let mut max: i64 = -1;
+    for cq in cqs.all() {
+        cq.recover().ok()?;
+        max = max.max(cq.max_physic_offset());
+    }
+    for q in crate::v5::batch_cq::read_all_queues(config.root()).ok()? {
+        if let Some(u) = q.units.last() {
+            max = max.max(u.unit.commitlog_offset);
+        }
+    }
+    Some(max)
 }
 
 /// [`store_content`] over segments already loaded.

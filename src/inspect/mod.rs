@@ -34,6 +34,8 @@ internal_mods! {
     #[cfg(any(feature = "cli", feature = "internals"))]
     mod rebuild;
     #[cfg(any(feature = "cli", feature = "internals"))]
+    mod rebuild_bcq;
+    #[cfg(any(feature = "cli", feature = "internals"))]
     mod salvage;
 }
 /// Without the `rebuild` command, only the names of what a rebuild leaves (`verify` knows them).

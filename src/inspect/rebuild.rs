@@ -272,9 +272,11 @@ pub fn rebuild_with_progress(
     let new_cq = suffix("consumequeue");
     let new_index = suffix("index");
     let new_checkpoint = suffix("checkpoint");
+    // 5.x batch consume queues, regenerated with the writer (src/v5/batch_cq_write.rs).
+    let new_bcq = suffix("batchconsumequeue");
     let mut cleanup = Cleanup(vec![]);
     if in_place {
-        for p in [&new_cq, &new_index, &new_checkpoint] {
+        for p in [&new_cq, &new_index, &new_checkpoint, &new_bcq] {
             if p.exists() {
                 return Err(StoreError::bad_file(
                     p,
@@ -335,6 +337,9 @@ pub fn rebuild_with_progress(
         clock.clone(),
     );
     dispatcher.configure_multi_dispatch(&config);
+    if let Some(table) = super::rebuild_bcq::fresh_table(root, &config, &new_bcq) {
+        dispatcher.set_batch_queues(table);
+    }
     let mut records = 0u64;
     let mut not_dispatched = 0u64;
     let mut skipped: Vec<SkippedRange> = Vec::new();
@@ -538,6 +543,9 @@ pub fn rebuild_with_progress(
         for cq in dispatcher.consume_queues().all() {
             cq.flush()?;
         }
+        if let Some(b) = dispatcher.batch_queues() {
+            b.flush()?;
+        }
         Ok(())
     };
     if crate::iorecord::recording() {
@@ -550,7 +558,8 @@ pub fn rebuild_with_progress(
         })?;
     }
     let logics_ts = dispatcher.logics_msg_timestamp();
-    let queues = dispatcher.consume_queues().all().len();
+    let queues = dispatcher.consume_queues().all().len()
+        + dispatcher.batch_queues().map_or(0, |b| b.queue_count());
     let (index_files, index_end_ts) = {
         let d = dispatcher.lock();
         let ix = d.index.as_ref().expect("index enabled");
@@ -564,7 +573,12 @@ pub fn rebuild_with_progress(
     };
     drop(dispatcher);
     // 5.x structures this rebuild does not regenerate, kept as they were.
-    let kept_5x = keep_5x_structures(root, &new_cq, out_final.as_ref().map(|_| &build_root))?;
+    let kept_5x = keep_5x_structures(
+        root,
+        &new_cq,
+        out_final.as_ref().map(|_| &build_root),
+        new_bcq.exists(),
+    )?;
 
     // Checkpoint: the source's page (5.x fields kept), with the new timestamps.
     let mut page = fs::read(config.checkpoint_path()).unwrap_or_default();
@@ -691,8 +705,13 @@ pub fn rebuild_with_progress(
             ("consumequeue", &new_cq),
             ("index", &new_index),
             ("checkpoint", &new_checkpoint),
+            ("batchconsumequeue", &new_bcq),
         ] {
             let cur = root.join(name);
+            // batchconsumequeue/ is replaced only when the rebuild regenerated it.
+            if name == "batchconsumequeue" && !new.exists() {
+                continue;
+            }
             if cur.exists() {
                 let bak = root.join(format!("{name}.bak-{ts}"));
                 mv(&cur, &bak, &mut done)?;
@@ -1009,7 +1028,8 @@ fn old_index_counts_5x(config: &StoreConfig) -> bool {
 
 /// The 5.x structures a rebuild does not regenerate (docs/format.md §12), kept as they were:
 /// light message queues (`consumequeue/%LMQ%*`, copied into the new consume queues unless the
-/// dispatch wrote them), and with `--out` (`out_root`) `batchconsumequeue/`, `timerlog/`,
+/// dispatch wrote them), and with `--out` (`out_root`) `batchconsumequeue/` (unless
+/// `bcq_rebuilt`: the rebuild regenerated it, see `rebuild_bcq.rs`), `timerlog/`,
 /// `timerwheel`, `epochFileCheckpoint` (and `.bak`), `compaction/` copied to the output (in
 /// place they stay where they are; `config/` holds timercheck and timermetrics and is copied
 /// with the rest of config/). Returns what was kept, as `rebuild` reports it.
@@ -1017,6 +1037,7 @@ fn keep_5x_structures(
     root: &Path,
     new_cq: &Path,
     out_root: Option<&PathBuf>,
+    bcq_rebuilt: bool,
 ) -> Result<Vec<String>> {
     let mut kept = Vec::new();
     let old_cq = root.join("consumequeue");
@@ -1054,7 +1075,7 @@ fn keep_5x_structures(
         "config/timermetrics",
     ] {
         let src = root.join(name);
-        if !src.exists() {
+        if !src.exists() || (name == "batchconsumequeue" && bcq_rebuilt) {
             continue;
         }
         if let (Some(out), false) = (out_root, name.starts_with("config/")) {

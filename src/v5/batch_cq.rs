@@ -19,7 +19,6 @@ pub const BCQ_UNIT_SIZE: usize = 46;
 pub const DEFAULT_BCQ_FILE_SIZE: u64 = 300_000 * BCQ_UNIT_SIZE as u64;
 
 /// The value Java writes into `compactedOffset` (`BatchConsumeQueue.INVALID_POS`).
-#[cfg(feature = "internals")]
 pub const INVALID_POS: i32 = -1;
 
 /// One batch-consume-queue unit, in file order:
@@ -64,7 +63,6 @@ impl BatchCqUnit {
     }
 
     /// The 46 bytes Java's `putBatchMessagePositionInfo` writes for this unit.
-    #[cfg(feature = "internals")]
     pub fn encode(&self) -> [u8; BCQ_UNIT_SIZE] {
         let mut b = [0u8; BCQ_UNIT_SIZE];
         b[0..8].copy_from_slice(&self.commitlog_offset.to_be_bytes());
@@ -107,9 +105,7 @@ pub struct BatchQueue {
     pub topic: String,
     pub queue_id: i32,
     /// Size of each file (all equal; taken from the files themselves).
-    #[cfg_attr(not(feature = "internals"), expect(dead_code, reason = "read by our tests only"))]
     pub file_size: u64,
-    #[cfg_attr(not(feature = "internals"), expect(dead_code, reason = "read by our tests only"))]
     pub files: Vec<(u64, PathBuf)>,
     /// The written units of every file, in order; each file's units end at its first unit
     /// that is not valid (Java's recovery rule) or at the file end.

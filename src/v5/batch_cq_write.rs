@@ -5,8 +5,8 @@
 //! not past the last one written skipped. Which topics use it: the `queue.type` attribute
 //! `BatchCQ` in `config/topics.json` (`QueueTypeUtils#getCQType`; default `SimpleCQ`).
 //!
-//! The put path does not write it yet (docs/format.md §12.2); [`rebuild`] regenerates it
-//! from the commitlog.
+//! Dispatch appends to it through [`super::batch_cq_table`] (5.x target, docs/format.md §12.2);
+//! [`rebuild`] regenerates it from the commitlog (`rmqstore rebuild`).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
@@ -68,6 +68,31 @@ pub fn unit_for(rec: &MessageRecord<'_>, total_size: u32, tags_code: i64) -> Opt
     })
 }
 
+/// The unit dispatch builds for a request of a batch-queue topic (`DispatchRequest` with
+/// `setBatchSizeIfNeeded`): as [`unit_for`]; `None` where Java's check would fail (a number
+/// that does not parse) or `putMessagePositionInfoWrapper` skips it (a negative base or size).
+pub fn unit_for_request(req: &crate::dispatch::DispatchRequest<'_>) -> Option<BatchCqUnit> {
+    let num = properties::get(req.properties, PROPERTY_INNER_NUM);
+    let base = properties::get(req.properties, PROPERTY_INNER_BASE);
+    let (msg_base_offset, batch_size) = match (num, base) {
+        (Some(n), Some(b)) => (b.parse::<i64>().ok()?, n.parse::<i16>().ok()?),
+        _ => (req.consume_queue_offset, 1),
+    };
+    if msg_base_offset < 0 || batch_size < 0 {
+        return None;
+    }
+    Some(BatchCqUnit {
+        commitlog_offset: req.commitlog_offset,
+        size: req.msg_size,
+        tags_code: req.tags_code,
+        store_time: req.store_timestamp,
+        msg_base_offset,
+        batch_size,
+        compacted_offset: INVALID_POS,
+        reserved: 0,
+    })
+}
+
 /// One queue being appended to.
 #[derive(Debug)]
 pub struct BatchCqWriter {
@@ -121,6 +146,24 @@ impl BatchCqWriter {
         })
     }
 
+    /// A writer for the queue in `dir` whose next unit goes at byte `end` of the queue and
+    /// whose last unit refers to commitlog offset `max_phy` (-1: none); nothing is read.
+    pub fn at(dir: &Path, file_size: u64, end: u64, max_phy: i64) -> Result<Self> {
+        if file_size == 0 || file_size % BCQ_UNIT_SIZE as u64 != 0 {
+            return Err(StoreError::Config(format!(
+                "mapperFileSizeBatchConsumeQueue {file_size} is not a positive multiple of 46"
+            )));
+        }
+        fs::create_dir_all(dir).map_err(|e| StoreError::io(dir, e))?;
+        Ok(BatchCqWriter {
+            dir: dir.to_path_buf(),
+            file_size,
+            end,
+            max_phy,
+            active: None,
+        })
+    }
+
     /// Appends `unit` unless its record is not past the last one written (Java's duplicate
     /// rule); returns whether it was written.
     pub fn put(&mut self, unit: &BatchCqUnit) -> Result<bool> {
@@ -164,6 +207,10 @@ impl BatchCqWriter {
 /// Regenerates `batchconsumequeue/` under `root` from commitlog segments (`(start offset,
 /// bytes)` in order) for the records of `topics`, as Java's dispatch would build it; existing
 /// queues are appended to (units already there are skipped). Returns the units written.
+#[cfg_attr(
+    not(feature = "internals"),
+    expect(dead_code, reason = "the offline form (tests); the store and rebuild use batch_cq_table")
+)]
 pub fn rebuild(
     root: &Path,
     segments: &[(u64, Vec<u8>)],

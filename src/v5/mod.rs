@@ -5,13 +5,12 @@
 //! (Java: `org.apache.rocketmq.store.queue.BatchConsumeQueue`, `store.timer.*`,
 //! `store.ha.autoswitch.EpochFileCache`); `docs/format.md` §12 describes the bytes.
 //!
-//! The readers create, lock and change nothing. The writers: `batch_cq_write` (regenerates
-//! `batchconsumequeue/`), `props` (5.x property re-serialization), and the LMQ rules in `lmq`
+//! The readers create, lock and change nothing. The writers: `batch_cq_write` (appends to and regenerates
+//! `batchconsumequeue/`; `batch_cq_table` holds an open store's batch queues), `props` (5.x property re-serialization), and the LMQ rules in `lmq`
 //! used by the put path (`src/store/lmq_put.rs`) and dispatch.
 
 pub mod batch_cq;
-// Tested against Java's bytes; `rebuild` does not call it yet (it keeps batch queues as they are).
-#[cfg(feature = "internals")]
+pub mod batch_cq_table;
 pub mod batch_cq_write;
 pub mod crc;
 pub mod lmq;

@@ -483,6 +483,10 @@ public final class V5Features {
         // LMQ stores: Java reads the %LMQ% queues rmqstore dispatched (and would redo them).
         c.setEnableLmq(sc.getBooleanValue("enableLmq"));
         c.setEnableMultiDispatch(sc.getBooleanValue("enableMultiDispatch"));
+        // Batch-CQ stores: the batch queue file size rmqstore used.
+        if (sc.containsKey("mapperFileSizeBatchConsumeQueue")) {
+            c.setMapperFileSizeBatchConsumeQueue(sc.getIntValue("mapperFileSizeBatchConsumeQueue"));
+        }
         c.setCheckCRCOnRecover(true);
         c.setHaListenPort(0);
         c.setEnableCompaction(false);
@@ -491,8 +495,20 @@ public final class V5Features {
         if (abortBefore) {
             failures.add("rmqstore left an abort file (the next start would be abnormal)");
         }
-        // No topic attributes: every topic of an rmqstore store has plain consume queues.
-        DefaultMessageStore store = open(c, new ConcurrentHashMap<>());
+        // No topic attributes (plain consume queues), except the topics EXPECT.json names in
+        // "batchTopics", which get queue.type=BatchCQ as a 5.x broker's topics.json would say.
+        ConcurrentMap<String, TopicConfig> topicTable = new ConcurrentHashMap<>();
+        com.alibaba.fastjson2.JSONArray batchTopics = exp.getJSONArray("batchTopics");
+        if (batchTopics != null) {
+            for (Object t : batchTopics) {
+                TopicConfig tc = new TopicConfig((String) t, 2, 2);
+                Map<String, String> attrs = new HashMap<>();
+                attrs.put(TopicAttributes.QUEUE_TYPE_ATTRIBUTE.getName(), "BatchCQ");
+                tc.setAttributes(attrs);
+                topicTable.put((String) t, tc);
+            }
+        }
+        DefaultMessageStore store = open(c, topicTable);
         if (!store.load()) {
             System.out.println("FAIL load returned false");
             return 1;
@@ -521,6 +537,17 @@ public final class V5Features {
             if (msg == null) {
                 failures.add(at + ": does not decode");
                 continue;
+            }
+            if (m.containsKey("batchQueueType")) {
+                ConsumeQueueInterface cq = store.getConsumeQueue(topic, qid);
+                String type = cq == null ? "none" : cq.getCQType().name();
+                if (!type.equals(m.getString("batchQueueType"))) {
+                    failures.add(at + ": queue type " + type + ", expected " + m.getString("batchQueueType"));
+                }
+                String base = msg.getProperty(MessageConst.PROPERTY_INNER_BASE);
+                if (m.containsKey("innerBase") && !String.valueOf(m.getLongValue("innerBase")).equals(base)) {
+                    failures.add(at + ": INNER_BASE " + base + ", expected " + m.getLongValue("innerBase"));
+                }
             }
             if (msg.getCommitLogOffset() != m.getLongValue("wroteOffset")) {
                 failures.add(at + ": at " + msg.getCommitLogOffset() + ", rmqstore wrote it at " + m.getLongValue("wroteOffset"));
