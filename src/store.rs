@@ -55,6 +55,7 @@ pub use crate::inspect::content::SkippedRange;
 pub use crate::left_out::LeftOut;
 mod lmq_put;
 mod powercut;
+mod timer_put;
 
 /// `PutMessageStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -251,6 +252,9 @@ pub struct MessageStore {
     pub(crate) api: hooks::ApiState,
     /// Side files an inspection open left out.
     pub(crate) left_out: Vec<crate::left_out::LeftOut>,
+    /// The 5.x timer store (`src/store/timer_put.rs`), once a timer message or timer file is
+    /// seen by a writable open with timers on.
+    pub(crate) timer: Mutex<Option<crate::v5::timer_write::TimerStore>>,
 }
 
 /// A background service the store owns and stops at shutdown.
@@ -474,9 +478,13 @@ impl MessageStore {
             },
             shut_down: false,
             left_out: Vec::new(),
+            timer: Mutex::new(None),
         };
         store.recover(abnormal)?;
         store.trace_recovery();
+        if writable {
+            store.open_timer()?;
+        }
         let services = writable && store.config.background_services;
         if services {
             store.services = Some(FlushServices::start(
@@ -779,6 +787,24 @@ impl MessageStore {
                         PutMessageStatus::PropertiesSizeExceeded,
                         format!("properties of {} bytes exceed 32767", props_str.len()),
                     ));
+                }
+            } else if let Some(t) = self.timer_transform(topic, queue_id, props_str) {
+                // 5.x: a timer message goes to the timer topic (HookUtils#transformTimerMessage).
+                match t {
+                    Err(refused) => return Ok(refused),
+                    Ok(p) => {
+                        if p.len() > i16::MAX as usize {
+                            return Ok(PutMessageResult::refused(
+                                PutMessageStatus::PropertiesSizeExceeded,
+                                format!("properties of {} bytes exceed 32767", p.len()),
+                            ));
+                        }
+                        rewritten = p;
+                        topic = crate::v5::timer::TIMER_TOPIC;
+                        queue_id = 0;
+                        props_str = &rewritten;
+                        rewrote = true;
+                    }
                 }
             }
         }
@@ -1331,6 +1357,16 @@ impl MessageStore {
             }
         }
         drop(st);
+        if recs
+            .iter()
+            .any(|r| r.topic == crate::v5::timer::TIMER_TOPIC.as_bytes())
+        {
+            // The put succeeded; a timer failure is reported as a background error and the
+            // queue is enqueued again by the next put, flush or open.
+            if let Err(e) = self.timer_catch_up() {
+                self.dispatcher.record_error(&e);
+            }
+        }
         self.api.stats.record_put(recs.len() as u64, total as u64);
         self.notify_replication();
         Ok(CommitLog::append_result(recs, total))
@@ -1559,6 +1595,8 @@ impl MessageStore {
         for cq in self.dispatcher.consume_queues().all() {
             cq.flush()?;
         }
+        self.open_timer()?;
+        self.timer_flush()?;
         self.dispatcher.flush_index()?;
         self.checkpoint.lock().values.advance(
             self.dispatcher.logics_msg_timestamp(),

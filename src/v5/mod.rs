@@ -22,6 +22,7 @@ pub mod compaction;
 pub mod epoch;
 pub mod inspect;
 pub mod timer;
+pub mod timer_write;
 
 pub use target::TargetVersion;
 
