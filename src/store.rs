@@ -569,6 +569,8 @@ impl MessageStore {
         let check_crc = self.config.check_crc_on_recover;
         let delay_levels = self.delay_levels.clone();
         let mut torn = powercut::TornUnits::default();
+        // 5.x: the start of the last valid record becomes the confirm offset (below).
+        let mut last_valid: Option<i64> = None;
         let scan = {
             let dispatcher = &self.dispatcher;
             let do_dispatch = abnormal && writable;
@@ -580,6 +582,7 @@ impl MessageStore {
                 config,
                 &delay_levels,
                 |req| {
+                    last_valid = Some(req.commitlog_offset);
                     if do_dispatch {
                         torn.note(dispatcher, req);
                         dispatcher
@@ -591,6 +594,19 @@ impl MessageStore {
             )
         };
         self.recovery.end_offset = scan.end;
+        if writable && self.config.target_version.is_5x() && !files.is_empty() {
+            let initial = if self.config.is_sync_flush() {
+                0
+            } else {
+                files
+                    .last()
+                    .map_or(0, |f| f.file_from_offset() + f.file_size() as u64)
+                    as i64
+            };
+            self.checkpoint
+                .lock()
+                .set_confirm_phy_offset(last_valid.unwrap_or(initial));
+        }
         self.recovery.stopped_by = scan.stopped_by.map(|e| e.to_string());
         self.commit_log.truncate_dirty(scan.end)?;
         if abnormal && writable {
