@@ -353,7 +353,7 @@ fn java_5_3_3_loads_the_timers_rmqstore_wrote() {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_millis() as i64;
-    let n = 45;
+    let n: i64 = 45;
     for i in 0..n {
         let mut m = Message::new("TimerUser", 0, format!("timer body {i}").into_bytes());
         let (k, v) = match i {
@@ -374,7 +374,7 @@ fn java_5_3_3_loads_the_timers_rmqstore_wrote() {
     }
     store.shutdown().unwrap();
     let log = timer::read_log(&root).unwrap().unwrap();
-    assert_eq!(log.units.len(), n);
+    assert_eq!(log.units.len() as i64, n);
     assert!(log.files.len() > 1, "the timer log rolled over");
     let slots = timer::read_wheel(&root).unwrap().unwrap();
 
@@ -398,7 +398,7 @@ fn java_5_3_3_loads_the_timers_rmqstore_wrote() {
     assert_eq!(r["abortFileExistedBeforeLoad"], false);
     let js = r["timerSlots"].as_array().unwrap();
     assert_eq!(js.len(), slots.len(), "used slots");
-    let mut units = 0;
+    let mut units = 0i64;
     for (s, j) in slots.iter().zip(js) {
         assert_eq!(j["index"].as_u64().unwrap(), s.index);
         assert_eq!(j["timeMs"].as_i64().unwrap(), s.time_units * 1000);
