@@ -6,8 +6,9 @@
 //! `store.ha.autoswitch.EpochFileCache`); `docs/format.md` §12 describes the bytes.
 //!
 //! The readers create, lock and change nothing. The writers: `batch_cq_write` (regenerates
-//! `batchconsumequeue/`), `props` (5.x property re-serialization), and the LMQ rules in `lmq`
-//! used by the put path (`src/store/lmq_put.rs`) and dispatch.
+//! `batchconsumequeue/`), `props` (5.x property re-serialization), the LMQ rules in `lmq`
+//! used by the put path (`src/store/lmq_put.rs`) and dispatch, and `timer_write` (the timer
+//! transform, enqueue and recovery used by `src/store/timer_put.rs`).
 
 pub mod batch_cq;
 // Tested against Java's bytes; `rebuild` does not call it yet (it keeps batch queues as they are).
