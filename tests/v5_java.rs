@@ -422,7 +422,7 @@ fn java_5_3_3_loads_the_timers_rmqstore_wrote() {
     }
     assert_eq!(units, n, "every unit is in a chain Java follows");
     // Java's recovery takes the queue offset from our last unit: nothing to enqueue again.
-    assert_eq!(r["timerCurrQueueOffset"].as_i64().unwrap(), n as i64);
+    assert_eq!(r["timerCurrQueueOffset"].as_i64().unwrap(), n);
     assert_eq!(
         r["timerCheckpointAfterRecovery"]["lastTimerLogFlushPos"]
             .as_i64()
@@ -435,10 +435,10 @@ fn java_5_3_3_loads_the_timers_rmqstore_wrote() {
         .iter()
         .find(|q| q["topic"] == timer::TIMER_TOPIC)
         .expect("Java sees the timer queue");
-    assert_eq!(q["maxOffset"].as_i64().unwrap(), n as i64);
+    assert_eq!(q["maxOffset"].as_i64().unwrap(), n);
     let metrics: serde_json::Value =
         serde_json::from_str(r["timerMetrics"].as_str().unwrap()).unwrap();
-    assert_eq!(metrics["timingCount"]["TimerUser"]["count"], n as i64);
+    assert_eq!(metrics["timingCount"]["TimerUser"]["count"], n);
 }
 
 /// The 5.x confirm offset outside controller mode: Java 5.3.3 loads a store rmqstore wrote
