@@ -53,6 +53,14 @@ impl StoreCheckpoint {
         &self.path
     }
 
+    /// 5.x `CommitLog#setConfirmOffset` outside controller mode: recovery (normal or
+    /// abnormal) sets the confirm offset to the start of the last valid record it found, and
+    /// `StoreCheckpoint#flush` writes it at byte 32 (`confirmPhyOffset`) with the rest.
+    pub fn set_confirm_phy_offset(&mut self, offset: i64) {
+        self.values.confirm_phy_offset = offset;
+        self.page[32..40].copy_from_slice(&offset.to_be_bytes());
+    }
+
     /// Writes the values and makes them durable.
     pub fn flush(&mut self) -> Result<()> {
         let Some(f) = self.file.as_mut() else {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use crate::error::{Result, StoreError};
 pub use crate::format::cq::DelayLevels;
 use crate::format::cq::CQ_UNIT_SIZE;
+pub use crate::v5::timer_write::TimerConfig;
 pub use crate::v5::TargetVersion;
 
 /// `flushDiskType`.
@@ -102,6 +103,14 @@ pub struct StoreConfig {
     /// 5.x `enableMultiDispatch`: dispatch appends a unit to each queue a record's
     /// `INNER_MULTI_DISPATCH` names. Only with a 5.x target.
     pub enable_multi_dispatch: bool,
+    /// 5.x `timerWheelEnable` (Java's default true; set by `with_target_version(5.3.3)`): a
+    /// put carrying `TIMER_DELIVER_MS` / `TIMER_DELAY_SEC` / `TIMER_DELAY_MS` is stored under
+    /// `rmq_sys_wheel_timer` and enqueued into `timerlog/` and `timerwheel`
+    /// (`src/v5/timer_write.rs`). Only with a 5.x target.
+    pub timer_wheel_enable: bool,
+    /// 5.x `timerPrecisionMs`, `timerRollWindowSlot`, `mappedFileSizeTimerLog`,
+    /// `timerMaxDelaySec`.
+    pub timer: TimerConfig,
     /// 5.x `mapperFileSizeBatchConsumeQueue` (bytes; default 300,000 units of 46 bytes).
     pub mapper_file_size_batch_consume_queue: u64,
     /// 5.x `forceVerifyPropCRC`: recovery (with `check_crc_on_recover`) checks each record's
@@ -210,6 +219,8 @@ impl Default for StoreConfig {
             enabled_append_prop_crc: false,
             enable_lmq: false,
             enable_multi_dispatch: false,
+            timer_wheel_enable: false,
+            timer: crate::v5::timer_write::TimerConfig::default(),
             mapper_file_size_batch_consume_queue: crate::v5::batch_cq::DEFAULT_BCQ_FILE_SIZE,
             force_verify_prop_crc: false,
             delete_when: "04".into(),
@@ -583,6 +594,11 @@ pub const STORE_KEYS: &[&str] = &[
     "enabledAppendPropCRC",
     "enableLmq",
     "enableMultiDispatch",
+    "timerWheelEnable",
+    "timerPrecisionMs",
+    "timerRollWindowSlot",
+    "mappedFileSizeTimerLog",
+    "timerMaxDelaySec",
     "mapperFileSizeBatchConsumeQueue",
     "forceVerifyPropCRC",
     "haListenPort",
@@ -953,6 +969,33 @@ impl StoreConfig {
         }
         if let Some(e) = p.get("enableMultiDispatch") {
             c.enable_multi_dispatch = java_bool(e, w);
+        }
+        bool_field!("timerWheelEnable", timer_wheel_enable);
+        if let Some(e) = p.get("timerPrecisionMs") {
+            let n = java_int(e, c.timer.precision_ms)?;
+            if n <= 0 {
+                return Err(StoreError::Config(format!(
+                    "{}: the timer precision must be positive",
+                    describe(e)
+                )));
+            }
+            c.timer.precision_ms = i64::from(n);
+        }
+        if let Some(e) = p.get("timerRollWindowSlot") {
+            c.timer.roll_window_slot = i64::from(java_int(e, c.timer.roll_window_slot)?);
+        }
+        if let Some(e) = p.get("timerMaxDelaySec") {
+            c.timer.max_delay_sec = i64::from(java_int(e, c.timer.max_delay_sec)?);
+        }
+        if let Some(e) = p.get("mappedFileSizeTimerLog") {
+            let n = java_int(e, c.timer.log_file_size)?;
+            if n < 68 {
+                return Err(StoreError::Config(format!(
+                    "{}: a timer-log segment must hold a unit and a blank (68 bytes)",
+                    describe(e)
+                )));
+            }
+            c.timer.log_file_size = n as u64;
         }
         int_field!(
             "mapperFileSizeBatchConsumeQueue",

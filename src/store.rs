@@ -56,6 +56,7 @@ pub use crate::left_out::LeftOut;
 mod batch_put;
 mod lmq_put;
 mod powercut;
+mod timer_put;
 
 /// `PutMessageStatus`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,6 +253,9 @@ pub struct MessageStore {
     pub(crate) api: hooks::ApiState,
     /// Side files an inspection open left out.
     pub(crate) left_out: Vec<crate::left_out::LeftOut>,
+    /// The 5.x timer store (`src/store/timer_put.rs`), once a timer message or timer file is
+    /// seen by a writable open with timers on.
+    pub(crate) timer: Mutex<Option<crate::v5::timer_write::TimerStore>>,
 }
 
 /// A background service the store owns and stops at shutdown.
@@ -478,9 +482,13 @@ impl MessageStore {
             },
             shut_down: false,
             left_out: Vec::new(),
+            timer: Mutex::new(None),
         };
         store.recover(abnormal)?;
         store.trace_recovery();
+        if writable {
+            store.open_timer()?;
+        }
         let services = writable && store.config.background_services;
         if services {
             store.services = Some(FlushServices::start(
@@ -572,6 +580,8 @@ impl MessageStore {
         let check_crc = self.config.check_crc_on_recover;
         let delay_levels = self.delay_levels.clone();
         let mut torn = powercut::TornUnits::default();
+        // 5.x: the start of the last valid record becomes the confirm offset (below).
+        let mut last_valid: Option<i64> = None;
         let scan = {
             let dispatcher = &self.dispatcher;
             let do_dispatch = abnormal && writable;
@@ -583,6 +593,7 @@ impl MessageStore {
                 config,
                 &delay_levels,
                 |req| {
+                    last_valid = Some(req.commitlog_offset);
                     if do_dispatch {
                         torn.note(dispatcher, req);
                         dispatcher
@@ -594,6 +605,19 @@ impl MessageStore {
             )
         };
         self.recovery.end_offset = scan.end;
+        if writable && self.config.target_version.is_5x() && !files.is_empty() {
+            let initial = if self.config.is_sync_flush() {
+                0
+            } else {
+                files
+                    .last()
+                    .map_or(0, |f| f.file_from_offset() + f.file_size() as u64)
+                    as i64
+            };
+            self.checkpoint
+                .lock()
+                .set_confirm_phy_offset(last_valid.unwrap_or(initial));
+        }
         self.recovery.stopped_by = scan.stopped_by.map(|e| e.to_string());
         self.commit_log.truncate_dirty(scan.end)?;
         if abnormal && writable {
@@ -802,6 +826,24 @@ impl MessageStore {
                         PutMessageStatus::PropertiesSizeExceeded,
                         format!("properties of {} bytes exceed 32767", props_str.len()),
                     ));
+                }
+            } else if let Some(t) = self.timer_transform(topic, queue_id, props_str) {
+                // 5.x: a timer message goes to the timer topic (HookUtils#transformTimerMessage).
+                match t {
+                    Err(refused) => return Ok(refused),
+                    Ok(p) => {
+                        if p.len() > i16::MAX as usize {
+                            return Ok(PutMessageResult::refused(
+                                PutMessageStatus::PropertiesSizeExceeded,
+                                format!("properties of {} bytes exceed 32767", p.len()),
+                            ));
+                        }
+                        rewritten = p;
+                        topic = crate::v5::timer::TIMER_TOPIC;
+                        queue_id = 0;
+                        props_str = &rewritten;
+                        rewrote = true;
+                    }
                 }
             }
         }
@@ -1374,6 +1416,16 @@ impl MessageStore {
             }
         }
         drop(st);
+        if recs
+            .iter()
+            .any(|r| r.topic == crate::v5::timer::TIMER_TOPIC.as_bytes())
+        {
+            // The put succeeded; a timer failure is reported as a background error and the
+            // queue is enqueued again by the next put, flush or open.
+            if let Err(e) = self.timer_catch_up() {
+                self.dispatcher.record_error(&e);
+            }
+        }
         self.api.stats.record_put(recs.len() as u64, total as u64);
         self.notify_replication();
         Ok(CommitLog::append_result(recs, total))
@@ -1614,6 +1666,8 @@ impl MessageStore {
         if let Some(b) = self.dispatcher.batch_queues() {
             b.flush()?;
         }
+        self.open_timer()?;
+        self.timer_flush()?;
         self.dispatcher.flush_index()?;
         self.checkpoint.lock().values.advance(
             self.dispatcher.logics_msg_timestamp(),

@@ -462,4 +462,158 @@ fn java_5_3_3_finds_a_wrong_inner_base() {
     let (ok, summary) = java_check(&root, &expect);
     assert!(!ok, "Java accepted a wrong INNER_BASE");
     assert!(summary.contains(&format!("expected {wrong}")), "{summary}");
+/// Java 5.3.3 loads a store rmqstore wrote with timers (target 5.3.3, `timerWheelEnable`):
+/// `DefaultMessageStore` and `TimerMessageStore#load` (its recovery) run through the driver's
+/// `read timer`, which dumps every used wheel slot with its timer-log chain as Java reads them.
+/// Java must see exactly our slots and units, take the timer queue offset from our last unit
+/// (so it enqueues nothing twice), and count the pending timers per real topic.
+#[test]
+#[ignore = "needs Java 17 and Maven: interop/v5-features/run.sh runs it with --ignored"]
+fn java_5_3_3_loads_the_timers_rmqstore_wrote() {
+    use rmqstore::v5::timer;
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    // The sizes the driver's `timer` config uses (40 units per timer-log segment).
+    let mut c = StoreConfig::with_root(&root).with_target_version(TargetVersion::V5_3_3);
+    c.mapped_file_size_commit_log = 1 << 20;
+    c.mapped_file_size_consume_queue_raw = 4000;
+    c.max_hash_slot_num = 1000;
+    c.max_index_num = 4000;
+    c.timer.log_file_size = 40 * 52 + 16;
+    let store = MessageStore::open(c).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let n: i64 = 45;
+    for i in 0..n {
+        let mut m = Message::new("TimerUser", 0, format!("timer body {i}").into_bytes());
+        let (k, v) = match i {
+            7 | 8 => ("TIMER_DELIVER_MS", (now + 3 * 3_600_000).to_string()),
+            20 => (
+                "TIMER_DELIVER_MS",
+                (now + 2 * 86_400_000 + 5_000).to_string(),
+            ),
+            i if i % 3 == 0 => ("TIMER_DELAY_SEC", (300 + i).to_string()),
+            i => (
+                "TIMER_DELIVER_MS",
+                (now + 60_000 * (5 + i % 7) + i).to_string(),
+            ),
+        };
+        m.properties = format!("KEYS\u{1}timer-{i}\u{2}{k}\u{1}{v}\u{2}");
+        let r = store.put_message(&m).unwrap();
+        assert!(r.is_ok(), "{r:?}");
+    }
+    store.shutdown().unwrap();
+    let log = timer::read_log(&root).unwrap().unwrap();
+    assert_eq!(log.units.len() as i64, n);
+    assert!(log.files.len() > 1, "the timer log rolled over");
+    let slots = timer::read_wheel(&root).unwrap().unwrap();
+
+    let out_json = tmp.path().join("reader.json");
+    let out = Command::new("java")
+        .env("TZ", "UTC")
+        .arg("-cp")
+        .arg(driver_classpath())
+        .arg("rmqstore.v5.V5Features")
+        .args(["read", "timer"])
+        .arg(&root)
+        .arg(&out_json)
+        .output()
+        .expect("run java");
+    assert!(
+        out.status.success(),
+        "Java 5.3.3 could not load the store:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&std::fs::read(&out_json).unwrap()).unwrap();
+    assert_eq!(r["abortFileExistedBeforeLoad"], false);
+    let js = r["timerSlots"].as_array().unwrap();
+    assert_eq!(js.len(), slots.len(), "used slots");
+    let mut units = 0i64;
+    for (s, j) in slots.iter().zip(js) {
+        assert_eq!(j["index"].as_u64().unwrap(), s.index);
+        assert_eq!(j["timeMs"].as_i64().unwrap(), s.time_units * 1000);
+        assert_eq!(j["firstPos"].as_i64().unwrap(), s.first_pos);
+        assert_eq!(j["lastPos"].as_i64().unwrap(), s.last_pos);
+        assert_eq!(j["num"].as_i64().unwrap(), i64::from(s.num));
+        let chain = timer::slot_chain(&log, s).unwrap();
+        let jc = j["chain"].as_array().unwrap();
+        assert_eq!(jc.len(), chain.len(), "slot {}", s.index);
+        for ((pos, u), ju) in chain.iter().zip(jc) {
+            assert_eq!(ju["pos"].as_i64().unwrap(), *pos);
+            assert_eq!(ju["offsetPy"].as_i64().unwrap(), u.offset_py);
+            assert_eq!(ju["sizePy"].as_i64().unwrap(), i64::from(u.size_py));
+            assert_eq!(ju["magic"].as_i64().unwrap(), i64::from(u.magic));
+            assert_eq!(
+                ju["delayTimeMs"].as_i64().unwrap(),
+                i64::from(u.delay_time_ms)
+            );
+            units += 1;
+        }
+    }
+    assert_eq!(units, n, "every unit is in a chain Java follows");
+    // Java's recovery takes the queue offset from our last unit: nothing to enqueue again.
+    assert_eq!(r["timerCurrQueueOffset"].as_i64().unwrap(), n);
+    assert_eq!(
+        r["timerCheckpointAfterRecovery"]["lastTimerLogFlushPos"]
+            .as_i64()
+            .unwrap(),
+        log.end
+    );
+    let q = r["queues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|q| q["topic"] == timer::TIMER_TOPIC)
+        .expect("Java sees the timer queue");
+    assert_eq!(q["maxOffset"].as_i64().unwrap(), n);
+    let metrics: serde_json::Value =
+        serde_json::from_str(r["timerMetrics"].as_str().unwrap()).unwrap();
+    assert_eq!(metrics["timingCount"]["TimerUser"]["count"], n);
+}
+
+/// The 5.x confirm offset outside controller mode: Java 5.3.3 loads a store rmqstore wrote
+/// (normal recovery), and its shutdown writes `confirmPhyOffset` (checkpoint byte 32) = the
+/// start of the last valid record its recovery found. rmqstore with target 5.3.3, opening the
+/// same store, writes the same value.
+#[test]
+#[ignore = "needs Java 17 and Maven: interop/v5-features/run.sh runs it with --ignored"]
+fn java_5_3_3_writes_the_confirm_offset_rmqstore_writes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("store");
+    let expect = write_5x_store(&root, false);
+    let copy = tmp.path().join("copy");
+    assert!(Command::new("cp")
+        .arg("-r")
+        .arg(&root)
+        .arg(&copy)
+        .status()
+        .unwrap()
+        .success());
+    let confirm = |p: &Path| {
+        let b = std::fs::read(p.join("checkpoint")).unwrap();
+        i64::from_be_bytes(b[32..40].try_into().unwrap())
+    };
+    let (ok, summary) = java_check(&root, &expect);
+    assert!(ok, "Java 5.3.3:\n{summary}");
+    let java = confirm(&root);
+    let last = expect["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["wroteOffset"].as_i64())
+        .max()
+        .unwrap();
+    assert_eq!(
+        java, last,
+        "5.3.3's confirm offset: the last record's start"
+    );
+    let mut c = StoreConfig::with_root(&copy).with_target_version(TargetVersion::V5_3_3);
+    c.mapped_file_size_commit_log = 1 << 20;
+    c.mapped_file_size_consume_queue_raw = 4000;
+    c.max_hash_slot_num = 1000;
+    c.max_index_num = 4000;
+    MessageStore::open(c).unwrap().shutdown().unwrap();
+    assert_eq!(confirm(&copy), java);
 }

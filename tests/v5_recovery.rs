@@ -156,7 +156,7 @@ fn abort_holds_the_pid_under_5x_and_the_previous_content_goes_to_abort_bak() {
 #[test]
 fn the_5x_checkpoint_fields_are_kept_through_a_5x_run() {
     let tmp = tempfile::tempdir().unwrap();
-    write(tmp.path(), TargetVersion::V5_3_3, false, 3);
+    let (first_run, _) = write(tmp.path(), TargetVersion::V5_3_3, false, 3);
     let cp = tmp.path().join("checkpoint");
     let mut b = std::fs::read(&cp).unwrap();
     b[24..32].copy_from_slice(&777i64.to_be_bytes());
@@ -164,6 +164,11 @@ fn the_5x_checkpoint_fields_are_kept_through_a_5x_run() {
     std::fs::write(&cp, &b).unwrap();
     write(tmp.path(), TargetVersion::V5_3_3, false, 3);
     let after = std::fs::read(&cp).unwrap();
-    assert_eq!(&after[24..40], &b[24..40]);
+    // masterFlushedOffset is kept; confirmPhyOffset is what 5.3.3's recovery sets outside
+    // controller mode: the start of the last record it found (puts do not move it; §12.1,
+    // tests/v5_confirm_offset.rs, tests/v5_java.rs).
+    assert_eq!(&after[24..32], &b[24..32]);
+    let last = *first_run.last().unwrap() as i64;
+    assert_eq!(&after[32..40], &last.to_be_bytes());
     assert_ne!(&after[..8], &b[..8], "the run advanced the checkpoint");
 }

@@ -6,8 +6,10 @@
 //! `store.ha.autoswitch.EpochFileCache`); `docs/format.md` §12 describes the bytes.
 //!
 //! The readers create, lock and change nothing. The writers: `batch_cq_write` (appends to and regenerates
-//! `batchconsumequeue/`; `batch_cq_table` holds an open store's batch queues), `props` (5.x property re-serialization), and the LMQ rules in `lmq`
-//! used by the put path (`src/store/lmq_put.rs`) and dispatch.
+//! `batchconsumequeue/`; `batch_cq_table` holds an open store's batch queues), `props` (5.x property
+//! re-serialization), the LMQ rules in `lmq` used by the put path (`src/store/lmq_put.rs`) and
+//! dispatch, and `timer_write` (the timer transform, enqueue and recovery used by
+//! `src/store/timer_put.rs`).
 
 pub mod batch_cq;
 pub mod batch_cq_table;
@@ -21,6 +23,7 @@ pub mod compaction;
 pub mod epoch;
 pub mod inspect;
 pub mod timer;
+pub mod timer_write;
 
 pub use target::TargetVersion;
 

@@ -54,6 +54,7 @@ impl crate::StoreConfig {
     pub fn with_target_version(mut self, v: TargetVersion) -> Self {
         self.target_version = v;
         self.auto_message_version_on_topic_len = v.is_5x();
+        self.timer_wheel_enable = v.is_5x();
         if !v.is_5x() {
             self.enabled_append_prop_crc = false;
         }
