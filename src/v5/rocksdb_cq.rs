@@ -769,6 +769,41 @@ pub fn write_new(dir: &Path, records: &[Dispatched]) -> Result<(usize, usize), N
     }
 }
 
+/// `rebuild`'s RocksDB part: when `root`'s consume queue is a RocksDB database, replaces the
+/// file queues the rebuild's dispatch wrote in `new_cq` with a RocksDB database holding every
+/// dispatched record before `end` ([`write_new`]). `None` for a store with file queues. A store
+/// whose RocksDB queue cannot be written (no `rocksdb` feature or library) is an error: file
+/// queues would be invisible to a broker with `storeType=defaultRocksDB`.
+pub(crate) fn rebuild_into(
+    root: &Path,
+    config: &crate::StoreConfig,
+    new_cq: &Path,
+    end: u64,
+) -> crate::Result<Option<usize>> {
+    use crate::error::StoreError;
+    if !is_rocksdb_cq(root) {
+        return Ok(None);
+    }
+    let bad = |what: String| StoreError::BadFile {
+        path: root.join("consumequeue"),
+        what,
+    };
+    let delay = config.delay_levels().map_err(StoreError::Config)?;
+    let store = MessageStore::open_inspect(config.clone())?;
+    let mut recs = dispatched(&store, &delay).map_err(bad)?;
+    drop(store);
+    recs.retain(|d| (d.phy_offset + d.size as i64) as u64 <= end);
+    if new_cq.exists() {
+        std::fs::remove_dir_all(new_cq).map_err(|e| StoreError::io(new_cq, e))?;
+    }
+    let (units, _) = write_new(new_cq, &recs).map_err(|e| {
+        bad(format!(
+            "a RocksDB consume queue (5.x storeType=defaultRocksDB) cannot be rebuilt: {e}"
+        ))
+    })?;
+    Ok(Some(units))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
