@@ -29,7 +29,7 @@ if ! "$here/build.sh" >"$log/build.log" 2>&1; then
   echo "0 passed, 1 failed"; exit 1
 fi
 cargo build -q --features rocksdb --bin rmqstore >"$log/cargo-build.log" 2>&1 || true
-cargo test --no-run -q --features rocksdb --test v5_rocksdb >>"$log/cargo-build.log" 2>&1 || true
+cargo test --no-run -q --features rocksdb --test v5_rocksdb --test v5_rocksdb_cli >>"$log/cargo-build.log" 2>&1 || true
 cp="$here/target/classes:$(cat "$here/cp.txt")"
 # rmqstore rebuild --out of FIXTURE_DIR/store, loaded by Java; its answers must equal reader.json.
 java_reads_rebuild() {
@@ -43,7 +43,7 @@ java_reads_rebuild() {
   rm -rf "$work"
   return $rc
 }
-run committed-fixture cargo test -q --features rocksdb --test v5_rocksdb
+run committed-fixture cargo test -q --features rocksdb --test v5_rocksdb --test v5_rocksdb_cli
 run java-writes-fresh-store "$here/gen-rocksdb-fixture.sh" "$fresh"
 run fresh-store-read-by-rmqstore env RMQSTORE_V5_FIXTURE_ROOT="$fresh" cargo test -q --features rocksdb --test v5_rocksdb
 run java-reads-rebuilt-committed java_reads_rebuild "$repo/tests/fixtures/java/rocketmq-5.3.3/rocksdb-cq"

@@ -62,6 +62,8 @@ struct QueueDump {
     topic: String,
     queue_id: i32,
     rocksdb: bool,
+    /// The first unit present (cq.schema.json `firstUnit`).
+    first_unit: i64,
     min_offset: i64,
     max_offset: i64,
     units: Vec<UnitView>,
@@ -126,6 +128,7 @@ pub fn cq(
         topic: topic.to_string(),
         queue_id: queue,
         rocksdb: true,
+        first_unit: q.first_offset.unwrap_or(0),
         min_offset: q.min.map(|m| m.1).or(q.first_offset).unwrap_or(0),
         max_offset: cq.max_offset_in_queue(topic, queue),
         units: units
@@ -201,7 +204,8 @@ pub fn topics(store: &MessageStore, json: bool) -> CliResult {
     };
     let mut out = super::stdout();
     if json {
-        super::json::write_doc(&mut out, "rmqstore.topics/1", &doc)?;
+        // Not topics.schema.json's shape (no file queues, sizes or topic configs): its own name.
+        super::json::write_doc(&mut out, "rmqstore.topics-rocksdb/1", &doc)?;
         out.flush()?;
         return Ok(());
     }

@@ -410,7 +410,7 @@ pub struct RocksProblem {
     pub behind: bool,
 }
 
-/// The result of [`check`].
+/// The result of `rocksdb_cq::check`: the RocksDB consume queue against the commitlog.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct RocksCheck {
