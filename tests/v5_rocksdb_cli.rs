@@ -179,3 +179,38 @@ fn without_the_feature_every_tool_says_the_rocksdb_queue_was_not_read() {
     assert!(!out.exists());
     assert_eq!(snapshot(&root), before, "a tool changed the store");
 }
+
+#[cfg(feature = "rocksdb")]
+#[test]
+fn rebuild_in_place_swaps_in_a_new_rocksdb_queue_and_keeps_the_old_one() {
+    let (_tmp, root) = store_copy();
+    let r = root.to_str().unwrap();
+    let old_cq = snapshot(&root.join("consumequeue"));
+    let b = rmq(&["rebuild", r, "--in-place"]);
+    assert!(b.status.success(), "{}", text(&b));
+    // The old database is kept, byte for byte, as the backup the report names.
+    let bak = std::fs::read_dir(&root)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("consumequeue.bak-")
+        })
+        .expect("a consumequeue backup");
+    let kept: Vec<Vec<u8>> = snapshot(&bak).into_iter().map(|(_, b)| b).collect();
+    let was: Vec<Vec<u8>> = old_cq.into_iter().map(|(_, b)| b).collect();
+    assert_eq!(kept, was);
+    let v = rmq(&["verify", r, "--json"]);
+    assert!(v.status.success(), "{}", text(&v));
+    let doc: serde_json::Value = serde_json::from_slice(&v.stdout).unwrap();
+    assert_eq!(doc["summary"]["v5"]["rocksdb"]["units"], 150);
+    assert_eq!(
+        doc["summary"]["v5"]["rocksdb"]["problems"]
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+}
