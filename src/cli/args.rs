@@ -210,6 +210,7 @@ impl StoreArgs {
         for l in std::mem::take(&mut store.left_out) {
             crate::left_out::push_unique(&mut all, l);
         }
+        super::rocksdb::keep_rocksdb_files(store.config().root(), &mut all);
         super::left_out::warn_all(&all);
         store.left_out = all;
         Ok((store, source))

@@ -468,6 +468,21 @@ fn topic_records(
     topic: &str,
     filter: &Filter,
 ) -> CliResult<Vec<StoredRecord>> {
+    if super::rocksdb::is_rocksdb(store) {
+        // 5.x storeType=defaultRocksDB: the units live in the RocksDB database.
+        let codes: Option<Vec<i64>> = (!filter.tags.is_empty() && topic != SCHEDULE_TOPIC)
+            .then(|| filter.tags.iter().map(|t| tags_code(Some(t))).collect());
+        let units =
+            super::rocksdb::topic_units(store, topic, filter.queue, filter.from, filter.to)?;
+        let mut out: Vec<StoredRecord> = units
+            .into_iter()
+            .filter(|(_, tc)| codes.as_ref().is_none_or(|c| c.contains(tc)))
+            .filter_map(|(phy, _)| store.get_by_phy_offset(u64::try_from(phy).ok()?))
+            .collect();
+        out.sort_by_key(|r| r.offset());
+        out.dedup_by_key(|r| r.offset());
+        return Ok(out);
+    }
     let queues: Vec<_> = store
         .consume_queues()
         .all()

@@ -31,6 +31,16 @@ pub struct CqArgs {
 
 pub fn run(args: &CqArgs) -> CliResult {
     let (store, _) = args.common.open()?;
+    if super::rocksdb::is_rocksdb(&store) {
+        return super::rocksdb::cq(
+            &store,
+            &args.topic,
+            args.queue,
+            args.from,
+            args.limit,
+            args.common.json,
+        );
+    }
     if let Some(r) = run_batch(args, &store) {
         return r;
     }

@@ -24,6 +24,7 @@ mod topics;
 mod preflight;
 mod rebuild;
 mod replicate;
+mod rocksdb;
 mod salvage;
 mod verify;
 

@@ -81,6 +81,12 @@ pub fn run(args: &RebuildArgs) -> CliResult {
             report.queues, report.consume_queue_units, report.kept_legacy_delay_times
         )?;
         writeln!(out, "index      {}", report.index_files.join(" "))?;
+        if let Some(n) = report.rocksdb_cq_units {
+            writeln!(
+                out,
+                "5.x        RocksDB consume queue (storeType=defaultRocksDB) regenerated: {n} units"
+            )?;
+        }
         write_kept_5x(&mut out, &report)?;
         for p in &report.commitlog_truncated {
             writeln!(out, "dropped    data after the end in {}", p.display())?;

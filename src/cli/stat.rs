@@ -190,6 +190,9 @@ pub fn run(args: &StatArgs) -> CliResult {
         };
         super::json::write_doc(&mut out, "rmqstore.stat/1", &j)?;
         out.flush()?;
+        if super::rocksdb::is_rocksdb(&store) {
+            return super::rocksdb::stat_section(&store, &mut std::io::sink());
+        }
         return Ok(());
     }
 
@@ -395,6 +398,11 @@ pub fn run(args: &StatArgs) -> CliResult {
     // 5.x structures (batch CQ, LMQ, timers, epochs): src/v5/inspect.rs.
     let v5 = crate::v5::inspect::inspect(&root, &store)?;
     write!(out, "{}", crate::v5::inspect::render_text(&v5))?;
+    if super::rocksdb::is_rocksdb(&store) {
+        let r = super::rocksdb::stat_section(&store, &mut out);
+        out.flush()?;
+        return r;
+    }
     out.flush()?;
     Ok(())
 }

@@ -146,6 +146,9 @@ pub const SCHEMA: &str = "rmqstore.topics/2";
 
 pub fn run(args: &TopicsArgs) -> CliResult {
     let (store, _) = args.common.open()?;
+    if super::rocksdb::is_rocksdb(&store) {
+        return super::rocksdb::topics(&store, args.common.json);
+    }
     let config_dir = store.config().config_dir();
     let topics_json = match TopicsJson::load(&config_dir) {
         Ok(t) => t,

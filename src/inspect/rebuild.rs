@@ -112,6 +112,9 @@ pub struct RebuildReport {
     pub index_5x_slot_count: bool,
     /// 5.x structures not regenerated and kept as they were (`keep_5x_structures`).
     pub kept_5x: Vec<String>,
+    /// The store's consume queue is 5.x's RocksDB database: it was regenerated (units written).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rocksdb_cq_units: Option<usize>,
     /// Commitlog segments (or tails) dropped because they lie after the end.
     pub commitlog_truncated: Vec<PathBuf>,
     /// Valid records after recovery's end (a broker drops them; `salvage` copies them). With
@@ -579,6 +582,8 @@ pub fn rebuild_with_progress(
         out_final.as_ref().map(|_| &build_root),
         new_bcq.exists(),
     )?;
+    // 5.x storeType=defaultRocksDB: the consume queue is a RocksDB database (src/v5/rocksdb_cq.rs).
+    let rocksdb_cq_units = crate::v5::rocksdb_cq::rebuild_into(root, &config, &new_cq, end)?;
 
     // Checkpoint: the source's page (5.x fields kept), with the new timestamps.
     let mut page = fs::read(config.checkpoint_path()).unwrap_or_default();
@@ -616,6 +621,7 @@ pub fn rebuild_with_progress(
         kept_legacy_delay_times: kept_legacy,
         index_5x_slot_count: index_5x,
         kept_5x,
+        rocksdb_cq_units,
         commitlog_truncated: vec![],
         records_beyond_end: content.beyond_end.len() as u64,
         records_removed: 0,

@@ -96,6 +96,9 @@ pub struct V5Report {
     pub compaction: Option<compaction::CompactionReport>,
     /// Every problem found.
     pub problems: Vec<V5Problem>,
+    /// The RocksDB consume queue (`storeType=defaultRocksDB`), when `verify` read it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rocksdb: Option<super::rocksdb_cq::RocksCheck>,
 }
 
 impl V5Report {
@@ -583,18 +586,6 @@ pub fn verify_into(
     if present.is_empty() {
         return None;
     }
-    if present.contains(&"rocksdb-consumequeue") {
-        findings.push(
-            Finding::new(
-                Severity::Warning,
-                "v5-rocksdb-consumequeue",
-                "consumequeue/ holds a RocksDB database (5.x storeType=defaultRocksDB): \
-                 rmqstore does not read it, so its queues are not checked",
-            )
-            .file(root.join("consumequeue"))
-            .action("check it with a 5.x broker (mqadmin queryCq), or rebuild file queues"),
-        );
-    }
     let store = match MessageStore::open_inspect(config.clone()) {
         Ok(s) => s,
         Err(e) => {
@@ -616,6 +607,10 @@ pub fn verify_into(
             return None;
         }
     };
+    let mut rep = rep;
+    if present.contains(&"rocksdb-consumequeue") {
+        rep.rocksdb = verify_rocksdb(root, config, &store, findings);
+    }
     for p in &rep.problems {
         let f = Finding::new(Severity::Error, p.kind, p.what.clone());
         let f = match p.offset {
@@ -662,6 +657,16 @@ pub fn render_summary(rep: &V5Report) -> String {
     }
     for (name, n) in &rep.lmq_queues {
         let _ = writeln!(s, "  light message queue {name}  units {n}");
+    }
+    if let Some(r) = &rep.rocksdb {
+        let _ = writeln!(
+            s,
+            "  RocksDB consume queue: {} units in {} queues, checked against {} commitlog messages, {} problems",
+            r.units,
+            r.queues,
+            r.records_checked,
+            r.problems.len()
+        );
     }
     if let Some(t) = &rep.timer {
         let _ = writeln!(
@@ -855,4 +860,84 @@ pub fn dump_batch_queue(
         messages: q.message_count(),
         units,
     }))
+}
+
+/// `verify`'s RocksDB-consume-queue part: reads `consumequeue/` read-only and checks it against
+/// the commitlog (`rocksdb_cq::check`); every problem is an error finding `v5-rocksdb-cq` naming
+/// the entry, records past the dispatch checkpoint a warning. When the database cannot be read
+/// (built without the `rocksdb` feature, no library, a RocksDB error) that is an error finding
+/// saying why: verify did not see these queues, so it does not exit 0. The file-queue checks'
+/// findings about RocksDB's own files (`stray-file`) and about file queues that do not exist
+/// (`dispatch-behind`) are dropped: the queues are in the database.
+fn verify_rocksdb(
+    root: &Path,
+    config: &crate::StoreConfig,
+    store: &MessageStore,
+    findings: &mut crate::inspect::report::Findings,
+) -> Option<super::rocksdb_cq::RocksCheck> {
+    use super::rocksdb_cq;
+    use crate::inspect::report::{Finding, Severity};
+    let dir = root.join("consumequeue");
+    findings.0.retain(|f| {
+        let in_cq = f.file.as_ref().is_some_and(|p| {
+            p.parent() == Some(dir.as_path())
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(is_rocksdb_file)
+        });
+        !(f.kind == "stray-file" && in_cq) && f.kind != "dispatch-behind"
+    });
+    let cq = match rocksdb_cq::read(root) {
+        Ok(cq) => cq,
+        Err(e) => {
+            findings.push(
+                Finding::new(
+                    Severity::Error,
+                    "v5-rocksdb-cq-not-read",
+                    format!("the RocksDB consume queue was not read, so its queues are not checked: {e}"),
+                )
+                .file(&dir)
+                .action("run with a RocksDB library: RMQSTORE_ROCKSDB_LIB=$ROCKETMQ_HOME/lib (rmqstore built with --features rocksdb)"),
+            );
+            return None;
+        }
+    };
+    let delay = match config.delay_levels() {
+        Ok(d) => d,
+        Err(e) => {
+            findings.push(Finding::new(Severity::Error, "v5-rocksdb-cq", e).file(&dir));
+            return None;
+        }
+    };
+    let recs = match rocksdb_cq::dispatched(store, &delay) {
+        Ok(r) => r,
+        Err(e) => {
+            findings.push(
+                Finding::new(
+                    Severity::Error,
+                    "v5-rocksdb-cq",
+                    format!("the commitlog could not be walked to check the RocksDB consume queue: {e}"),
+                )
+                .file(root.join("commitlog")),
+            );
+            return None;
+        }
+    };
+    let check = rocksdb_cq::check(&cq, &recs, store.max_phy_offset() as i64);
+    for p in &check.problems {
+        let (sev, action) = if p.behind {
+            (Severity::Warning, "nothing: a 5.x broker dispatches them at start")
+        } else {
+            (
+                Severity::Error,
+                "stop the broker and `rmqstore rebuild` the RocksDB consume queue from the commitlog",
+            )
+        };
+        findings.push(
+            Finding::new(sev, "v5-rocksdb-cq", format!("{}: {}", p.key, p.what))
+                .file(&dir)
+                .action(action),
+        );
+    }
+    Some(check)
 }

@@ -18,6 +18,11 @@ pub mod crc;
 pub mod lmq;
 pub mod props;
 pub mod recovery;
+// The CLI and tests use all of it; the library's own verify only part.
+#[cfg_attr(not(feature = "internals"), allow(dead_code))]
+pub mod rocksdb_cq;
+#[cfg(feature = "rocksdb")]
+pub mod rocksdb_ffi;
 pub mod target;
 pub mod compaction;
 pub mod epoch;
