@@ -462,6 +462,8 @@ fn java_5_3_3_finds_a_wrong_inner_base() {
     let (ok, summary) = java_check(&root, &expect);
     assert!(!ok, "Java accepted a wrong INNER_BASE");
     assert!(summary.contains(&format!("expected {wrong}")), "{summary}");
+}
+
 /// Java 5.3.3 loads a store rmqstore wrote with timers (target 5.3.3, `timerWheelEnable`):
 /// `DefaultMessageStore` and `TimerMessageStore#load` (its recovery) run through the driver's
 /// `read timer`, which dumps every used wheel slot with its timer-log chain as Java reads them.
