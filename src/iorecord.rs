@@ -158,6 +158,7 @@ fn on() -> bool {
 /// Whether some recording is running (the engine then takes its deterministic path where it
 /// has a parallel one, so a recorded run repeats from its seed: see `inspect::rebuild`).
 #[inline]
+#[cfg(any(feature = "cli", feature = "internals"))]
 pub(crate) fn recording() -> bool {
     on()
 }
