@@ -641,6 +641,16 @@ impl Ctx {
                 }
             }
         }
+        // 5.x batch consume queues: `CleanConsumeQueueService` walks them with the plain ones
+        // (`ConsumeQueueStore` holds both kinds).
+        if let Some(batch) = self.dispatcher.batch_queues() {
+            match batch.delete_expired(min as i64) {
+                Ok(deleted) => report.consume_queue_deleted.extend(deleted),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
         if let Some(ix) = self.dispatcher.lock().index.as_mut() {
             report.index_deleted = ix.delete_expired(min as i64)?;
         }
@@ -1142,6 +1152,24 @@ impl MessageStore {
                 (cq.topic().to_string(), cq.queue_id()),
                 (survivor, corrected),
             );
+        }
+        // 5.x batch consume queues (their consumers are not simulated).
+        if let Some(batch) = self.dispatcher.batch_queues() {
+            for (path, last) in batch.expired_files(min_after as i64)? {
+                let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+                cq_plans.push(FilePlan {
+                    path,
+                    bytes,
+                    delete: true,
+                    rule: "consume-queue".into(),
+                    reason: format!(
+                        "its last batch unit points at commitlog offset {last}, below the new \
+                         minimum {min_after}"
+                    ),
+                    run: None,
+                    mtime_ms: None,
+                });
+            }
         }
         // Index files.
         let mut index_plans = Vec::new();

@@ -226,6 +226,85 @@ impl BatchCqTable {
         Ok(())
     }
 
+    /// `BatchConsumeQueue#deleteExpiredFile(minCommitLogPos)` for every batch queue, as the
+    /// consume-queue cleanup calls it (`MappedFileQueue#deleteExpiredFileByOffset` with 46-byte
+    /// units): the files [`BatchCqTable::expired_files`] names are deleted, and the queue's
+    /// minimum follows (`correctMinOffset`; [`BatchCqTable::offsets`] counts only units at or
+    /// past the commitlog's minimum). Returns the deleted files; on an error the files deleted
+    /// before it are gone and the error names the one that failed.
+    pub fn delete_expired(&self, min_phy: i64) -> Result<Vec<PathBuf>> {
+        let mut deleted = Vec::new();
+        let per_file = (self.file_size / BCQ_UNIT_SIZE as u64) as usize;
+        for q in self.queues.lock().values_mut() {
+            for (path, _) in self.expired_in(q, min_phy)? {
+                fs::remove_file(&path).map_err(|e| StoreError::io(&path, e))?;
+                deleted.push(path);
+                q.units.drain(..per_file);
+                q.base += self.file_size;
+            }
+        }
+        Ok(deleted)
+    }
+
+    /// What [`BatchCqTable::delete_expired`] would delete for `min_phy`, changing nothing:
+    /// each file and the commitlog offset its last unit refers to. Per queue, from its first
+    /// file on, every file but the last one on disk whose last unit refers below `min_phy`;
+    /// the walk stops at the first file that is not full or still holds a unit at or past it.
+    pub fn expired_files(&self, min_phy: i64) -> Result<Vec<(PathBuf, i64)>> {
+        let mut out = Vec::new();
+        for q in self.queues.lock().values() {
+            out.extend(self.expired_in(q, min_phy)?);
+        }
+        Ok(out)
+    }
+
+    fn expired_in(&self, q: &Queue, min_phy: i64) -> Result<Vec<(PathBuf, i64)>> {
+        let per_file = (self.file_size / BCQ_UNIT_SIZE as u64) as usize;
+        let mut out = Vec::new();
+        if per_file == 0 {
+            return Ok(out);
+        }
+        let mut files: Vec<(u64, PathBuf)> = Vec::new();
+        let entries = match fs::read_dir(&q.dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(StoreError::io(&q.dir, e)),
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| StoreError::io(&q.dir, e))?;
+            let name = entry.file_name();
+            let Some(n) = name
+                .to_str()
+                .filter(|s| s.len() == 20 && s.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|s| s.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            files.push((n, entry.path()));
+        }
+        files.sort();
+        // Every file but the last (Java: `mfs.length - 1`), in order from the queue's first.
+        let mut base = q.base;
+        let mut units = &q.units[..];
+        for (name, path) in files.iter().take(files.len().saturating_sub(1)) {
+            // A file that is not the queue's first in memory (a gap in the names): the walk
+            // stops, as at a file Java could not map; `verify` names the gap.
+            if *name != base {
+                break;
+            }
+            let Some(last) = units.get(per_file - 1) else {
+                break;
+            };
+            if last.commitlog_offset >= min_phy {
+                break;
+            }
+            out.push((path.clone(), last.commitlog_offset));
+            units = &units[per_file..];
+            base += self.file_size;
+        }
+        Ok(out)
+    }
+
     /// The queue's `(min offset, max offset)` (Java `getMinOffsetInQueue` /
     /// `getMaxOffsetInQueue`), the min counting only units whose record is at or beyond
     /// `min_phy`; `None` if there is no such batch queue.

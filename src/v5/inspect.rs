@@ -219,6 +219,9 @@ pub fn inspect(root: &Path, store: &MessageStore) -> Result<V5Report> {
 
 fn check_batch_queue(store: &MessageStore, q: &batch_cq::BatchQueue, out: &mut Vec<V5Problem>) {
     let mut expect_base: Option<i64> = None;
+    // Units whose record cleanup deleted stay in their file until the whole file expires
+    // (`deleteExpiredFile`), as in a plain consume queue: only their order is checked.
+    let min_phy = store.min_phy_offset() as i64;
     for pu in &q.units {
         let u = &pu.unit;
         let at = |what: String| problem(K_BCQ, &pu.file, Some(pu.pos), what);
@@ -231,6 +234,9 @@ fn check_batch_queue(store: &MessageStore, q: &batch_cq::BatchQueue, out: &mut V
             }
         }
         expect_base = Some(u.next_offset());
+        if u.commitlog_offset < min_phy {
+            continue;
+        }
         let r = with_record(store, u.commitlog_offset, |r, total| {
             let mut bad = Vec::new();
             if total as i64 != i64::from(u.size) {
@@ -923,7 +929,11 @@ fn verify_rocksdb(
             return None;
         }
     };
-    let check = rocksdb_cq::check(&cq, &recs, store.max_phy_offset() as i64);
+    // Copies in light message queues are expected when the broker runs with enableLmq (its
+    // broker.properties) or the database holds any (a broker with enableLmq wrote it).
+    let expect_lmq =
+        config.enable_lmq || cq.units.iter().any(|u| crate::v5::lmq::is_lmq(&u.topic));
+    let check = rocksdb_cq::check_lmq(&cq, &recs, store.max_phy_offset() as i64, expect_lmq);
     for p in &check.problems {
         let (sev, action) = if p.behind {
             (Severity::Warning, "nothing: a 5.x broker dispatches them at start")

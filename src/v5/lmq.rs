@@ -68,7 +68,7 @@ pub fn targets(props: &[u8]) -> Option<Result<Vec<Target>, String>> {
 }
 
 /// Java's `String#split(",")`: trailing empty strings are dropped.
-fn java_split(s: &str) -> Vec<&str> {
+pub(crate) fn java_split(s: &str) -> Vec<&str> {
     let mut v: Vec<&str> = s.split(',').collect();
     while v.last().is_some_and(|x| x.is_empty()) {
         v.pop();

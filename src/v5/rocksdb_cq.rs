@@ -432,7 +432,8 @@ fn p(out: &mut Vec<RocksProblem>, key: String, what: String) {
     });
 }
 
-/// One commitlog message as the consume queue should index it.
+/// One commitlog message as the consume queue should index it: its own unit, or one of its
+/// light-message-queue copies (`lmq_copy`).
 #[derive(Debug, Clone)]
 pub struct Dispatched {
     pub topic: String,
@@ -442,6 +443,48 @@ pub struct Dispatched {
     pub size: i32,
     pub tags_code: i64,
     pub store_time: i64,
+    /// A copy of the record in a queue its `INNER_MULTI_DISPATCH` lists
+    /// (`RocksDBConsumeQueueStore#dispatchLMQ`), not its own queue.
+    pub lmq_copy: bool,
+}
+
+/// `RocksDBConsumeQueueStore#dispatchLMQ` (with `enableLmq`; `DispatchRequest#containsLMQ`):
+/// the queues a record of `topic` is copied to, `(name, queue id, queue offset)`. Unlike the
+/// file queues' multi-dispatch (`lmq::dispatch_targets`) no name is skipped: every listed name
+/// is a queue (an `%LMQ%` name queue 0, any other the record's queue id). Two lists of
+/// different lengths give none (Java logs a bug). An offset that is not a number gives none
+/// either: Java's `Long.parseLong` throws and its dispatch batch is retried and fails, so Java
+/// indexes no copy of such a record (and stops dispatching); `verify` names its units, if any.
+pub fn rocks_lmq_targets(topic: &str, queue_id: i32, props: &[u8]) -> Vec<(String, i32, i64)> {
+    use crate::v5::lmq::{
+        is_lmq, java_split, topic_allows_lmq, LMQ_QUEUE_ID, PROPERTY_INNER_MULTI_DISPATCH,
+        PROPERTY_INNER_MULTI_QUEUE_OFFSET,
+    };
+    if !topic_allows_lmq(topic) {
+        return Vec::new();
+    }
+    let (Some(names), Some(offsets)) = (
+        crate::format::properties::get(props, PROPERTY_INNER_MULTI_DISPATCH),
+        crate::format::properties::get(props, PROPERTY_INNER_MULTI_QUEUE_OFFSET),
+    ) else {
+        return Vec::new();
+    };
+    if names.trim().is_empty() || offsets.trim().is_empty() {
+        return Vec::new();
+    }
+    let (names, offsets) = (java_split(&names), java_split(&offsets));
+    if names.len() != offsets.len() {
+        return Vec::new();
+    }
+    let mut out = Vec::with_capacity(names.len());
+    for (name, off) in names.into_iter().zip(offsets) {
+        let Ok(off) = off.parse::<i64>() else {
+            return Vec::new();
+        };
+        let q = if is_lmq(name) { LMQ_QUEUE_ID } else { queue_id };
+        out.push((name.to_string(), q, off));
+    }
+    out
 }
 
 fn dispatched_of(
@@ -449,14 +492,15 @@ fn dispatched_of(
     total: u32,
     phy: i64,
     delay: &DelayLevels,
-) -> Result<Option<Dispatched>, String> {
+    out: &mut Vec<Dispatched>,
+) -> Result<(), String> {
     if !is_dispatched_to_cq(rec.sys_flag) {
-        return Ok(None);
+        return Ok(());
     }
     let props_str = String::from_utf8_lossy(rec.properties);
     let props = StoreProperties::parse_str(&props_str);
     let tags = record_tags_code(rec, &props, delay).map_err(|e| e.to_string())?;
-    Ok(Some(Dispatched {
+    let own = Dispatched {
         topic: String::from_utf8_lossy(rec.topic).into_owned(),
         queue_id: rec.queue_id,
         queue_offset: rec.queue_offset,
@@ -464,13 +508,29 @@ fn dispatched_of(
         size: total as i32,
         tags_code: tags,
         store_time: rec.store_timestamp,
-    }))
+        lmq_copy: false,
+    };
+    let copies = rocks_lmq_targets(&own.topic, own.queue_id, rec.properties);
+    let copies: Vec<Dispatched> = copies
+        .into_iter()
+        .map(|(name, queue_id, queue_offset)| Dispatched {
+            topic: name,
+            queue_id,
+            queue_offset,
+            lmq_copy: true,
+            ..own.clone()
+        })
+        .collect();
+    out.push(own);
+    out.extend(copies);
+    Ok(())
 }
 
 /// Every message of the commitlog from its first to its last offset, as Java's dispatch would
-/// index it (transaction prepared/rollback records are not dispatched). LMQ and batch-CQ
-/// records are included with their own topic and queue (5.3.3's RocksDB store indexes LMQ
-/// copies too; this module checks plain queues).
+/// index it (transaction prepared/rollback records are not dispatched): each record's own unit,
+/// followed by its light-message-queue copies (`lmq_copy`), which a 5.x broker with `enableLmq`
+/// writes (`RocksDBConsumeQueueStore#dispatchLMQ`). Batch-CQ records are included with their own
+/// topic and queue.
 pub fn dispatched(store: &MessageStore, delay: &DelayLevels) -> Result<Vec<Dispatched>, String> {
     let mut out = Vec::new();
     let mut off = store.min_phy_offset();
@@ -481,11 +541,8 @@ pub fn dispatched(store: &MessageStore, delay: &DelayLevels) -> Result<Vec<Dispa
         };
         match decode_record(rec.bytes(), false) {
             Ok(Decoded::Message { record, total_size }) => {
-                if let Some(d) = dispatched_of(&record, total_size, off as i64, delay)
-                    .map_err(|e| format!("record at commitlog offset {off}: {e}"))?
-                {
-                    out.push(d);
-                }
+                dispatched_of(&record, total_size, off as i64, delay, &mut out)
+                    .map_err(|e| format!("record at commitlog offset {off}: {e}"))?;
                 off += total_size as u64;
             }
             Ok(Decoded::Blank { total_size }) => off += total_size as u64,
@@ -499,8 +556,23 @@ pub fn dispatched(store: &MessageStore, delay: &DelayLevels) -> Result<Vec<Dispa
 /// Checks every unit against the commitlog record it names (phy offset, size, topic, queue,
 /// queue offset, tags code, store time), every queue's units dense and its `max`/`min` entries
 /// against them, the dispatch checkpoint, and every dispatched commitlog message up to the
-/// checkpoint present as a unit. `records` is [`dispatched`]'s answer for the store.
+/// checkpoint present as a unit. `records` is [`dispatched`]'s answer for the store. The
+/// records' light-message-queue copies are expected as units when the database holds any
+/// `%LMQ%` unit (a broker with `enableLmq` wrote it); see [`check_lmq`].
 pub fn check(cq: &RocksCq, records: &[Dispatched], commitlog_end: i64) -> RocksCheck {
+    let expect = cq.units.iter().any(|u| crate::v5::lmq::is_lmq(&u.topic));
+    check_lmq(cq, records, commitlog_end, expect)
+}
+
+/// [`check`], saying whether the records' light-message-queue copies must be units
+/// (`expect_lmq_copies`: the broker ran with `enableLmq`). A unit that is such a copy is checked
+/// against it either way.
+pub fn check_lmq(
+    cq: &RocksCq,
+    records: &[Dispatched],
+    commitlog_end: i64,
+    expect_lmq_copies: bool,
+) -> RocksCheck {
     let mut out = Vec::new();
     for b in &cq.bad {
         p(
@@ -516,12 +588,22 @@ pub fn check(cq: &RocksCq, records: &[Dispatched], commitlog_end: i64) -> RocksC
             "a column family 5.3.3 does not write".into(),
         );
     }
-    let by_phy: BTreeMap<i64, &Dispatched> = records.iter().map(|d| (d.phy_offset, d)).collect();
+    let by_phy: BTreeMap<i64, &Dispatched> = records
+        .iter()
+        .filter(|d| !d.lmq_copy)
+        .map(|d| (d.phy_offset, d))
+        .collect();
+    let copies: std::collections::HashMap<(&str, i32, i64), &Dispatched> = records
+        .iter()
+        .filter(|d| d.lmq_copy)
+        .map(|d| ((d.topic.as_str(), d.queue_id, d.queue_offset), d))
+        .collect();
     let mut seen: std::collections::HashSet<(String, i32, i64)> = Default::default();
     for u in &cq.units {
         let key = format!("{}:{}@{}", u.topic, u.queue_id, u.queue_offset);
         seen.insert((u.topic.clone(), u.queue_id, u.queue_offset));
-        let Some(d) = by_phy.get(&u.phy_offset) else {
+        let copy = copies.get(&(u.topic.as_str(), u.queue_id, u.queue_offset));
+        let Some(d) = copy.or_else(|| by_phy.get(&u.phy_offset)) else {
             p(
                 &mut out,
                 key,
@@ -532,12 +614,24 @@ pub fn check(cq: &RocksCq, records: &[Dispatched], commitlog_end: i64) -> RocksC
             );
             continue;
         };
+        if let Some(c) = copy {
+            if c.phy_offset != u.phy_offset {
+                p(
+                    &mut out,
+                    key,
+                    format!(
+                        "phy offset {} but the record the commitlog lists at this light-message-queue offset is at {}",
+                        u.phy_offset, c.phy_offset
+                    ),
+                );
+                continue;
+            }
+        }
         let mut bad = Vec::new();
         if d.size != u.size {
             bad.push(format!("size {} but the record is {} bytes", u.size, d.size));
         }
-        let lmq = u.topic != d.topic && crate::v5::lmq::is_lmq(&u.topic);
-        if !lmq {
+        if !d.lmq_copy {
             if d.topic != u.topic || d.queue_id != u.queue_id {
                 bad.push(format!(
                     "the record at {} belongs to {}:{}",
@@ -681,7 +775,9 @@ pub fn check(cq: &RocksCq, records: &[Dispatched], commitlog_end: i64) -> RocksC
     let mut behind = 0usize;
     let mut first_behind = None;
     for d in records {
-        if seen.contains(&(d.topic.clone(), d.queue_id, d.queue_offset)) {
+        if (d.lmq_copy && !expect_lmq_copies)
+            || seen.contains(&(d.topic.clone(), d.queue_id, d.queue_offset))
+        {
             continue;
         }
         if d.phy_offset + d.size as i64 <= cp {
@@ -712,14 +808,15 @@ pub fn check(cq: &RocksCq, records: &[Dispatched], commitlog_end: i64) -> RocksC
     RocksCheck {
         units: cq.units.len(),
         queues: queues.len(),
-        records_checked: records.len(),
+        records_checked: records.iter().filter(|d| !d.lmq_copy).count(),
         problems: out,
     }
 }
 
 /// The content a rebuild writes: per dispatched record its unit, per queue its `max` entry,
 /// and the dispatch checkpoint (the end of the last record). Entries are in RocksDB key order
-/// per column family. LMQ copies (`INNER_MULTI_DISPATCH`) are not regenerated here.
+/// per column family. Light-message-queue copies among the records are units of their queues
+/// like any other (with their own `max` entries), as 5.3.3's `dispatchLMQ` writes them.
 pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 
 /// The key/value content of a RocksDB consume queue holding exactly `records` (see

@@ -10,7 +10,11 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
+import java.util.Arrays;
 import org.apache.rocketmq.common.BrokerConfig;
+import org.apache.rocketmq.common.MixAll;
+import org.apache.rocketmq.common.message.MessageAccessor;
+import org.apache.rocketmq.common.message.MessageConst;
 import org.apache.rocketmq.common.TopicConfig;
 import org.apache.rocketmq.common.message.MessageClientIDSetter;
 import org.apache.rocketmq.common.message.MessageExt;
@@ -32,15 +36,22 @@ import org.apache.rocketmq.common.message.MessageDecoder;
  * builds it for that store type.
  *
  * <pre>
- *   write OUTDIR            writes OUTDIR/store (clean shutdown) and OUTDIR/manifest.json
- *   read  STORE OUT.json    loads STORE (a copy: loading writes to it) and dumps, per queue of the
- *                           fixture's topics, min/max offsets and every unit with the message
- *                           Java's getMessage returns for it
+ *   write OUTDIR [lmq]          writes OUTDIR/store (clean shutdown) and OUTDIR/manifest.json
+ *   read  STORE OUT.json [lmq]  loads STORE (a copy: loading writes to it) and dumps, per queue of
+ *                               the fixture's topics, min/max offsets and every unit with the
+ *                               message Java's getMessage returns for it
  * </pre>
+ *
+ * With {@code lmq}: {@code enableLmq} and {@code enableMultiDispatch} on, and some messages of
+ * RocksTopicA also dispatched to light message queues ({@code INNER_MULTI_DISPATCH}); the RocksDB
+ * store keeps their copies as units of the {@code %LMQ%} topics, queue 0, which the read dumps
+ * too.
  */
 public final class V5Rocks {
     /** topic -> queue count. */
     static final String[][] TOPICS = {{"RocksTopicA", "4"}, {"RocksTopicB", "2"}, {"RocksTopic_With.Longer-Name", "1"}};
+    /** The light message queues of the {@code lmq} variant (queue 0 each). */
+    static final String[] LMQS = {"%LMQ%rocks-a", "%LMQ%rocks-b", "%LMQ%rocks-c"};
 
     public static void main(String[] args) throws Exception {
         int rc = 1;
@@ -55,19 +66,23 @@ public final class V5Rocks {
 
     static int run(String[] args) throws Exception {
         int rc;
-        if (args.length == 2 && args[0].equals("write")) {
-            rc = write(Path.of(args[1]));
-        } else if (args.length == 3 && args[0].equals("read")) {
-            rc = read(Path.of(args[1]), Path.of(args[2]));
+        boolean lmq = args.length > 0 && args[args.length - 1].equals("lmq");
+        int n = lmq ? args.length - 1 : args.length;
+        if (n == 2 && args[0].equals("write")) {
+            rc = write(Path.of(args[1]), lmq);
+        } else if (n == 3 && args[0].equals("read")) {
+            rc = read(Path.of(args[1]), Path.of(args[2]), lmq);
         } else {
-            System.err.println("usage: write OUTDIR | read STORE OUT.json");
+            System.err.println("usage: write OUTDIR [lmq] | read STORE OUT.json [lmq]");
             rc = 2;
         }
         return rc;
     }
 
-    static MessageStoreConfig config(Path root) {
+    static MessageStoreConfig config(Path root, boolean lmq) {
         MessageStoreConfig c = new MessageStoreConfig();
+        c.setEnableLmq(lmq);
+        c.setEnableMultiDispatch(lmq);
         c.setStorePathRootDir(root.toString());
         c.setStorePathCommitLog(root.resolve("commitlog").toString());
         c.setMappedFileSizeCommitLog(64 * 1024);
@@ -94,13 +109,13 @@ public final class V5Rocks {
         return new RocksDBMessageStore(c, new BrokerStatsManager("v5rocks", true), null, bc, topics());
     }
 
-    static int write(Path out) throws Exception {
+    static int write(Path out, boolean lmq) throws Exception {
         Path root = out.resolve("store");
         if (Files.exists(root)) {
             throw new IllegalStateException(root + " exists");
         }
         Files.createDirectories(root);
-        MessageStoreConfig c = config(root);
+        MessageStoreConfig c = config(root, lmq);
         DefaultMessageStore store = open(c);
         if (!store.load()) {
             throw new IllegalStateException("load failed");
@@ -116,7 +131,17 @@ public final class V5Rocks {
             String tag = tags[i % tags.length];
             MessageExtBrokerInner m = V5Features.inner(t[0], q, V5Features.body(i, 200 + (i * 37) % 900), tag, "rocks-" + i);
             MessageClientIDSetter.setUniqID(m);
-            messages.add(V5Features.record("plain", m, V5Features.put(store, m)));
+            String[] targets = lmq && t[0].equals("RocksTopicA") && i % 2 == 0 ? lmqTargets(i) : null;
+            if (targets != null) {
+                MessageAccessor.putProperty(m, MessageConst.PROPERTY_INNER_MULTI_DISPATCH,
+                    String.join(MixAll.LMQ_DISPATCH_SEPARATOR, targets));
+            }
+            Map<String, Object> rec = V5Features.record(targets == null ? "plain" : "lmq", m, V5Features.put(store, m));
+            if (targets != null) {
+                rec.put("lmqTargets", Arrays.asList(targets));
+                rec.put("multiQueueOffset", m.getProperty(MessageConst.PROPERTY_INNER_MULTI_QUEUE_OFFSET));
+            }
+            messages.add(rec);
             n++;
         }
         long deadline = System.currentTimeMillis() + 10000;
@@ -135,9 +160,13 @@ public final class V5Rocks {
         Map<String, Object> env = V5Features.env("rocksdb", c);
         env.put("generator", "interop/v5-features (rmqstore.v5.V5Rocks write)");
         manifest.put("env", env);
-        manifest.put("variant", "rocksdb");
+        manifest.put("variant", lmq ? "rocksdb-lmq" : "rocksdb");
         Map<String, Object> cfg = new LinkedHashMap<>();
         cfg.put("storeType", c.getStoreType());
+        if (lmq) {
+            cfg.put("enableLmq", c.isEnableLmq());
+            cfg.put("enableMultiDispatch", c.isEnableMultiDispatch());
+        }
         cfg.put("mappedFileSizeCommitLog", c.getMappedFileSizeCommitLog());
         cfg.put("maxHashSlotNum", c.getMaxHashSlotNum());
         cfg.put("maxIndexNum", c.getMaxIndexNum());
@@ -150,8 +179,22 @@ public final class V5Rocks {
         return 0;
     }
 
-    static int read(Path root, Path outJson) throws Exception {
-        MessageStoreConfig c = config(root);
+    /** One, two or three light message queues per message, in a rotating order. */
+    static String[] lmqTargets(int i) {
+        switch ((i / 2) % 4) {
+            case 0:
+                return new String[] {LMQS[0]};
+            case 1:
+                return new String[] {LMQS[0], LMQS[1]};
+            case 2:
+                return new String[] {LMQS[2], LMQS[1], LMQS[0]};
+            default:
+                return new String[] {LMQS[2]};
+        }
+    }
+
+    static int read(Path root, Path outJson, boolean lmq) throws Exception {
+        MessageStoreConfig c = config(root, lmq);
         DefaultMessageStore store = open(c);
         if (!store.load()) {
             throw new IllegalStateException("load failed");
@@ -166,6 +209,11 @@ public final class V5Rocks {
         TreeMap<String, Integer> sorted = new TreeMap<>();
         for (String[] e : TOPICS) {
             sorted.put(e[0], Integer.parseInt(e[1]));
+        }
+        if (lmq) {
+            for (String l : LMQS) {
+                sorted.put(l, 1);
+            }
         }
         for (Map.Entry<String, Integer> e : sorted.entrySet()) {
             for (int q = 0; q < e.getValue(); q++) {
