@@ -337,12 +337,29 @@ impl CommitLog {
     /// The record at physical `offset`, as the segment and position holding it.
     pub fn record_at(&self, offset: u64) -> Option<(Arc<MappedFile>, usize, usize)> {
         let f = self.files.find_by_offset(offset)?;
-        let pos = (offset - f.file_from_offset()) as usize;
-        let size = get_i32(f.readable(), pos)?;
-        if size <= 0 || f.slice(pos, size as usize).is_none() {
-            return None;
+        let (pos, size) = record_in(&f, offset)?;
+        Some((f, pos, size))
+    }
+
+    /// [`CommitLog::record_at`] for a run of reads: `seg` keeps the segment of the previous
+    /// call, so reads that stay in one segment look it up (lock, search, reference count) once.
+    /// The segment held is the one `record_at` would find; a record is `None` as there.
+    pub fn record_at_cached(
+        &self,
+        offset: u64,
+        seg: &mut Option<Arc<MappedFile>>,
+    ) -> Option<(Arc<MappedFile>, usize, usize)> {
+        let hit = seg.as_ref().is_some_and(|f| {
+            offset >= f.file_from_offset()
+                && offset < f.file_from_offset() + f.file_size() as u64
+                && f.is_available()
+        });
+        if !hit {
+            *seg = Some(self.files.find_by_offset(offset)?);
         }
-        Some((f, pos, size as usize))
+        let f = seg.as_ref()?;
+        let (pos, size) = record_in(f, offset)?;
+        Some((f.clone(), pos, size))
     }
 
     /// Scans from the start of segment `start_index` while records are valid, calling
@@ -466,4 +483,15 @@ impl CommitLog {
     pub fn flush(&self) -> Result<()> {
         self.files.flush()
     }
+}
+
+/// Where the record starting at commitlog `offset` lies in `f` (`(position, size)`): its
+/// size field is positive and the whole record is readable.
+fn record_in(f: &MappedFile, offset: u64) -> Option<(usize, usize)> {
+    let pos = (offset - f.file_from_offset()) as usize;
+    let size = get_i32(f.readable(), pos)?;
+    if size <= 0 || f.slice(pos, size as usize).is_none() {
+        return None;
+    }
+    Some((pos, size as usize))
 }

@@ -216,6 +216,28 @@ impl ConsumeQueue {
             .and_then(|b| CqUnit::decode(b).ok())
     }
 
+    /// [`ConsumeQueue::get_unit`] for a run of reads: `file` keeps the file of the previous
+    /// call, so units read in order from one file look it up once.
+    pub fn get_unit_cached(
+        &self,
+        index: u64,
+        file: &mut Option<Arc<crate::mapped_file::MappedFile>>,
+    ) -> Option<CqUnit> {
+        let pos = index.checked_mul(CQ_UNIT_SIZE as u64)?;
+        let hit = file.as_ref().is_some_and(|f| {
+            pos >= f.file_from_offset()
+                && pos < f.file_from_offset() + f.file_size() as u64
+                && f.is_available()
+        });
+        if !hit {
+            *file = Some(self.files.find_by_offset(pos)?);
+        }
+        let f = file.as_ref()?;
+        let rel = (pos - f.file_from_offset()) as usize;
+        f.slice(rel, CQ_UNIT_SIZE)
+            .and_then(|b| CqUnit::decode(b).ok())
+    }
+
     /// `getMinOffsetInQueue`.
     pub fn min_offset_in_queue(&self) -> u64 {
         self.min_logic_offset.load(Ordering::Acquire) / CQ_UNIT_SIZE as u64

@@ -1503,13 +1503,22 @@ impl MessageStore {
         }
         let phy_min = self.commit_log.min_offset() as i64;
         let mut i = offset;
+        // The batch's consume-queue file and commitlog segment, looked up again only when a
+        // unit or record lies outside them (Java holds one buffer of the queue per pull too).
+        let (mut cq_file, mut segment) = (None, None);
+        result
+            .messages
+            .reserve(max_count.min((max - offset) as usize));
         while i < max && result.messages.len() < max_count {
-            match cq.get_unit(i) {
+            match cq.get_unit_cached(i, &mut cq_file) {
                 Some(u) if u.is_pre_blank() || u.commitlog_offset < phy_min => {}
                 Some(u) => {
-                    if let Some(r) = self.get_by_phy_offset(u.commitlog_offset as u64) {
-                        result.buffer_total_size += r.size();
-                        result.messages.push(r);
+                    if let Some((file, pos, size)) = self
+                        .commit_log
+                        .record_at_cached(u.commitlog_offset as u64, &mut segment)
+                    {
+                        result.buffer_total_size += size;
+                        result.messages.push(StoredRecord { file, pos, size });
                     }
                 }
                 None => break,

@@ -148,12 +148,35 @@ impl MessageStore {
     /// The record slice `[offset, offset + size)` (`CommitLog#getMessage(offset, size)`):
     /// `None` when its segment is gone, being deleted, or the bytes are not all readable.
     fn select_record(&self, offset: i64, size: i32) -> Option<StoredRecord> {
+        self.select_record_cached(offset, size, &mut None)
+    }
+
+    /// [`Self::select_record`] for a pull: `seg` keeps the segment of the previous record, so
+    /// the records of one segment look it up (lock, search, reference count) once.
+    fn select_record_cached(
+        &self,
+        offset: i64,
+        size: i32,
+        seg: &mut Option<std::sync::Arc<crate::mapped_file::MappedFile>>,
+    ) -> Option<StoredRecord> {
         let offset = u64::try_from(offset).ok()?;
         let size = usize::try_from(size).ok()?;
-        let f = self.commit_log.files().find_by_offset(offset)?;
+        let hit = seg.as_ref().is_some_and(|f| {
+            offset >= f.file_from_offset()
+                && offset < f.file_from_offset() + f.file_size() as u64
+                && f.is_available()
+        });
+        if !hit {
+            *seg = Some(self.commit_log.files().find_by_offset(offset)?);
+        }
+        let f = seg.as_ref()?;
         let pos = (offset - f.file_from_offset()) as usize;
         f.slice(pos, size)?;
-        Some(StoredRecord { file: f, pos, size })
+        Some(StoredRecord {
+            file: f.clone(),
+            pos,
+            size,
+        })
     }
 
     /// Pulls up to `max_msg_nums` messages of a queue from queue offset `offset`, as Java
@@ -235,6 +258,7 @@ impl MessageStore {
             let mut max_phy_offset_pulling: i64 = 0;
             let max_filter = 16000usize.max(max_msg_nums.saturating_mul(CQ_UNIT_SIZE));
             let segment = self.commit_log.file_size() as i64;
+            let mut seg = None;
             let mut i = 0usize;
             while i < len && i < max_filter {
                 let Some(unit) = unit_at(&cqf, start + i) else {
@@ -262,7 +286,7 @@ impl MessageStore {
                         continue;
                     }
                 }
-                let Some(rec) = self.select_record(offset_py, size_py) else {
+                let Some(rec) = self.select_record_cached(offset_py, size_py, &mut seg) else {
                     if result.buffer_total_size == 0 {
                         result.status = GetMessageStatus::MessageWasRemoving;
                     }
