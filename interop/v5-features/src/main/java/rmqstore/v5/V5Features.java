@@ -72,7 +72,12 @@ public final class V5Features {
     static final int COMPACTION_CQ_FILE = 8 * 46;
     /** Asked-for compaction log size; CompactionLog makes it 5 CQ files' worth (1840 bytes). */
     static final int COMPACTION_LOG_FILE = 1024;
-    static final int COMPACTION_INTERVAL_MS = 2000;
+    /**
+     * The first compaction of a queue comes 11-21 s after its log was created, the next as long
+     * after that: long enough for the second round of puts and the shutdown (which sleeps 3 s)
+     * to end before it, so the store keeps uncompacted, rolled-over segments after the compacted one.
+     */
+    static final int COMPACTION_INTERVAL_MS = 10000;
     static final InetSocketAddress STORE_HOST = new InetSocketAddress("127.0.0.1", 10911);
     static final InetSocketAddress BORN_HOST = new InetSocketAddress("127.0.0.2", 40001);
 
@@ -555,7 +560,7 @@ public final class V5Features {
             Thread.sleep(100);
         }
         extra.put("positionCheckpointAfterFirstCompaction", cpText);
-        for (int i = 30; i < 40; i++) {
+        for (int i = 30; i < 50; i++) {
             for (int q = 0; q < 2; q++) {
                 putCompact(store, q, i, n++, out);
             }
