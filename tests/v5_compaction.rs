@@ -101,6 +101,12 @@ fn compaction_queues_are_what_java_get_message_serves() {
             (java_msgs.len(), java_msgs.len(), java_msgs.len()),
             "{topic}:{qid}"
         );
+        // The committed store has segments that rolled after the compacted one (blank end
+        // records, queue end markers); a fresh one may have been compacted again before its
+        // shutdown, depending on the random delays of Java's schedule.
+        if std::env::var_os("RMQSTORE_V5_FIXTURE_ROOT").is_none() {
+            assert!(q.log_files >= 3, "{topic}:{qid}: {} segments", q.log_files);
+        }
         // Java compacted this queue: offsets are missing below the checkpoint.
         assert!(
             (java_msgs.len() as i64) < i(&first["maxOffset"]),
