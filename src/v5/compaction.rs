@@ -7,12 +7,16 @@
 //! * `compactionLog/<topic>/<queueId>/`: segments named by start offset holding commitlog
 //!   records copied as they were, except the physical-offset field (bytes 28..36 of a V1
 //!   record), which holds the record's offset in the compaction log; a segment ends with
-//!   `i32 size-to-end | i32 BLANK_MAGIC` when the next record (plus 8 bytes) does not fit;
-//!   `compacting/` and `replicating/` sub-folders hold a compaction in progress;
+//!   `i32 size-to-end | i32 BLANK_MAGIC` when the next record (plus 8 bytes) does not fit or
+//!   its queue file is full; a segment a compaction wrote ends in zeros, and is followed by the
+//!   segment that was current (names need not be consecutive), so each segment is read on its
+//!   own; `compacting/` and `replicating/` sub-folders hold a compaction in progress;
 //! * `compactionCq/<topic>/<queueId>/`: a sparse consume queue of 46-byte batch units (batch
 //!   size 1, base offset = the record's queue offset, commitlog offset = its position in the
-//!   compaction log); a file that cannot take another unit ends with an end marker (offset −1,
-//!   size 0) and the queue continues in the next file.
+//!   compaction log), one file per log segment and named like it; when the segment rolls, the
+//!   file gets an end marker (offset −1, size 0).
+//!
+//! Checked against the store the 5.3.3 jar wrote (`tests/fixtures/java/rocketmq-5.3.3/compaction`).
 //!
 //! Everything here reads; nothing here creates, locks or changes a file.
 
