@@ -427,3 +427,35 @@ fn bench_json_matches_its_schema_with_and_without_java() {
         );
     }
 }
+
+/// The 5.x feature stores whose reports carry `v5` fields the 4.x/5.x base fixtures do not:
+/// controller-mode `brokerIdentity` (epoch) and a compacted `compaction/` (compaction).
+#[test]
+fn stat_verify_and_preflight_json_of_5x_feature_stores_match_their_schemas() {
+    let mut errors = Vec::new();
+    for variant in ["epoch", "compaction"] {
+        let f = common::fixture(&format!("5.3.3/{variant}"));
+        let tmp = copy_store_to_temp(&f);
+        let s = tmp.path().to_str().unwrap();
+        for cmd in ["stat", "verify", "preflight"] {
+            let o = Command::new(env!("CARGO_BIN_EXE_rmqstore"))
+                .args([cmd, s, "--json"])
+                .env("TZ", "UTC")
+                .output()
+                .unwrap();
+            let d: Value = serde_json::from_slice(&o.stdout)
+                .unwrap_or_else(|e| panic!("{variant} {cmd}: {e}"));
+            let sch = schema(cmd);
+            assert_eq!(d["schema"], sch["$id"], "{variant} {cmd}");
+            validate(&sch, &d, &format!("{variant} {cmd} $"), &mut errors);
+            if cmd == "stat" && variant == "epoch" {
+                assert_eq!(
+                    d["v5"]["brokerIdentity"].as_array().unwrap().len(),
+                    2,
+                    "{d}"
+                );
+            }
+        }
+    }
+    assert!(errors.is_empty(), "{errors:#?}");
+}

@@ -12,7 +12,7 @@ use common::{copy_store_to_temp, fixture, fixture_store_config, read_json};
 use rmqstore::format::cq::CqUnit;
 use rmqstore::format::properties;
 use rmqstore::format::record::{decode_record, Decoded, MessageRecord};
-use rmqstore::v5::{batch_cq, epoch, lmq, timer};
+use rmqstore::v5::{batch_cq, epoch, identity, lmq, timer};
 use rmqstore::MessageStore;
 use serde_json::Value;
 
@@ -569,6 +569,37 @@ fn epoch_checkpoint_is_what_java_reads_and_encodes_identically() {
         .is_none());
 }
 
+#[test]
+fn broker_identity_files_are_what_java_reads() {
+    let f = v5_fixture("epoch");
+    let reader = json(&f.dir.join("reader.json"));
+    let id = identity::read(&f.store_dir).unwrap().unwrap();
+    let temp = identity::read_temp(&f.store_dir).unwrap().unwrap();
+    for (ours, java) in [
+        (&id, &reader["brokerIdentity"]),
+        (&temp, &reader["brokerIdentityTemp"]),
+    ] {
+        assert_eq!(java["isLoaded"], true, "{java}");
+        assert_eq!(ours.file, java["file"].as_str().unwrap());
+        assert_eq!(ours.cluster_name, java["clusterName"].as_str().unwrap());
+        assert_eq!(ours.broker_name, java["brokerName"].as_str().unwrap());
+        assert_eq!(ours.broker_id, i(&java["brokerId"]));
+        assert_eq!(
+            ours.register_check_code.as_deref(),
+            java["registerCheckCode"].as_str()
+        );
+        // The bytes are Java's text, nothing more (no line end).
+        let bytes = std::fs::read(f.store_dir.join(&ours.file)).unwrap();
+        assert_eq!(bytes, java["content"].as_str().unwrap().as_bytes());
+        // MetadataFile#writeToFile deletes before string2File: no .bak, although written twice.
+        assert!(!f.store_dir.join(format!("{}.bak", ours.file)).exists());
+    }
+    assert_eq!(id.register_check_code, None);
+    assert!(identity::read(&fixture("5.3.3/async").store_dir)
+        .unwrap()
+        .is_none());
+}
+
 fn inspect(root: &Path) -> rmqstore::v5::inspect::V5Report {
     let store = MessageStore::open_read_only(fixture_store_config(root)).unwrap();
     rmqstore::v5::inspect::inspect(root, &store).unwrap()
@@ -617,6 +648,20 @@ fn inspection_of_java_5x_stores_finds_every_structure_and_no_problem() {
     let r = inspect(&v5_fixture("epoch").store_dir);
     assert!(r.problems.is_empty(), "{:?}", r.problems);
     assert_eq!(r.epochs.as_ref().unwrap().len(), 3);
+    let ids: Vec<&str> = r.broker_identity.iter().map(|i| i.file.as_str()).collect();
+    assert_eq!(ids, ["brokerIdentity", "brokerIdentity-temp"]);
+    for p in ["brokerIdentity", "brokerIdentity-temp"] {
+        assert!(r.present.iter().any(|x| x == p), "{:?}", r.present);
+    }
+    let text = rmqstore::v5::inspect::render_text(&r);
+    assert!(
+        text.contains("brokerIdentity: cluster DefaultCluster  broker broker-a  id 1"),
+        "{text}"
+    );
+
+    let r = inspect(&v5_fixture("compaction").store_dir);
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+    assert_eq!(r.compaction.as_ref().unwrap().queues.len(), 2);
     // A 4.x-shaped store has none of it.
     assert!(inspect(&fixture("4.6.0/async").store_dir).is_empty());
 }

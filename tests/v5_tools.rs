@@ -58,6 +58,8 @@ fn verify_checks_every_5x_structure_of_java_stores_and_finds_no_error() {
         ("lmq", "lmq"),
         ("timer", "timerlog"),
         ("epoch", "epochFileCheckpoint"),
+        ("epoch", "brokerIdentity"),
+        ("compaction", "compaction"),
     ] {
         let tmp = v5(variant);
         let before = common::tree_digest(tmp.path());
@@ -156,6 +158,33 @@ fn verify_names_the_file_and_offset_of_damaged_5x_units() {
         r.findings
     );
 
+    // Broker identity: a line end after the id (Java's Long.valueOf refuses it), and a
+    // temp file without its register check code. An absent file is no finding.
+    let tmp = v5("epoch");
+    let id = tmp.path().join("brokerIdentity");
+    std::fs::write(&id, "DefaultCluster#broker-a#1\n").unwrap();
+    let temp = tmp.path().join("brokerIdentity-temp");
+    std::fs::write(&temp, "DefaultCluster#broker-a#2").unwrap();
+    let r = run_verify(tmp.path());
+    for (file, what) in [(&id, "broker id"), (&temp, "3 field(s)")] {
+        assert!(
+            r.findings.of_kind("v5-broker-identity").any(|f| {
+                f.severity == Severity::Error
+                    && f.file.as_deref() == Some(file.as_path())
+                    && f.message.contains(what)
+            }),
+            "{what}: {:#?}",
+            r.findings
+        );
+    }
+    let (code, text) = cli(&["verify", tmp.path().to_str().unwrap()]);
+    assert_eq!(code, 1, "{text}");
+    std::fs::remove_file(&id).unwrap();
+    std::fs::remove_file(&temp).unwrap();
+    let r = run_verify(tmp.path());
+    assert!(errors(&r).is_empty(), "{:#?}", errors(&r));
+    assert_eq!(r.findings.of_kind("v5-broker-identity").count(), 0);
+
     // Epoch file: an entry changed, so its CRC no longer matches.
     let tmp = v5("epoch");
     let ep = tmp.path().join("epochFileCheckpoint");
@@ -214,6 +243,8 @@ fn preflight_names_what_4x_cannot_read_after_5x_wrote() {
         ("lmq", "v5-lmq", "warning"),
         ("timer", "v5-timers", "error"),
         ("epoch", "v5-epoch", "warning"),
+        ("epoch", "v5-broker-identity", "info"),
+        ("compaction", "v5-compaction", "warning"),
         ("crc", "v5-crc-property", "info"),
         ("async", "v2-records", "error"),
     ] {
@@ -462,8 +493,15 @@ fn rebuild_of_a_5x_store_uses_the_5x_slot_rule_and_keeps_what_it_does_not_rebuil
         ),
         (
             "epoch",
-            vec!["epochFileCheckpoint", "epochFileCheckpoint.bak"],
+            vec![
+                "epochFileCheckpoint",
+                "epochFileCheckpoint.bak",
+                "brokerIdentity",
+                "brokerIdentity-temp",
+            ],
         ),
+        // compaction/ as Java's CompactionLog left it (the plain queues are regenerated).
+        ("compaction", vec!["compaction"]),
     ] {
         let tmp = v5(variant);
         let out = tempfile::tempdir().unwrap();
@@ -508,6 +546,24 @@ fn rebuild_of_a_5x_store_uses_the_5x_slot_rule_and_keeps_what_it_does_not_rebuil
                 common::tree_digest(&tmp.path().join("batchconsumequeue"))
             );
         }
+    }
+    // In place, compaction/ and the broker identity stay as Java wrote them.
+    for (variant, kept) in [("compaction", "compaction"), ("epoch", "brokerIdentity")] {
+        let tmp = v5(variant);
+        let before = common::tree_digest(tmp.path());
+        let r = rebuild(tmp.path(), &RebuildOptions::new(RebuildTarget::InPlace)).unwrap();
+        assert!(
+            r.kept_5x.iter().any(|k| k == kept),
+            "{variant}: {:?}",
+            r.kept_5x
+        );
+        let after = common::tree_digest(tmp.path());
+        for (name, digest) in &before {
+            if name.starts_with("compaction/") || name.starts_with("brokerIdentity") {
+                assert_eq!(after.get(name), Some(digest), "{variant}: {name}");
+            }
+        }
+        assert!(errors(&run_verify(tmp.path())).is_empty(), "{variant}");
     }
     // In place, the kept structures stay where they are.
     let tmp = v5("lmq");

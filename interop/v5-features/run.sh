@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The 5.x feature interop suite: Java 5.3.3 (the published rocketmq-store jar) against rmqstore.
-#  1. the committed fixtures, read by rmqstore (batch CQ, LMQ, timer, epoch);
+#  1. the committed fixtures, read by rmqstore (batch CQ, LMQ, timer, epoch with the broker
+#     identity files, compaction topics);
 #  2. fresh stores the 5.3.3 jar writes now, read by the same tests;
 #  3. the same inputs through rmqstore in 5.x mode give Java's LMQ consume queues and batch
 #     consume queues byte for byte (committed and fresh stores);
@@ -32,11 +33,11 @@ if ! "$here/build.sh" >"$log/build.log" 2>&1; then
   echo "FAILED  build (log: $log/build.log)"; tail -n 30 "$log/build.log"
   echo "0 passed, 1 failed"; exit 1
 fi
-cargo test --no-run --test v5_fixtures --test v5_java --test v5_lmq_write --test v5_bcq_write --test v5_timer_write >"$log/cargo-build.log" 2>&1 || true
+cargo test --no-run --test v5_fixtures --test v5_compaction --test v5_java --test v5_lmq_write --test v5_bcq_write --test v5_timer_write >"$log/cargo-build.log" 2>&1 || true
 cargo test --no-run --test v5_bcq_put --test v5_bcq_rebuild >>"$log/cargo-build.log" 2>&1 || true
-run committed-fixtures cargo test -q --test v5_fixtures
+run committed-fixtures cargo test -q --test v5_fixtures --test v5_compaction
 run java-writes-fresh-stores "$here/gen-fixtures.sh" "$fresh"
-run fresh-stores-read-by-rmqstore env RMQSTORE_V5_FIXTURE_ROOT="$fresh" cargo test -q --test v5_fixtures
+run fresh-stores-read-by-rmqstore env RMQSTORE_V5_FIXTURE_ROOT="$fresh" cargo test -q --test v5_fixtures --test v5_compaction
 run rmqstore-rewrites-committed-lmq-batchcq cargo test -q --test v5_lmq_write --test v5_bcq_write
 run rmqstore-rewrites-fresh-lmq-batchcq env RMQSTORE_V5_FIXTURE_ROOT="$fresh" cargo test -q --test v5_lmq_write --test v5_bcq_write
 run rmqstore-enqueues-committed-timers cargo test -q --test v5_timer_write

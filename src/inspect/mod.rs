@@ -52,7 +52,8 @@ pub use preflight::{
 pub use report::{Finding, Findings, Severity};
 pub use verify::{verify, CheckpointSummary, QueueSummary, Summary, VerifyOptions, VerifyReport};
 // The 5.x part of a verify report (`Summary::v5`): its types live with the 5.x readers.
-pub use crate::v5::compaction::{CompactionQueue, CompactionReport};
+pub use crate::v5::compaction::{CompactionEntry, CompactionQueue, CompactionReport};
+pub use crate::v5::identity::BrokerIdentity;
 pub use crate::v5::inspect::{BatchQueueSummary, TimerSummary, V5Problem, V5Report};
 pub use crate::v5::rocksdb_cq::{RocksCheck, RocksProblem};
 pub use crate::v5::timer::TimerCheckpoint;

@@ -400,7 +400,8 @@ fn sev_4x(target: TargetVersion, bad_for_4x: Severity) -> Severity {
 /// * a store a 5.x broker wrote, about to run under 4.x (or 3.x): `v5-batch-cq` (inner-batch
 ///   records and `batchconsumequeue/`, which 4.x neither reads nor writes), `v5-lmq`,
 ///   `v5-timers` (pending timers 4.x never delivers), `v5-rocksdb-consumequeue`,
-///   `v5-crc-property` (harmless), `v5-epoch` (controller mode), `v5-compaction`;
+///   `v5-crc-property` (harmless), `v5-epoch` and `v5-broker-identity` (controller mode),
+///   `v5-compaction`;
 /// * a 4.x store about to run under 5.x: what 5.x does differently (`v5-differences`: recovery
 ///   start, zero-length last segment, index slot counting, V2 records for long topics), and a
 ///   `storeType=defaultRocksDB` that would not read the existing file queues.
@@ -551,6 +552,40 @@ fn v5_hazards(
             )
             .file(store.join(crate::v5::epoch::FILE_NAME))
             .action("take the broker out of its controller group before moving it to 4.x"),
+        );
+    }
+    if present.contains(&"brokerIdentity") || present.contains(&"brokerIdentity-temp") {
+        let ids = v5.map(|r| r.broker_identity.as_slice()).unwrap_or_default();
+        let file = if present.contains(&"brokerIdentity") {
+            crate::v5::identity::FILE_NAME
+        } else {
+            crate::v5::identity::TEMP_FILE_NAME
+        };
+        findings.push(
+            Finding::new(
+                Severity::Info,
+                "v5-broker-identity",
+                format!(
+                    "controller-mode broker identity ({}): only a 5.x broker in controller mode \
+                     reads it; 4.x has no controller mode and ignores the file (its brokerId \
+                     comes from broker.properties)",
+                    if ids.is_empty() {
+                        "present, not readable".to_string()
+                    } else {
+                        ids.iter()
+                            .map(|i| {
+                                format!(
+                                    "{} {}#{}#{}",
+                                    i.file, i.cluster_name, i.broker_name, i.broker_id
+                                )
+                            })
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ),
+            )
+            .file(store.join(file))
+            .action("nothing for 5.x; for 4.x set brokerId in broker.properties to the role the broker should have"),
         );
     }
     if present.contains(&"compaction") {

@@ -1036,7 +1036,8 @@ fn old_index_counts_5x(config: &StoreConfig) -> bool {
 /// light message queues (`consumequeue/%LMQ%*`, copied into the new consume queues unless the
 /// dispatch wrote them), and with `--out` (`out_root`) `batchconsumequeue/` (unless
 /// `bcq_rebuilt`: the rebuild regenerated it, see `rebuild_bcq.rs`), `timerlog/`,
-/// `timerwheel`, `epochFileCheckpoint` (and `.bak`), `compaction/` copied to the output (in
+/// `timerwheel`, `epochFileCheckpoint` (and `.bak`), `brokerIdentity` (and `-temp`),
+/// `compaction/` copied to the output (in
 /// place they stay where they are; `config/` holds timercheck and timermetrics and is copied
 /// with the rest of config/). Returns what was kept, as `rebuild` reports it.
 fn keep_5x_structures(
@@ -1076,6 +1077,8 @@ fn keep_5x_structures(
         "timerwheel",
         crate::v5::epoch::FILE_NAME,
         "epochFileCheckpoint.bak",
+        crate::v5::identity::FILE_NAME,
+        crate::v5::identity::TEMP_FILE_NAME,
         crate::v5::compaction::DIR,
         "config/timercheck",
         "config/timermetrics",

@@ -7,12 +7,16 @@
 //! * `compactionLog/<topic>/<queueId>/`: segments named by start offset holding commitlog
 //!   records copied as they were, except the physical-offset field (bytes 28..36 of a V1
 //!   record), which holds the record's offset in the compaction log; a segment ends with
-//!   `i32 size-to-end | i32 BLANK_MAGIC` when the next record (plus 8 bytes) does not fit;
-//!   `compacting/` and `replicating/` sub-folders hold a compaction in progress;
+//!   `i32 size-to-end | i32 BLANK_MAGIC` when the next record (plus 8 bytes) does not fit or
+//!   its queue file is full; a segment a compaction wrote ends in zeros, and is followed by the
+//!   segment that was current (names need not be consecutive), so each segment is read on its
+//!   own; `compacting/` and `replicating/` sub-folders hold a compaction in progress;
 //! * `compactionCq/<topic>/<queueId>/`: a sparse consume queue of 46-byte batch units (batch
 //!   size 1, base offset = the record's queue offset, commitlog offset = its position in the
-//!   compaction log); a file that cannot take another unit ends with an end marker (offset −1,
-//!   size 0) and the queue continues in the next file.
+//!   compaction log), one file per log segment and named like it; when the segment rolls, the
+//!   file gets an end marker (offset −1, size 0).
+//!
+//! Checked against the store the 5.3.3 jar wrote (`tests/fixtures/java/rocketmq-5.3.3/compaction`).
 //!
 //! Everything here reads; nothing here creates, locks or changes a file.
 
@@ -72,6 +76,29 @@ pub struct CompactionQueue {
     pub compacted_to: Option<i64>,
     /// `compacting/` or `replicating/` present: a compaction was in progress.
     pub in_progress: Vec<String>,
+    /// What Java's `getMessage` serves for this queue: each consume-queue unit that matches its
+    /// log record, in queue order.
+    #[serde(skip)]
+    pub entries: Vec<CompactionEntry>,
+}
+
+/// One message a compaction queue serves: its unit and where its record is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompactionEntry {
+    /// The message's queue offset (the unit's base offset).
+    pub queue_offset: i64,
+    /// Position in the compaction log (the record's physical-offset field).
+    pub log_offset: i64,
+    /// The record's size.
+    pub size: u32,
+    /// The record's store time.
+    pub store_timestamp: i64,
+    /// The unit's tags code.
+    pub tags_code: i64,
+    /// The log segment holding the record.
+    pub file: PathBuf,
+    /// The record's position in that segment.
+    pub pos: u64,
 }
 
 /// `compaction/` in brief, with every problem found (file, byte offset, what).
@@ -163,36 +190,50 @@ pub fn read(root: &Path) -> Result<Option<CompactionReport>> {
             queue_id: qid,
             ..CompactionQueue::default()
         };
-        let records = match &log_dir {
+        let files = match &log_dir {
             Some(d) => read_log(d, &topic, qid, &mut q, &mut rep.problems)?,
             None => Vec::new(),
         };
+        let records: usize = files.iter().map(|f| f.records.len()).sum();
         match &cq_dir {
-            Some(d) => check_cq(d, &records, &mut q, &mut rep.problems)?,
-            None if !records.is_empty() => rep.problems.push((
+            Some(d) => check_cq(d, &files, &mut q, &mut rep.problems)?,
+            None if records > 0 => rep.problems.push((
                 log_dir.clone().unwrap_or_default(),
                 None,
                 format!("{topic} queue {qid}: a compaction log without compactionCq/{topic}/{qid}"),
             )),
             None => {}
         }
-        q.records = records.len();
-        q.min_offset = records.first().map(|r| r.queue_offset);
-        q.max_offset = records.last().map(|r| r.queue_offset + 1);
+        q.records = records;
+        let all = || files.iter().flat_map(|f| f.records.iter());
+        q.min_offset = all().next().map(|r| r.queue_offset);
+        q.max_offset = all().last().map(|r| r.queue_offset + 1);
         rep.queues.push(q);
     }
     Ok(Some(rep))
 }
 
+/// One segment of a compaction log and the records read from it.
+struct LogFile {
+    start: u64,
+    path: PathBuf,
+    records: Vec<LogRecord>,
+}
+
+/// Reads each segment of a queue's compaction log from position 0 to its blank end record or
+/// to zeros. Segments are independent: a compaction rewrites the old segments into new ones
+/// from offset 0 that end in zeros (`CompactionLog#putEndMessage` writes nothing), so names
+/// need not be consecutive (`0`, then the segment that was current, e.g. `11040`).
 fn read_log(
     dir: &Path,
     topic: &str,
     qid: i32,
     q: &mut CompactionQueue,
     problems: &mut Vec<(PathBuf, Option<u64>, String)>,
-) -> Result<Vec<LogRecord>> {
-    let mut out: Vec<LogRecord> = Vec::new();
-    let mut ended = false;
+) -> Result<Vec<LogFile>> {
+    let mut out: Vec<LogFile> = Vec::new();
+    let mut seg_len: Option<(usize, PathBuf)> = None;
+    let mut prev_qo: Option<i64> = None;
     for (name, path, is_dir) in sorted_entries(dir)? {
         if is_dir && IN_PROGRESS_DIRS.contains(&name.as_str()) {
             q.in_progress.push(name);
@@ -204,19 +245,29 @@ fn read_log(
         };
         q.log_files += 1;
         let bytes = read_all(&path)?;
+        match &seg_len {
+            None => seg_len = Some((bytes.len(), path.clone())),
+            Some((len, first)) if *len != bytes.len() => problems.push((
+                path.clone(),
+                None,
+                format!(
+                    "{} bytes, but {} is {len} (Java's MappedFileQueue refuses to load segments of another size)",
+                    bytes.len(),
+                    first.display()
+                ),
+            )),
+            Some(_) => {}
+        }
+        let mut file = LogFile {
+            start,
+            path: path.clone(),
+            records: Vec::new(),
+        };
         let mut pos = 0usize;
         while pos < bytes.len() {
             match decode_record(&bytes[pos..], true) {
                 Ok(Decoded::Message { record, total_size }) => {
                     let at = start as i64 + pos as i64;
-                    if ended {
-                        problems.push((
-                            path.clone(),
-                            Some(pos as u64),
-                            "a record after the end of an earlier segment".into(),
-                        ));
-                        return Ok(out);
-                    }
                     let mut bad = Vec::new();
                     if record.topic != topic.as_bytes() || record.queue_id != qid {
                         bad.push(format!(
@@ -231,18 +282,19 @@ fn read_log(
                             record.physical_offset
                         ));
                     }
-                    if let Some(prev) = out.last() {
-                        if record.queue_offset <= prev.queue_offset {
+                    if let Some(prev) = prev_qo {
+                        if record.queue_offset <= prev {
                             bad.push(format!(
-                                "queue offset {} does not rise (previous {})",
-                                record.queue_offset, prev.queue_offset
+                                "queue offset {} does not rise (previous {prev})",
+                                record.queue_offset
                             ));
                         }
                     }
+                    prev_qo = Some(record.queue_offset);
                     for b in bad {
                         problems.push((path.clone(), Some(pos as u64), b));
                     }
-                    out.push(LogRecord {
+                    file.records.push(LogRecord {
                         offset: at,
                         size: total_size,
                         queue_offset: record.queue_offset,
@@ -252,40 +304,64 @@ fn read_log(
                     });
                     pos += total_size as usize;
                 }
-                Ok(Decoded::Blank { .. }) => break,
-                Ok(Decoded::End) => {
-                    ended = true;
-                    break;
-                }
+                Ok(Decoded::Blank { .. }) | Ok(Decoded::End) => break,
                 Err(e) => {
                     problems.push((path.clone(), Some(pos as u64), e.to_string()));
-                    ended = true;
                     break;
                 }
             }
         }
+        out.push(file);
     }
     Ok(out)
 }
 
+/// Checks a queue's sparse consume queue against its log. Java names each consume-queue file
+/// after the log segment it indexes (`TopicPartitionLog#roll` → `SparseConsumeQueue#createFile`
+/// with the segment's start offset) and refuses to load when a log segment has no queue file of
+/// its name or the other way round (`TopicPartitionLog#sanityCheck`). A queue file holds one
+/// 46-byte unit per record of its segment, in order, and ends with zeros, or with an end marker
+/// (offset −1, size 0) when the segment or the file filled up.
 fn check_cq(
     dir: &Path,
-    records: &[LogRecord],
+    files: &[LogFile],
     q: &mut CompactionQueue,
     problems: &mut Vec<(PathBuf, Option<u64>, String)>,
 ) -> Result<()> {
-    let mut next = 0usize;
-    let mut ended = false;
+    let mut cq_names = Vec::new();
     for (name, path, is_dir) in sorted_entries(dir)? {
         if is_dir && IN_PROGRESS_DIRS.contains(&name.as_str()) {
             continue;
         }
-        if segment_name(&name).is_none() || is_dir {
+        let Some(start) = segment_name(&name).filter(|_| !is_dir) else {
             problems.push((path, None, "not a compaction consume-queue file".into()));
             continue;
-        }
+        };
+        cq_names.push(start);
+        let Some(log) = files.iter().find(|f| f.start == start) else {
+            problems.push((
+                path,
+                None,
+                "no compaction-log segment of this name (Java refuses to load: \
+                 consumeQueue file mismatch with log file)"
+                    .into(),
+            ));
+            continue;
+        };
         let bytes = read_all(&path)?;
+        if bytes.len() % BCQ_UNIT_SIZE != 0 {
+            problems.push((
+                path.clone(),
+                None,
+                format!(
+                    "{} bytes, not a multiple of the {BCQ_UNIT_SIZE}-byte unit",
+                    bytes.len()
+                ),
+            ));
+        }
+        let mut next = 0usize;
         let mut pos = 0usize;
+        let mut broken = false;
         while pos + BCQ_UNIT_SIZE <= bytes.len() {
             let u = BatchCqUnit::decode(&bytes[pos..])
                 .map_err(|e| StoreError::corrupt(&path, pos as u64, e))?;
@@ -300,21 +376,13 @@ fn check_cq(
                         Some(pos as u64),
                         format!("invalid unit {u:?}"),
                     ));
+                    broken = true;
                 }
-                ended = true;
                 break;
-            }
-            if ended {
-                problems.push((
-                    path.clone(),
-                    Some(pos as u64),
-                    "a unit after the end of an earlier file".into(),
-                ));
-                return Ok(());
             }
             q.units += 1;
             let at = |w: String| (path.clone(), Some(pos as u64), w);
-            match records.get(next) {
+            match log.records.get(next) {
                 Some(r) if r.offset == u.commitlog_offset => {
                     let mut bad = Vec::new();
                     if i64::from(u.size) != i64::from(r.size) {
@@ -341,35 +409,58 @@ fn check_cq(
                             u.store_time, r.store_timestamp
                         ));
                     }
+                    if bad.is_empty() {
+                        q.entries.push(CompactionEntry {
+                            queue_offset: r.queue_offset,
+                            log_offset: r.offset,
+                            size: r.size,
+                            store_timestamp: r.store_timestamp,
+                            tags_code: u.tags_code,
+                            file: r.file.clone(),
+                            pos: r.pos,
+                        });
+                    }
                     problems.extend(bad.into_iter().map(at));
                     next += 1;
                 }
-                _ => {
+                other => {
                     problems.push(at(format!(
                         "unit points at compaction-log offset {}, {}",
                         u.commitlog_offset,
-                        match records.get(next) {
-                            Some(r) => format!("but the next record is at {}", r.offset),
-                            None => "past the last record".to_string(),
+                        match other {
+                            Some(r) => format!("but the next record of {} is at {}", log.path.display(), r.offset),
+                            None => format!("past the last record of {}", log.path.display()),
                         }
                     )));
-                    return Ok(());
+                    broken = true;
+                    break;
                 }
             }
             pos += BCQ_UNIT_SIZE;
         }
+        if !broken && next < log.records.len() {
+            let r = &log.records[next];
+            problems.push((
+                r.file.clone(),
+                Some(r.pos),
+                format!(
+                    "{} compaction-log records from queue offset {} have no unit",
+                    log.records.len() - next,
+                    r.queue_offset
+                ),
+            ));
+        }
     }
-    if next < records.len() {
-        let r = &records[next];
-        problems.push((
-            r.file.clone(),
-            Some(r.pos),
-            format!(
-                "{} compaction-log records from queue offset {} have no unit",
-                records.len() - next,
-                r.queue_offset
-            ),
-        ));
+    for f in files {
+        if !cq_names.contains(&f.start) {
+            problems.push((
+                f.path.clone(),
+                None,
+                "no compaction consume-queue file of this name (Java refuses to load: \
+                 log file mismatch with consumeQueue file)"
+                    .into(),
+            ));
+        }
     }
     Ok(())
 }

@@ -16,7 +16,7 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::{batch_cq, compaction, epoch, lmq, timer};
+use super::{batch_cq, compaction, epoch, identity, lmq, timer};
 use crate::error::Result;
 use crate::format::properties;
 use crate::format::record::{decode_record, Decoded, MessageRecord};
@@ -26,7 +26,7 @@ use crate::MessageStore;
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct V5Problem {
-    /// `v5-batch-cq`, `v5-lmq`, `v5-timer`, `v5-epoch`, `v5-compaction`.
+    /// `v5-batch-cq`, `v5-lmq`, `v5-timer`, `v5-epoch`, `v5-broker-identity`, `v5-compaction`.
     pub kind: &'static str,
     /// The file it is in.
     pub file: PathBuf,
@@ -92,6 +92,9 @@ pub struct V5Report {
     pub timer: Option<TimerSummary>,
     /// `epochFileCheckpoint`: `(epoch, start offset, end offset)` entries, when present.
     pub epochs: Option<Vec<(i32, i64, i64)>>,
+    /// Controller-mode `brokerIdentity` and `brokerIdentity-temp`, each when present and
+    /// readable (a malformed one is a problem instead).
+    pub broker_identity: Vec<identity::BrokerIdentity>,
     /// `compaction/` (5.x compaction topics), if present.
     pub compaction: Option<compaction::CompactionReport>,
     /// Every problem found.
@@ -109,6 +112,7 @@ impl V5Report {
             && self.lmq_queues.is_empty()
             && self.timer.is_none()
             && self.epochs.is_none()
+            && self.broker_identity.is_empty()
             && self.problems.is_empty()
     }
 }
@@ -117,6 +121,7 @@ const K_BCQ: &str = "v5-batch-cq";
 const K_LMQ: &str = "v5-lmq";
 const K_TIMER: &str = "v5-timer";
 const K_EPOCH: &str = "v5-epoch";
+const K_IDENTITY: &str = "v5-broker-identity";
 const K_COMPACTION: &str = "v5-compaction";
 
 fn problem(
@@ -197,6 +202,20 @@ pub fn inspect(root: &Path, store: &MessageStore) -> Result<V5Report> {
     }
     check_lmq(root, store, &mut rep);
     check_timer(root, store, &mut rep);
+    for (temp, name) in [(false, identity::FILE_NAME), (true, identity::TEMP_FILE_NAME)] {
+        let r = if temp {
+            identity::read_temp(root)
+        } else {
+            identity::read(root)
+        };
+        match r {
+            Ok(Some(id)) => rep.broker_identity.push(id),
+            Ok(None) => {}
+            Err(e) => rep
+                .problems
+                .push(problem(K_IDENTITY, &root.join(name), None, e.to_string())),
+        }
+    }
     match epoch::read(root) {
         Ok(Some(entries)) => {
             rep.epochs = Some(
@@ -525,7 +544,7 @@ fn check_timer(root: &Path, store: &MessageStore, rep: &mut V5Report) {
 
 /// The 5.x-only structures present under `root`, from directory entries alone (nothing is
 /// read): `batchconsumequeue`, `lmq`, `timerlog`, `timerwheel`, `timercheck`, `timermetrics`,
-/// `epochFileCheckpoint`, `compaction`, `rocksdb-consumequeue` (RocksDB files in
+/// `epochFileCheckpoint`, `brokerIdentity`, `brokerIdentity-temp`, `compaction`, `rocksdb-consumequeue` (RocksDB files in
 /// `consumequeue/`, 5.x `storeType=defaultRocksDB`).
 pub fn present(root: &Path) -> Vec<&'static str> {
     let mut out = Vec::new();
@@ -550,6 +569,8 @@ pub fn present(root: &Path) -> Vec<&'static str> {
         ("config/timercheck", "timercheck"),
         ("config/timermetrics", "timermetrics"),
         (epoch::FILE_NAME, "epochFileCheckpoint"),
+        (identity::FILE_NAME, "brokerIdentity"),
+        (identity::TEMP_FILE_NAME, "brokerIdentity-temp"),
         ("compaction", "compaction"),
     ] {
         if has(p) {
@@ -631,6 +652,15 @@ pub fn verify_into(
             K_EPOCH => {
                 "restore epochFileCheckpoint from epochFileCheckpoint.bak, or let the \
                         controller rewrite it"
+            }
+            K_IDENTITY => {
+                "rewrite it as clusterName#brokerName#brokerId (no line end; -temp adds \
+                        #registerCheckCode), or remove it: the broker then applies to the \
+                        controller for an id again"
+            }
+            K_COMPACTION => {
+                "move the queue's compactionLog/ and compactionCq/ folders away: a 5.x master \
+                        refills them from new messages only, a slave pulls them from its master"
             }
             _ => {
                 "a 5.x broker rebuilds its queues from the commitlog when the queue folder is \
@@ -716,6 +746,20 @@ pub fn render_summary(rep: &V5Report) -> String {
                 }
             );
         }
+    }
+    for id in &rep.broker_identity {
+        let _ = writeln!(
+            s,
+            "  {}: cluster {}  broker {}  id {}{}",
+            id.file,
+            id.cluster_name,
+            id.broker_name,
+            id.broker_id,
+            id.register_check_code
+                .as_ref()
+                .map(|c| format!("  register check code {c} (id application pending)"))
+                .unwrap_or_default()
+        );
     }
     if let Some(e) = &rep.epochs {
         for (epoch, start, end) in e {

@@ -1,7 +1,7 @@
 //! RocketMQ 5.x store structures that 4.6.0 does not have: the batch consume queue
 //! (`batchconsumequeue/`), light message queues (`%LMQ%` multi-dispatch), timer messages
 //! (`timerlog/`, `timerwheel`, `config/timercheck`, `config/timermetrics`) and the controller-mode
-//! `epochFileCheckpoint`. Each submodule reads its structure exactly as the 5.3.3 store writes it
+//! `epochFileCheckpoint` and `brokerIdentity` files, compaction topics (`compaction/`). Each submodule reads its structure exactly as the 5.3.3 store writes it
 //! (Java: `org.apache.rocketmq.store.queue.BatchConsumeQueue`, `store.timer.*`,
 //! `store.ha.autoswitch.EpochFileCache`); `docs/format.md` §12 describes the bytes.
 //!
@@ -26,6 +26,7 @@ pub mod rocksdb_ffi;
 pub mod target;
 pub mod compaction;
 pub mod epoch;
+pub mod identity;
 pub mod inspect;
 pub mod timer;
 pub mod timer_write;

@@ -37,7 +37,9 @@ import org.apache.rocketmq.store.DefaultMessageStore;
 import org.apache.rocketmq.store.PutMessageResult;
 import org.apache.rocketmq.store.SelectMappedBufferResult;
 import org.apache.rocketmq.store.config.MessageStoreConfig;
+import org.apache.rocketmq.store.ha.autoswitch.BrokerMetadata;
 import org.apache.rocketmq.store.ha.autoswitch.EpochFileCache;
+import org.apache.rocketmq.store.ha.autoswitch.TempBrokerMetadata;
 import org.apache.rocketmq.remoting.protocol.EpochEntry;
 import org.apache.rocketmq.store.queue.ConsumeQueueInterface;
 import org.apache.rocketmq.store.queue.CqUnit;
@@ -59,12 +61,23 @@ import org.apache.rocketmq.store.timer.TimerMetrics;
  *                  store (forceVerifyPropCRC on) and checks every expected message; exit 0 if all match
  * </pre>
  *
- * FEATURE: batchcq, lmq, timer, epoch.
+ * FEATURE: batchcq, lmq, timer, epoch, compaction.
  */
 public final class V5Features {
     static final String BATCH_TOPIC = "BatchTopic";
     static final String LMQ_PARENT = "LmqParent";
     static final String PLAIN_TOPIC = "TopicTest";
+    static final String COMPACT_TOPIC = "CompactTopic";
+    /** Compaction consume-queue file: 8 units of 46 bytes (7 units and the end marker). */
+    static final int COMPACTION_CQ_FILE = 8 * 46;
+    /** Asked-for compaction log size; CompactionLog makes it 5 CQ files' worth (1840 bytes). */
+    static final int COMPACTION_LOG_FILE = 1024;
+    /**
+     * The first compaction of a queue comes 11-21 s after its log was created, the next as long
+     * after that: long enough for the second round of puts and the shutdown (which sleeps 3 s)
+     * to end before it, so the store keeps uncompacted, rolled-over segments after the compacted one.
+     */
+    static final int COMPACTION_INTERVAL_MS = 10000;
     static final InetSocketAddress STORE_HOST = new InetSocketAddress("127.0.0.1", 10911);
     static final InetSocketAddress BORN_HOST = new InetSocketAddress("127.0.0.2", 40001);
 
@@ -115,7 +128,20 @@ public final class V5Features {
                 c.setMappedFileSizeTimerLog(40 * 52 + 16);
                 break;
             case "epoch":
-                // epochFileCheckpoint is written through EpochFileCache (controller mode itself needs a controller).
+                // epochFileCheckpoint is written through EpochFileCache, brokerIdentity and
+                // brokerIdentity-temp through BrokerMetadata / TempBrokerMetadata (controller mode
+                // itself needs a controller).
+                break;
+            case "compaction":
+                // A master with enableCompaction (the 5.3.3 default): CommitLogDispatcherCompaction
+                // copies every record of a cleanup.policy=COMPACTION topic into compaction/.
+                c.setEnableCompaction(true);
+                c.setCompactionCqMappedFileSize(COMPACTION_CQ_FILE);
+                c.setCompactionMappedFileSize(COMPACTION_LOG_FILE);
+                c.setCompactionScheduleInternal(COMPACTION_INTERVAL_MS);
+                c.setCompactionThreadNum(2);
+                // The offset map is a heap buffer of this size per thread (default 100 MiB).
+                c.setMaxOffsetMapSize(1024 * 1024);
                 break;
             default:
                 throw new IllegalArgumentException("unknown feature " + feature);
@@ -132,6 +158,11 @@ public final class V5Features {
         t.put(BATCH_TOPIC, batch);
         t.put(PLAIN_TOPIC, new TopicConfig(PLAIN_TOPIC, 1, 1));
         t.put(LMQ_PARENT, new TopicConfig(LMQ_PARENT, 1, 1));
+        TopicConfig compact = new TopicConfig(COMPACT_TOPIC, 2, 2);
+        Map<String, String> cattrs = new HashMap<>();
+        cattrs.put(TopicAttributes.CLEANUP_POLICY_ATTRIBUTE.getName(), "COMPACTION");
+        compact.setAttributes(cattrs);
+        t.put(COMPACT_TOPIC, compact);
         return t;
     }
 
@@ -235,6 +266,13 @@ public final class V5Features {
         m.put("timerRollWindowSlot", c.getTimerRollWindowSlot());
         m.put("enabledAppendPropCRC", c.isEnabledAppendPropCRC());
         m.put("autoMessageVersionOnTopicLen", c.isAutoMessageVersionOnTopicLen());
+        if (feature.equals("compaction")) {
+            m.put("compactionMappedFileSize", c.getCompactionMappedFileSize());
+            m.put("compactionCqMappedFileSize", c.getCompactionCqMappedFileSize());
+            m.put("compactionScheduleInternal", c.getCompactionScheduleInternal());
+            m.put("compactionThreadNum", c.getCompactionThreadNum());
+            m.put("maxOffsetMapSize", c.getMaxOffsetMapSize());
+        }
         return m;
     }
 
@@ -282,6 +320,9 @@ public final class V5Features {
                 break;
             case "epoch":
                 writeEpoch(store, root, messages, extra);
+                break;
+            case "compaction":
+                writeCompaction(store, root, messages, extra);
                 break;
             default:
                 throw new IllegalArgumentException(feature);
@@ -458,6 +499,84 @@ public final class V5Features {
             }
         }
         extra.put("epochEntries", entries);
+        // Controller-mode broker identity, as ReplicasManager writes it: brokerIdentity once the
+        // controller confirmed the id, brokerIdentity-temp while an id is being applied for.
+        String idPath = store.getMessageStoreConfig().getStorePathBrokerIdentity();
+        BrokerMetadata id = new BrokerMetadata(idPath);
+        id.updateAndPersist("DefaultCluster", "broker-a", 1L);
+        // Written twice: MetadataFile#writeToFile deletes the file first, so no .bak is left.
+        id.updateAndPersist("DefaultCluster", "broker-a", 1L);
+        TempBrokerMetadata temp = new TempBrokerMetadata(idPath + "-temp");
+        temp.updateAndPersist("DefaultCluster", "broker-a", 2L, "127.0.0.1:10911;" + System.currentTimeMillis());
+        extra.put("brokerIdentity", identity(id, Path.of(idPath)));
+        extra.put("brokerIdentityTemp", identity(temp, Path.of(idPath + "-temp")));
+    }
+
+    static Map<String, Object> identity(BrokerMetadata m, Path file) throws Exception {
+        Map<String, Object> o = new LinkedHashMap<>();
+        o.put("file", file.getFileName().toString());
+        o.put("content", Files.exists(file) ? Files.readString(file, StandardCharsets.UTF_8) : null);
+        o.put("clusterName", m.getClusterName());
+        o.put("brokerName", m.getBrokerName());
+        o.put("brokerId", m.getBrokerId());
+        if (m instanceof TempBrokerMetadata) {
+            o.put("registerCheckCode", ((TempBrokerMetadata) m).getRegisterCheckCode());
+        }
+        o.put("isLoaded", m.isLoaded());
+        return o;
+    }
+
+    /**
+     * Keyed messages on the COMPACTION topic's two queues (keys repeat; some bodies are empty:
+     * tombstones), with a plain topic interleaved. Waits until CompactionLog#doCompaction has run
+     * on both queues (it persists compaction/position-checkpoint), then puts more so the current
+     * file follows the compacted ones.
+     */
+    static void writeCompaction(DefaultMessageStore store, Path root, List<Object> out, Map<String, Object> extra)
+        throws Exception {
+        int n = 0;
+        for (int i = 0; i < 30; i++) {
+            for (int q = 0; q < 2; q++) {
+                putCompact(store, q, i, n++, out);
+            }
+            if (i % 5 == 0) {
+                MessageExtBrokerInner p = inner(PLAIN_TOPIC, 0, body(n, 40), "TagP", "plain-" + i);
+                MessageClientIDSetter.setUniqID(p);
+                out.add(record("plain", p, put(store, p)));
+            }
+        }
+        Path cp = root.resolve("compaction").resolve("position-checkpoint");
+        long deadline = System.currentTimeMillis() + 60000;
+        String cpText = "";
+        while (true) {
+            cpText = Files.exists(cp) ? Files.readString(cp) : "";
+            if (cpText.contains("\"" + COMPACT_TOPIC + "_0\"") && cpText.contains("\"" + COMPACT_TOPIC + "_1\"")) {
+                break;
+            }
+            if (System.currentTimeMillis() > deadline) {
+                throw new IllegalStateException("no compaction of both " + COMPACT_TOPIC + " queues within 60 s; "
+                    + cp + " holds: " + cpText);
+            }
+            Thread.sleep(100);
+        }
+        extra.put("positionCheckpointAfterFirstCompaction", cpText);
+        for (int i = 30; i < 50; i++) {
+            for (int q = 0; q < 2; q++) {
+                putCompact(store, q, i, n++, out);
+            }
+        }
+    }
+
+    /** Key k(i % 6); every 7th message of a key cycle is a tombstone (empty body). */
+    static void putCompact(DefaultMessageStore store, int q, int i, int n, List<Object> out) throws Exception {
+        String key = "key-" + q + "-" + (i % 6);
+        boolean tombstone = i % 7 == 3;
+        byte[] b = tombstone ? new byte[0] : body(n, 30 + (n * 13) % 90);
+        MessageExtBrokerInner m = inner(COMPACT_TOPIC, q, b, "TagC", key);
+        MessageClientIDSetter.setUniqID(m);
+        Map<String, Object> r = record(tombstone ? "tombstone" : "keyed", m, put(store, m));
+        r.put("key", key);
+        out.add(r);
     }
 
     // ---------------------------------------------------------------- rmqstore-written stores
@@ -587,6 +706,10 @@ public final class V5Features {
 
     static int read(String feature, Path root, Path outJson) throws Exception {
         MessageStoreConfig c = config(feature, root);
+        if (feature.equals("compaction")) {
+            // No compaction while reading: the first run would come 10-20 minutes after load.
+            c.setCompactionScheduleInternal(600000);
+        }
         DefaultMessageStore store = open(c);
         TimerMessageStore timer = null;
         TimerCheckpoint tcp = null;
@@ -640,9 +763,78 @@ public final class V5Features {
                 entries.add(m);
             }
             o.put("epochEntries", entries);
+            String idPath = c.getStorePathBrokerIdentity();
+            BrokerMetadata id = new BrokerMetadata(idPath);
+            id.readFromFile();
+            TempBrokerMetadata temp = new TempBrokerMetadata(idPath + "-temp");
+            temp.readFromFile();
+            o.put("brokerIdentity", identity(id, Path.of(idPath)));
+            o.put("brokerIdentityTemp", identity(temp, Path.of(idPath + "-temp")));
+        }
+        if (feature.equals("compaction")) {
+            Path cp = root.resolve("compaction").resolve("position-checkpoint");
+            o.put("positionCheckpoint", Files.exists(cp) ? Files.readString(cp) : null);
+            // getMessage is refused until start(); it routes a COMPACTION topic to CompactionStore.
+            store.start();
+            List<Object> cqs = new ArrayList<>();
+            for (int q = 0; q < 2; q++) {
+                cqs.add(dumpCompaction(store, COMPACT_TOPIC, q));
+            }
+            o.put("compactionQueues", cqs);
         }
         writeJson(outJson, o);
         return 0;
+    }
+
+    /**
+     * Every message DefaultMessageStore#getMessage returns for a COMPACTION topic's queue (from
+     * the compaction log through its sparse consume queue), fetching from offset 0 and going on
+     * at each nextBeginOffset; each fetch with its status and offsets.
+     */
+    static Map<String, Object> dumpCompaction(DefaultMessageStore store, String topic, int q) throws Exception {
+        Map<String, Object> o = new LinkedHashMap<>();
+        o.put("topic", topic);
+        o.put("queueId", q);
+        List<Object> fetches = new ArrayList<>();
+        List<Object> msgs = new ArrayList<>();
+        long next = 0;
+        for (int guard = 0; guard < 1000; guard++) {
+            org.apache.rocketmq.store.GetMessageResult g = store.getMessage("reader", topic, q, next, 32, null);
+            Map<String, Object> f = new LinkedHashMap<>();
+            f.put("from", next);
+            f.put("status", g.getStatus().name());
+            f.put("nextBeginOffset", g.getNextBeginOffset());
+            f.put("minOffset", g.getMinOffset());
+            f.put("maxOffset", g.getMaxOffset());
+            f.put("messageCount", g.getMessageCount());
+            fetches.add(f);
+            for (ByteBuffer bb : g.getMessageBufferList()) {
+                int size = bb.remaining();
+                MessageExt m = MessageDecoder.decode(bb, true, false);
+                Map<String, Object> x = new LinkedHashMap<>();
+                x.put("queueOffset", m.getQueueOffset());
+                x.put("compactionLogOffset", m.getCommitLogOffset());
+                x.put("size", size);
+                x.put("storeSize", m.getStoreSize());
+                x.put("storeTimestamp", m.getStoreTimestamp());
+                x.put("keys", m.getKeys());
+                x.put("tags", m.getTags());
+                x.put("uniqKey", m.getProperty(MessageConst.PROPERTY_UNIQ_CLIENT_MESSAGE_ID_KEYIDX));
+                byte[] body = m.getBody() == null ? new byte[0] : m.getBody();
+                x.put("bodyLength", body.length);
+                x.put("bodySha256", sha256(body));
+                msgs.add(x);
+            }
+            g.release();
+            long nb = g.getNextBeginOffset();
+            if (!g.getStatus().name().equals("FOUND") || nb <= next || nb >= g.getMaxOffset()) {
+                break;
+            }
+            next = nb;
+        }
+        o.put("fetches", fetches);
+        o.put("messages", msgs);
+        return o;
     }
 
     static Map<String, Object> checkpoint(TimerCheckpoint tcp) {
