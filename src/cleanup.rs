@@ -432,6 +432,9 @@ pub struct CleanupReport {
     pub consume_queue_deleted: Vec<PathBuf>,
     /// Index files deleted.
     pub index_deleted: Vec<PathBuf>,
+    /// 5.x timer-log segments deleted (`timerlog/`; their units point below the commitlog's
+    /// new minimum).
+    pub timer_log_deleted: Vec<PathBuf>,
     /// Errors met (a run goes on after an error, as Java's catches it and logs).
     pub errors: Vec<String>,
 }
@@ -445,6 +448,7 @@ struct Ctx {
     commit_log: Arc<CommitLog>,
     dispatcher: Arc<Dispatcher>,
     retention: Arc<Retention>,
+    timer: Arc<Mutex<Option<crate::v5::timer_write::TimerStore>>>,
 }
 
 impl Ctx {
@@ -651,6 +655,16 @@ impl Ctx {
                 }
             }
         }
+        // 5.x timer log (`TimerMessageStore` runs this every 30 s on its own; here it follows
+        // the commitlog minimum with the consume queues).
+        if let Some(t) = self.timer.lock().as_mut() {
+            match t.delete_expired(min as i64) {
+                Ok(deleted) => report.timer_log_deleted.extend(deleted),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
         if let Some(ix) = self.dispatcher.lock().index.as_mut() {
             report.index_deleted = ix.delete_expired(min as i64)?;
         }
@@ -760,6 +774,7 @@ impl MessageStore {
             commit_log: self.commit_log.clone(),
             dispatcher: self.dispatcher.clone(),
             retention: self.retention.clone(),
+            timer: self.timer.clone(),
         })
     }
 
@@ -932,6 +947,8 @@ pub struct CleanupPlan {
     pub consume_queues: Vec<FilePlan>,
     /// Index files that would be deleted.
     pub index: Vec<FilePlan>,
+    /// 5.x timer-log segments (`timerlog/`) that would be deleted.
+    pub timer_log: Vec<FilePlan>,
     /// The commitlog's minimum offset before the deletion.
     pub min_phy_offset_before: u64,
     /// The commitlog's minimum offset after the deletion.
@@ -1171,6 +1188,27 @@ impl MessageStore {
                 });
             }
         }
+        // 5.x timer log.
+        let mut timer_plans = Vec::new();
+        for (path, last) in crate::v5::timer_write::expired_log_files(
+            config.root(),
+            config.timer.log_file_size,
+            min_after as i64,
+        )? {
+            let bytes = std::fs::metadata(&path).map_or(0, |m| m.len());
+            timer_plans.push(FilePlan {
+                path,
+                bytes,
+                delete: true,
+                rule: "timer-log".into(),
+                reason: format!(
+                    "its last unit points at commitlog offset {last}, below the new minimum \
+                     {min_after}"
+                ),
+                run: None,
+                mtime_ms: None,
+            });
+        }
         // Index files.
         let mut index_plans = Vec::new();
         if let Some(ix) = self.dispatcher.lock().index.as_ref() {
@@ -1243,6 +1281,7 @@ impl MessageStore {
             commitlog: plans,
             consume_queues: cq_plans,
             index: index_plans,
+            timer_log: timer_plans,
             min_phy_offset_before: min_before,
             min_phy_offset_after: min_after,
             consumers,

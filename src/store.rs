@@ -255,7 +255,7 @@ pub struct MessageStore {
     pub(crate) left_out: Vec<crate::left_out::LeftOut>,
     /// The 5.x timer store (`src/store/timer_put.rs`), once a timer message or timer file is
     /// seen by a writable open with timers on.
-    pub(crate) timer: Mutex<Option<crate::v5::timer_write::TimerStore>>,
+    pub(crate) timer: Arc<Mutex<Option<crate::v5::timer_write::TimerStore>>>,
 }
 
 /// A background service the store owns and stops at shutdown.
@@ -482,7 +482,7 @@ impl MessageStore {
             },
             shut_down: false,
             left_out: Vec::new(),
-            timer: Mutex::new(None),
+            timer: Arc::new(Mutex::new(None)),
         };
         store.recover(abnormal)?;
         store.trace_recovery();

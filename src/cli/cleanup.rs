@@ -217,6 +217,7 @@ fn write_text(out: &mut impl Write, plan: &CleanupPlan, root: &Path) -> std::io:
         .iter()
         .chain(&plan.consume_queues)
         .chain(&plan.index)
+        .chain(&plan.timer_log)
     {
         rows.push(vec![
             f.rule.clone(),

@@ -244,6 +244,51 @@ fn metrics_path(root: &Path) -> PathBuf {
     root.join("config").join("timermetrics")
 }
 
+/// `TimerLog#getOffsetForLastUnit`: where the last unit of a full timer-log segment starts
+/// (units fill a segment until a unit and the 16-byte blank no longer fit).
+fn last_unit_pos(file_size: u64) -> u64 {
+    let unit = UNIT_SIZE as u64;
+    file_size - (file_size - MIN_BLANK_LEN) % unit - MIN_BLANK_LEN - unit
+}
+
+/// The timer-log segments of `root` that 5.3.3's timer-log cleanup deletes once the
+/// commitlog starts at `min_py` (`MappedFileQueue#deleteExpiredFileByOffsetForTimerLog`, run
+/// every 30 s by `TimerMessageStore`): from the first segment on, every segment but the last
+/// whose last unit (at `getOffsetForLastUnit`; size 52 and a magic of at most 15) points below
+/// `min_py`; the walk stops at the first other one. Each with the commitlog offset that unit
+/// points at. Nothing is changed.
+pub fn expired_log_files(
+    root: &Path,
+    file_size: u64,
+    min_py: i64,
+) -> Result<Vec<(PathBuf, i64)>> {
+    let dir = log_dir(root);
+    if !dir.exists() || file_size < (UNIT_SIZE as u64 + MIN_BLANK_LEN) {
+        return Ok(Vec::new());
+    }
+    let files = super::numbered_files(&dir)?;
+    let at = last_unit_pos(file_size);
+    let mut out = Vec::new();
+    for (_, path) in files.iter().take(files.len().saturating_sub(1)) {
+        let f = File::open(path).map_err(io(path))?;
+        let mut u = [0u8; UNIT_SIZE];
+        if f.read_exact_at(&mut u, at).is_err() {
+            break;
+        }
+        let size = i32::from_be_bytes(u[0..4].try_into().expect("4 bytes"));
+        let magic = i32::from_be_bytes(u[12..16].try_into().expect("4 bytes"));
+        if size != UNIT_SIZE as i32 || (magic | 0xF) != 0xF {
+            break;
+        }
+        let offset_py = i64::from_be_bytes(u[28..36].try_into().expect("8 bytes"));
+        if offset_py >= min_py {
+            break;
+        }
+        out.push((path.clone(), offset_py));
+    }
+    Ok(out)
+}
+
 /// Does `root` hold any timer file?
 pub fn exists(root: &Path) -> bool {
     log_dir(root).exists() || wheel_path(root).exists()
@@ -352,6 +397,24 @@ impl TimerStore {
         };
         t.recover(&cp, now_ms, src)?;
         Ok(t)
+    }
+
+    /// The timer-log cleanup ([`expired_log_files`]): deletes those segments. Returns them.
+    pub fn delete_expired(&mut self, min_py: i64) -> Result<Vec<PathBuf>> {
+        let expired = expired_log_files(&self.root, self.cfg.log_file_size, min_py)?;
+        let mut deleted = Vec::new();
+        for (path, _) in expired {
+            // Only segments before the one being written, in order from the first.
+            let first = self.segments.first().map(|(s, _)| *s);
+            let name = log_dir(&self.root).join(format!("{:020}", first.unwrap_or(u64::MAX)));
+            if self.segments.len() < 2 || name != path {
+                break;
+            }
+            std::fs::remove_file(&path).map_err(io(&path))?;
+            self.segments.remove(0);
+            deleted.push(path);
+        }
+        Ok(deleted)
     }
 
     /// `TimerMessageStore#recover`.
