@@ -349,15 +349,7 @@ impl CommitLog {
         offset: u64,
         seg: &mut Option<Arc<MappedFile>>,
     ) -> Option<(Arc<MappedFile>, usize, usize)> {
-        let hit = seg.as_ref().is_some_and(|f| {
-            offset >= f.file_from_offset()
-                && offset < f.file_from_offset() + f.file_size() as u64
-                && f.is_available()
-        });
-        if !hit {
-            *seg = Some(self.files.find_by_offset(offset)?);
-        }
-        let f = seg.as_ref()?;
+        let f = self.files.find_by_offset_cached(offset, seg)?;
         let (pos, size) = record_in(f, offset)?;
         Some((f.clone(), pos, size))
     }

@@ -224,15 +224,7 @@ impl ConsumeQueue {
         file: &mut Option<Arc<crate::mapped_file::MappedFile>>,
     ) -> Option<CqUnit> {
         let pos = index.checked_mul(CQ_UNIT_SIZE as u64)?;
-        let hit = file.as_ref().is_some_and(|f| {
-            pos >= f.file_from_offset()
-                && pos < f.file_from_offset() + f.file_size() as u64
-                && f.is_available()
-        });
-        if !hit {
-            *file = Some(self.files.find_by_offset(pos)?);
-        }
-        let f = file.as_ref()?;
+        let f = self.files.find_by_offset_cached(pos, file)?;
         let rel = (pos - f.file_from_offset()) as usize;
         f.slice(rel, CQ_UNIT_SIZE)
             .and_then(|b| CqUnit::decode(b).ok())

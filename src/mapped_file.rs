@@ -888,6 +888,25 @@ impl MappedFileQueue {
             .then(|| f.clone())
     }
 
+    /// [`MappedFileQueue::find_by_offset`] for a run of lookups (the records or units of one
+    /// pull): `cache` keeps the file found last and is searched again (lock, search, reference
+    /// count) only when `offset` lies outside it or it is no longer available.
+    pub fn find_by_offset_cached<'c>(
+        &self,
+        offset: u64,
+        cache: &'c mut Option<Arc<MappedFile>>,
+    ) -> Option<&'c Arc<MappedFile>> {
+        let hit = cache.as_ref().is_some_and(|f| {
+            offset >= f.file_from_offset()
+                && offset < f.file_from_offset() + f.file_size() as u64
+                && f.is_available()
+        });
+        if !hit {
+            *cache = Some(self.find_by_offset(offset)?);
+        }
+        cache.as_ref()
+    }
+
     /// The last segment, or a new one if there is none or the last is full. A new segment
     /// starts at `start_offset` rounded down to the segment size when the queue is empty,
     /// else right after the last one. Returns the segment and whether it was just created.

@@ -161,15 +161,7 @@ impl MessageStore {
     ) -> Option<StoredRecord> {
         let offset = u64::try_from(offset).ok()?;
         let size = usize::try_from(size).ok()?;
-        let hit = seg.as_ref().is_some_and(|f| {
-            offset >= f.file_from_offset()
-                && offset < f.file_from_offset() + f.file_size() as u64
-                && f.is_available()
-        });
-        if !hit {
-            *seg = Some(self.commit_log.files().find_by_offset(offset)?);
-        }
-        let f = seg.as_ref()?;
+        let f = self.commit_log.files().find_by_offset_cached(offset, seg)?;
         let pos = (offset - f.file_from_offset()) as usize;
         f.slice(pos, size)?;
         Some(StoredRecord {
