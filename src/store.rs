@@ -207,6 +207,47 @@ pub struct GetMessageResult {
     pub buffer_total_size: usize,
 }
 
+impl GetMessageResult {
+    /// The start of a `get_messages` pull of a queue holding offsets `min..max`: `Ok` with
+    /// status `Found` and no messages yet when `offset` is in the queue, else `Err` with the
+    /// final answer (`NoMessageInQueue`, `OffsetTooSmall`, `OffsetOverflowOne`,
+    /// `OffsetOverflowBadly`) and where to pull next.
+    pub(crate) fn start_pull(
+        offset: u64,
+        min: u64,
+        max: u64,
+    ) -> std::result::Result<GetMessageResult, GetMessageResult> {
+        let mut result = GetMessageResult {
+            status: GetMessageStatus::Found,
+            messages: vec![],
+            next_begin_offset: offset,
+            min_offset: min,
+            max_offset: max,
+            suggest_pulling_from_slave: false,
+            buffer_total_size: 0,
+        };
+        let end = if max == 0 {
+            Some((GetMessageStatus::NoMessageInQueue, 0))
+        } else if offset < min {
+            Some((GetMessageStatus::OffsetTooSmall, min))
+        } else if offset == max {
+            Some((GetMessageStatus::OffsetOverflowOne, offset))
+        } else if offset > max {
+            Some((GetMessageStatus::OffsetOverflowBadly, max))
+        } else {
+            None
+        };
+        match end {
+            Some((status, next)) => {
+                result.status = status;
+                result.next_begin_offset = next;
+                Err(result)
+            }
+            None => Ok(result),
+        }
+    }
+}
+
 /// How the store was opened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OpenMode {

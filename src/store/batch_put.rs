@@ -217,34 +217,10 @@ pub(crate) fn get_messages(
     let phy_min = store.commit_log.min_offset() as i64;
     let (min, max) = table.offsets(topic, queue_id, phy_min)?;
     let (min, max) = (min.max(0) as u64, max.max(0) as u64);
-    let mut result = GetMessageResult {
-        status: GetMessageStatus::Found,
-        messages: vec![],
-        next_begin_offset: offset,
-        min_offset: min,
-        max_offset: max,
-        suggest_pulling_from_slave: false,
-        buffer_total_size: 0,
+    let mut result = match GetMessageResult::start_pull(offset, min, max) {
+        Ok(r) => r,
+        Err(done) => return Some(done),
     };
-    if max == 0 {
-        result.status = GetMessageStatus::NoMessageInQueue;
-        result.next_begin_offset = 0;
-        return Some(result);
-    }
-    if offset < min {
-        result.status = GetMessageStatus::OffsetTooSmall;
-        result.next_begin_offset = min;
-        return Some(result);
-    }
-    if offset == max {
-        result.status = GetMessageStatus::OffsetOverflowOne;
-        return Some(result);
-    }
-    if offset > max {
-        result.status = GetMessageStatus::OffsetOverflowBadly;
-        result.next_begin_offset = max;
-        return Some(result);
-    }
     let units = table
         .get(topic, queue_id, offset as i64, max_count.max(1))
         .map(|s| s.units)

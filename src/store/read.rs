@@ -45,36 +45,11 @@ impl MessageStore {
                 buffer_total_size: 0,
             };
         };
-        let min = cq.min_offset_in_queue();
         let max = cq.max_offset_in_queue();
-        let mut result = GetMessageResult {
-            status: GetMessageStatus::Found,
-            messages: vec![],
-            next_begin_offset: offset,
-            min_offset: min,
-            max_offset: max,
-            suggest_pulling_from_slave: false,
-            buffer_total_size: 0,
+        let mut result = match GetMessageResult::start_pull(offset, cq.min_offset_in_queue(), max) {
+            Ok(r) => r,
+            Err(done) => return done,
         };
-        if max == 0 {
-            result.status = GetMessageStatus::NoMessageInQueue;
-            result.next_begin_offset = 0;
-            return result;
-        }
-        if offset < min {
-            result.status = GetMessageStatus::OffsetTooSmall;
-            result.next_begin_offset = min;
-            return result;
-        }
-        if offset == max {
-            result.status = GetMessageStatus::OffsetOverflowOne;
-            return result;
-        }
-        if offset > max {
-            result.status = GetMessageStatus::OffsetOverflowBadly;
-            result.next_begin_offset = max;
-            return result;
-        }
         let phy_min = self.commit_log.min_offset() as i64;
         let mut i = offset;
         // The batch's consume-queue file and commitlog segment, looked up again only when a
