@@ -404,10 +404,10 @@ impl TimerStore {
         let expired = expired_log_files(&self.root, self.cfg.log_file_size, min_py)?;
         let mut deleted = Vec::new();
         for (path, _) in expired {
-            // Only segments before the one being written, in order from the first.
-            let first = self.segments.first().map(|(s, _)| *s);
-            let name = log_dir(&self.root).join(format!("{:020}", first.unwrap_or(u64::MAX)));
-            if self.segments.len() < 2 || name != path {
+            // Only the first segment, never the one being written.
+            if self.segments.len() < 2
+                || log_dir(&self.root).join(format!("{:020}", self.segments[0].0)) != path
+            {
                 break;
             }
             std::fs::remove_file(&path).map_err(io(&path))?;
