@@ -197,12 +197,13 @@ impl CommitLog {
     }
 
     /// Appends go to the segment files with `pwrite` instead of through their mappings (used
-    /// under SYNC_FLUSH, see [`MappedFile::set_write_through`]); prefaulting, which would only
-    /// map pages writable again, stops.
+    /// under SYNC_FLUSH, see [`MappedFile::set_write_through`]); the prefault thread then
+    /// writes zeros over the holes ahead of the writer instead of populating the mapping
+    /// ([`MappedFile::zero_fill_ahead`]).
     pub fn set_write_through(&mut self, on: bool) {
         self.files.set_write_through(on);
-        if on {
-            self.prefaulter = None;
+        if let Some(p) = &self.prefaulter {
+            p.set_zero_fill(on);
         }
     }
 

@@ -322,6 +322,74 @@ impl MappedFile {
             .advise_range(memmap2::Advice::PopulateWrite, start, end - start);
     }
 
+    /// Writes zeros over the holes of `[pos, pos+len)` and makes them durable, so that later
+    /// appends there rewrite blocks the file system has already allocated (Java's
+    /// `warmMappedFile` writes zeros ahead too, when `warmMapedFileEnable` is on). Under
+    /// SYNC_FLUSH every put syncs: a put into a hole of the sparse segment makes its sync
+    /// allocate the block and write the file system's metadata too, about twice the cost of a
+    /// sync that rewrites an allocated block.
+    ///
+    /// No byte changes: only holes are written (`SEEK_DATA` finds none in the chunk), only
+    /// above the write position, in chunks under the append lock so no append can land in a
+    /// chunk between the check and the write. A hole reads as zeros, so neither the file's
+    /// bytes nor the power-loss model (`iorecord`, which these writes bypass) see a
+    /// difference. Best effort: an error only means the range is not prepared.
+    pub fn zero_fill_ahead(&self, pos: usize, len: usize) {
+        use std::os::unix::fs::FileExt;
+        use std::os::unix::io::AsRawFd;
+        const CHUNK: usize = 256 * 1024;
+        static ZEROS: [u8; CHUNK] = [0; CHUNK];
+        if !self.writable {
+            return;
+        }
+        let start = pos & !4095;
+        let end = pos.saturating_add(len).min(self.file_size);
+        let mut at = start;
+        let mut first_filled = None;
+        while at < end {
+            let n = CHUNK.min(end - at);
+            {
+                let g = self.append_lock.lock();
+                if g.is_some() {
+                    break;
+                }
+                if self.wrote_position.load(Ordering::Acquire) > at {
+                    // The writer is already here (a new segment's first window, say).
+                    drop(g);
+                    at += n;
+                    continue;
+                }
+                // SAFETY: `lseek` on a file descriptor this `MappedFile` owns for its whole
+                // life; it only reads the file's extent map and moves the offset of a
+                // descriptor nothing else seeks (all I/O here is positional).
+                let data = unsafe {
+                    libc::lseek(self.file.as_raw_fd(), at as libc::off_t, libc::SEEK_DATA)
+                };
+                let hole_to = if data < 0 {
+                    // ENXIO: no data at or after `at`; any other error: leave the file alone.
+                    if std::io::Error::last_os_error().raw_os_error() != Some(libc::ENXIO) {
+                        break;
+                    }
+                    end
+                } else {
+                    (data as usize).min(end)
+                };
+                if hole_to < at + n {
+                    break;
+                }
+                if self.file.write_all_at(&ZEROS[..n], at as u64).is_err() {
+                    break;
+                }
+                drop(g);
+            }
+            first_filled.get_or_insert(at);
+            at += n;
+        }
+        if let Some(from) = first_filled {
+            let _ = self.map.flush_range(from, at - from);
+        }
+    }
+
     /// Whether appends still go to a write buffer.
     #[cfg(test)]
     pub fn has_write_buffer(&self) -> bool {
@@ -519,6 +587,9 @@ impl MappedFile {
 /// does not pay for first-touch page faults (Java warms files in `AllocateMappedFileService`).
 #[derive(Debug)]
 pub struct Prefaulter {
+    /// Zero-fill ahead instead of populating the mapping (appends are `pwrite`s, see
+    /// [`MappedFile::zero_fill_ahead`]); read by the thread for every request.
+    zero_fill: Arc<AtomicBool>,
     tx: Option<crossbeam::channel::Sender<(Arc<MappedFile>, usize, usize)>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -529,6 +600,8 @@ pub const PREFAULT_WINDOW: usize = 4 * 1024 * 1024;
 impl Prefaulter {
     pub fn start() -> Prefaulter {
         let (tx, rx) = crossbeam::channel::unbounded::<(Arc<MappedFile>, usize, usize)>();
+        let zero_fill = Arc::new(AtomicBool::new(false));
+        let zf = zero_fill.clone();
         let thread = std::thread::Builder::new()
             .name("Prefaulter".into())
             .spawn(move || {
@@ -539,14 +612,25 @@ impl Prefaulter {
                     if f.is_full() || f.wrote_position() >= pos + len {
                         continue;
                     }
-                    f.populate(pos, len);
+                    if zf.load(Ordering::Relaxed) {
+                        f.zero_fill_ahead(pos, len);
+                    } else {
+                        f.populate(pos, len);
+                    }
                 }
             })
             .expect("spawning the prefault thread");
         Prefaulter {
+            zero_fill,
             tx: Some(tx),
             thread: Some(thread),
         }
+    }
+
+    /// Zero-fills ahead of the writer instead of populating the mapping (for appends written
+    /// with `pwrite`, under SYNC_FLUSH).
+    pub fn set_zero_fill(&self, on: bool) {
+        self.zero_fill.store(on, Ordering::Relaxed);
     }
 
     /// Called after appending `[pos, pos+len)` to `f`: when the append entered a new window,
@@ -1086,6 +1170,78 @@ mod tests {
         let (g, _) = q.last_or_create(0).unwrap();
         assert_eq!(g.file_from_offset(), 4096);
         assert!(g.is_write_through());
+    }
+
+    /// Blocks of the file: a hole (sparse) has none; zero-filling allocates them.
+    fn allocated_blocks(path: &Path) -> u64 {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path).unwrap().blocks()
+    }
+
+    /// Zero-fill ahead writes only holes above the write position: the chunk with bytes in it
+    /// above the write position (a torn tail recovery left there, say) and everything below
+    /// the write position stay as they are, byte for byte.
+    #[test]
+    fn zero_fill_ahead_fills_only_holes_above_the_write_position() {
+        const MIB: usize = 1 << 20;
+        let d = tempfile::tempdir().unwrap();
+        let mut q = MappedFileQueue::load(d.path(), 2 * MIB, true).unwrap();
+        q.set_write_through(true);
+        let (f, _) = q.last_or_create(0).unwrap();
+        assert!(f.append(&[7u8; 5000]).unwrap());
+        // Bytes above the write position, 1.5 MiB in: not the store's, but not ours to erase.
+        f.write_at(MIB + MIB / 2, b"torn tail").unwrap();
+        f.flush_if(0).unwrap();
+        f.sync_range(MIB + MIB / 2, 9).unwrap();
+        let before = std::fs::read(f.path()).unwrap();
+        let blocks_before = allocated_blocks(f.path());
+
+        // Below (and across) the write position: nothing is written.
+        f.zero_fill_ahead(0, 8192);
+        assert_eq!(allocated_blocks(f.path()), blocks_before);
+        // Above it: the holes of the first MiB are filled, up to the chunk holding the tail.
+        f.zero_fill_ahead(8192, 2 * MIB);
+        let after = std::fs::read(f.path()).unwrap();
+        assert_eq!(after, before, "zero-filling changed a byte");
+        let filled = allocated_blocks(f.path()) - blocks_before;
+        // 512-byte units: the 256 KiB chunks from 8 KiB on that end before the tail at
+        // 1.5 MiB (five; the sixth would reach past it, so it and the rest are left alone).
+        assert_eq!(filled as usize * 512, 5 * 256 * 1024, "filled blocks");
+        assert_eq!(&after[MIB + MIB / 2..MIB + MIB / 2 + 9], b"torn tail");
+        // Appends after it land as before.
+        assert!(f.append(&[9u8; 3000]).unwrap());
+        assert_eq!(f.slice(5000, 3000).unwrap(), &[9u8; 3000][..]);
+    }
+
+    /// Appends racing the zero-filler are never overwritten by its zeros.
+    #[test]
+    fn zero_fill_ahead_never_overwrites_a_racing_append() {
+        const MIB: usize = 1 << 20;
+        let d = tempfile::tempdir().unwrap();
+        let mut q = MappedFileQueue::load(d.path(), 4 * MIB, true).unwrap();
+        q.set_write_through(true);
+        let (f, _) = q.last_or_create(0).unwrap();
+        let filler = {
+            let f = f.clone();
+            std::thread::spawn(move || {
+                for pos in (0..4 * MIB).step_by(64 * 1024) {
+                    f.zero_fill_ahead(pos, 256 * 1024);
+                }
+            })
+        };
+        let mut n = 0u32;
+        while f.append(&[(n % 251) as u8 + 1; 1000]).unwrap() {
+            n += 1;
+        }
+        filler.join().unwrap();
+        let on_disk = std::fs::read(f.path()).unwrap();
+        for i in 0..n as usize {
+            let want = (i as u32 % 251) as u8 + 1;
+            assert!(
+                on_disk[i * 1000..(i + 1) * 1000].iter().all(|&b| b == want),
+                "append {i} was overwritten"
+            );
+        }
     }
 
     /// A failed write-through append (an injected short write) publishes nothing and leaves
