@@ -90,6 +90,9 @@ pub struct MappedFile {
     /// Appends are written with `pwrite` rather than through the mapping (see
     /// [`set_write_through`](Self::set_write_through)).
     write_through: AtomicBool,
+    /// Where [`zero_fill_ahead`](Self::zero_fill_ahead) is writing a chunk of zeros right now
+    /// (`usize::MAX`: nowhere); a write-through append reaching into it waits.
+    zero_fill_at: AtomicUsize,
     /// The file has been deleted from disk (the mapping lives on for whoever holds it).
     destroyed: AtomicBool,
 }
@@ -198,6 +201,7 @@ impl MappedFile {
             first_shutdown_ms: AtomicI64::new(0),
             destroyed: AtomicBool::new(false),
             write_through: AtomicBool::new(false),
+            zero_fill_at: AtomicUsize::new(usize::MAX),
         })
     }
 
@@ -330,16 +334,17 @@ impl MappedFile {
     /// sync that rewrites an allocated block.
     ///
     /// No byte changes: only holes are written (`SEEK_DATA` finds none in the chunk), only
-    /// above the write position, in chunks under the append lock so no append can land in a
-    /// chunk between the check and the write. A hole reads as zeros, so neither the file's
-    /// bytes nor the power-loss model (`iorecord`, which these writes bypass) see a
-    /// difference. Best effort: an error only means the range is not prepared.
+    /// above the write position, a chunk at a time, each checked and claimed under the append
+    /// lock so no append can land in a chunk between the check and the write. Only for
+    /// write-through segments (whose appends honour the claim). A hole reads as zeros, so
+    /// neither the file's bytes nor the power-loss model (`iorecord`, which these writes
+    /// bypass) see a difference. Best effort: an error only means the range is not prepared.
     pub fn zero_fill_ahead(&self, pos: usize, len: usize) {
         use std::os::unix::fs::FileExt;
         use std::os::unix::io::AsRawFd;
         const CHUNK: usize = 256 * 1024;
         static ZEROS: [u8; CHUNK] = [0; CHUNK];
-        if !self.writable {
+        if !self.writable || !self.write_through.load(Ordering::Relaxed) {
             return;
         }
         let start = pos & !4095;
@@ -377,16 +382,28 @@ impl MappedFile {
                 if hole_to < at + n {
                     break;
                 }
-                if self.file.write_all_at(&ZEROS[..n], at as u64).is_err() {
-                    break;
-                }
-                drop(g);
+                // Claim the chunk while still holding the lock: an append that reaches into
+                // it from now on waits until the zeros are written (see `append_with`). The
+                // write itself runs without the lock, so appends below it go on meanwhile.
+                self.zero_fill_at.store(at, Ordering::Release);
+            }
+            let wrote = self.file.write_all_at(&ZEROS[..n], at as u64);
+            self.zero_fill_at.store(usize::MAX, Ordering::Release);
+            if wrote.is_err() {
+                break;
             }
             first_filled.get_or_insert(at);
             at += n;
         }
         if let Some(from) = first_filled {
             let _ = self.map.flush_range(from, at - from);
+        }
+    }
+
+    /// Waits (holding the append lock) until no chunk of zeros is being written below `end`.
+    fn wait_for_zero_fill_below(&self, end: usize) {
+        while end > self.zero_fill_at.load(Ordering::Acquire) {
+            std::thread::yield_now();
         }
     }
 
@@ -441,6 +458,10 @@ impl MappedFile {
             return Ok(Some((pos, r)));
         }
         if self.write_through.load(Ordering::Relaxed) {
+            // A chunk of zeros being written where this append goes (only if the writer has
+            // caught up with the zero-filler, which runs windows ahead): wait for it, so the
+            // zeros land before the record, never after.
+            self.wait_for_zero_fill_below(pos + len);
             return WRITE_THROUGH_SCRATCH.with(|scratch| {
                 let mut scratch = scratch.borrow_mut();
                 scratch.clear();
@@ -488,6 +509,8 @@ impl MappedFile {
     /// new position are left as they are, as Java leaves them.
     pub fn set_wrote_position(&self, pos: usize) {
         let _g = self.append_lock.lock();
+        // Zeros being written above the old position must not land below the new one.
+        self.wait_for_zero_fill_below(usize::MAX);
         let pos = pos.min(self.file_size);
         self.wrote_position.store(pos, Ordering::Release);
         self.committed_position.store(pos, Ordering::Release);
@@ -1213,19 +1236,23 @@ mod tests {
         assert_eq!(f.slice(5000, 3000).unwrap(), &[9u8; 3000][..]);
     }
 
-    /// Appends racing the zero-filler are never overwritten by its zeros.
+    /// Appends racing the zero-filler are never overwritten by its zeros: the filler keeps
+    /// claiming the chunk right above the write position, so appends keep reaching into a
+    /// chunk while its zeros are being written (and must wait for them).
     #[test]
     fn zero_fill_ahead_never_overwrites_a_racing_append() {
         const MIB: usize = 1 << 20;
         let d = tempfile::tempdir().unwrap();
-        let mut q = MappedFileQueue::load(d.path(), 4 * MIB, true).unwrap();
+        let mut q = MappedFileQueue::load(d.path(), 32 * MIB, true).unwrap();
         q.set_write_through(true);
         let (f, _) = q.last_or_create(0).unwrap();
+        let done = Arc::new(AtomicBool::new(false));
         let filler = {
-            let f = f.clone();
+            let (f, done) = (f.clone(), done.clone());
             std::thread::spawn(move || {
-                for pos in (0..4 * MIB).step_by(64 * 1024) {
-                    f.zero_fill_ahead(pos, 256 * 1024);
+                while !done.load(Ordering::Acquire) {
+                    let next_page = (f.wrote_position() + 4095) & !4095;
+                    f.zero_fill_ahead(next_page, 256 * 1024);
                 }
             })
         };
@@ -1233,6 +1260,7 @@ mod tests {
         while f.append(&[(n % 251) as u8 + 1; 1000]).unwrap() {
             n += 1;
         }
+        done.store(true, Ordering::Release);
         filler.join().unwrap();
         let on_disk = std::fs::read(f.path()).unwrap();
         for i in 0..n as usize {
