@@ -37,14 +37,15 @@ mod stats;
 
 pub use async_put::{block_on, ArrivalFuture, PutFuture};
 pub use broker_ops::{total_physical_memory, CommitLogData};
+pub use disk::{DiskUsage, DiskUsageProbe, StatvfsProbe};
 pub use filter::{MessageFilter, TagFilter};
 pub use hooks::{Arrival, ArrivalListener, CommitLogDispatcher, PutHook};
 pub use stats::{StoreStats, LATENCY_BUCKETS_US};
 
 // Types of the public API that live with the internals.
 pub use crate::cleanup::{
-    CleanupOptions, CleanupPlan, CleanupReport, ConsumerLoss, DiskUsage, DiskUsageProbe, FilePlan,
-    PlanSettings, RunPlan, StatvfsProbe, Triggers,
+    CleanupOptions, CleanupPlan, CleanupReport, ConsumerLoss, FilePlan, PlanSettings, RunPlan,
+    Triggers,
 };
 pub use crate::commitlog::AppendResult;
 pub use crate::dispatch::DispatchRequest;
@@ -54,6 +55,7 @@ pub use crate::ha::{ClientStatus, HaHandle, HaStatus, SlaveConnection};
 pub use crate::inspect::content::SkippedRange;
 pub use crate::left_out::LeftOut;
 mod batch_put;
+pub(crate) mod disk;
 mod lmq_put;
 mod open;
 mod powercut;

@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::cleanup::{DiskUsageProbe, StatvfsProbe};
+use crate::store::disk::{DiskUsageProbe, StatvfsProbe};
 use crate::store::{GetMessageResult, GetMessageStatus, MessageStore};
 
 /// Upper bounds (microseconds) of the latency histogram's buckets; the last bucket takes the
