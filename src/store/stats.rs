@@ -184,12 +184,7 @@ impl MessageStore {
         if let Some(e) = self.dispatcher.last_error() {
             v.push(B::Dispatch(e));
         }
-        if let Some(e) = self.ha_error() {
-            v.push(B::Replication(e));
-        }
-        if let Some(e) = self.cleanup_error() {
-            v.push(B::Cleanup(e));
-        }
+        v.extend(self.plugins.errors());
         v
     }
 }
