@@ -33,7 +33,12 @@
 //!
 //! Time comes from the store's [`Clock`](crate::clock::Clock) and disk usage from a
 //! [`DiskUsageProbe`], so every rule can be tested without waiting or filling a disk.
+//!
+//! Retention sits above the store: its state ([`Retention`]) is plugged into every store as it
+//! is opened and reaches the store only through `StorePlugin` (`src/store/plugin.rs`: a put
+//! refusal while DISK_FULL, the last run's error); the store never names this module.
 
+use std::any::Any;
 use std::collections::BTreeMap;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -52,9 +57,10 @@ use crate::config::StoreConfig;
 use crate::config_json::ConsumerOffsetJson;
 use crate::consume_queue::ConsumeQueue;
 use crate::dispatch::Dispatcher;
-use crate::error::{Result, StoreError};
+use crate::error::{BackgroundError, Result, StoreError};
 use crate::format::cq::{CqUnit, CQ_UNIT_SIZE};
 use crate::mapped_file::{MappedFile, MappedFileQueue};
+use crate::store::plugin::StorePlugin;
 use crate::store::{MessageStore, OpenMode, PutMessageResult, PutMessageStatus, StoreService};
 
 /// 4.6.0 `MappedFileQueue.DELETE_FILES_BATCH_MAX`: segments deleted per run at most.
@@ -73,64 +79,10 @@ pub const CLEAN_FIRST_DELAY: Duration = Duration::from_secs(60);
 // ---------------------------------------------------------------------------------------------
 // Disk usage
 
-/// Size and free space of a file-system partition.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct DiskUsage {
-    /// Size of the partition.
-    pub total_bytes: u64,
-    /// Bytes free on the partition (for any user, as `statvfs` `f_bfree`).
-    pub free_bytes: u64,
-}
-
-impl DiskUsage {
-    /// `(total - free) / total`, as `UtilAll#getDiskPartitionSpaceUsedPercent` computes it.
-    pub fn used_ratio(&self) -> f64 {
-        if self.total_bytes == 0 {
-            return -1.0;
-        }
-        self.total_bytes.saturating_sub(self.free_bytes) as f64 / self.total_bytes as f64
-    }
-}
-
-/// Where cleanup learns how full a partition is.
-pub trait DiskUsageProbe: Send + Sync {
-    /// Usage of the partition holding `path`; `None` when it cannot be read (Java's -1, which
-    /// counts as "reclaim space").
-    fn usage(&self, path: &Path) -> Option<DiskUsage>;
-}
-
-/// The real probe: `statvfs`, with Java `File#getTotalSpace` (`f_blocks × f_frsize`) and
-/// `File#getFreeSpace` (`f_bfree × f_frsize`, which includes blocks reserved for root).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct StatvfsProbe;
-
-impl DiskUsageProbe for StatvfsProbe {
-    fn usage(&self, path: &Path) -> Option<DiskUsage> {
-        use std::os::unix::ffi::OsStrExt;
-        if !path.exists() {
-            return None;
-        }
-        let c = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
-        // SAFETY: `st` is a plain C struct for which all-zero bytes are valid; statvfs only
-        // writes into it, and `c` is a NUL-terminated path valid for the call.
-        let st = unsafe {
-            let mut st: libc::statvfs = std::mem::zeroed();
-            if libc::statvfs(c.as_ptr(), &mut st) != 0 {
-                return None;
-            }
-            st
-        };
-        let frsize = st.f_frsize as u64;
-        let total = (st.f_blocks as u64).saturating_mul(frsize);
-        if total == 0 {
-            return None;
-        }
-        Some(DiskUsage {
-            total_bytes: total,
-            free_bytes: (st.f_bfree as u64).saturating_mul(frsize),
-        })
-    }
-}
+// The probe lives below the store (its statistics read it too); these paths stay.
+#[cfg(any(feature = "cli", feature = "internals"))]
+pub use crate::store::disk::DiskUsage;
+pub use crate::store::disk::{DiskUsageProbe, StatvfsProbe};
 
 /// A probe for tests and what-if dry runs: a used percentage that can be changed at any time,
 /// for every path or per path prefix (longest prefix wins). A partition of 100 GiB.
@@ -395,7 +347,8 @@ impl std::fmt::Debug for CleanupOptions {
 }
 
 /// The cleanup state a store keeps (Java's `RunningFlags` DISK_FULL bit and the services'
-/// fields).
+/// fields), plugged into every store as it is opened (`crate::services`): through
+/// `StorePlugin` the store refuses puts while DISK_FULL and lists the last run's error.
 #[derive(Default)]
 pub struct Retention {
     disk_full: AtomicBool,
@@ -765,7 +718,43 @@ fn service_loop(
 // ---------------------------------------------------------------------------------------------
 // The store's API
 
+impl StorePlugin for Retention {
+    /// The refusal a put gets while the store is DISK_FULL.
+    fn refuse_put(&self) -> Option<PutMessageResult> {
+        if !self.disk_full.load(Ordering::Acquire) {
+            return None;
+        }
+        let used = f64::from_bits(self.last_used_bits.load(Ordering::Acquire));
+        Some(PutMessageResult::refused(
+            PutMessageStatus::ServiceNotAvailable,
+            format!(
+                "DISK_FULL: the store's disk is {:.1}% used (above {:.0}%), so puts are refused \
+                 until cleanup brings it to {:.0}% or less",
+                used * 100.0,
+                DISK_SPACE_WARNING_LEVEL_RATIO * 100.0,
+                DISK_SPACE_CLEAN_FORCIBLY_RATIO * 100.0
+            ),
+        ))
+    }
+
+    /// The last run's error.
+    fn error(&self) -> Option<BackgroundError> {
+        self.last_error.lock().clone().map(BackgroundError::Cleanup)
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
+    }
+}
+
 impl MessageStore {
+    /// The cleanup state plugged into this store.
+    fn retention(&self) -> Arc<Retention> {
+        self.plugins
+            .get::<Retention>()
+            .expect("every store is opened with its cleanup state (crate::services)")
+    }
+
     fn cleanup_ctx(&self) -> Result<Ctx> {
         Ok(Ctx {
             config: self.config.clone(),
@@ -773,18 +762,19 @@ impl MessageStore {
             clock: self.clock.clone(),
             commit_log: self.commit_log.clone(),
             dispatcher: self.dispatcher.clone(),
-            retention: self.retention.clone(),
+            retention: self.retention(),
             timer: self.timer.clone(),
         })
     }
 
-    /// Starts the scheduled cleanup (writable stores; called by `open_with`): first run after
-    /// [`CleanupOptions::first_delay`], then every `cleanResourceInterval`.
+    /// Starts the scheduled cleanup (called by `crate::services` as a writable store with
+    /// background services opens): first run after [`CleanupOptions::first_delay`], then
+    /// every `cleanResourceInterval`.
     pub(crate) fn start_cleanup_service(&self) -> Result<()> {
         let ctx = self.cleanup_ctx()?;
         let (stop_tx, stop_rx) = channel::bounded::<()>(0);
         let (ctl_tx, ctl_rx) = channel::unbounded::<Control>();
-        *self.retention.control.lock() = Some(ctl_tx);
+        *self.retention().control.lock() = Some(ctl_tx);
         let started = Instant::now();
         let thread = std::thread::Builder::new()
             .name("rmqstore-cleanup".into())
@@ -800,8 +790,8 @@ impl MessageStore {
     /// Replaces the cleanup's disk probe, pause and first delay (the scheduled service picks
     /// them up at once).
     pub fn set_cleanup_options(&self, options: CleanupOptions) {
-        *self.retention.options.lock() = options;
-        if let Some(tx) = self.retention.control.lock().as_ref() {
+        *self.retention().options.lock() = options;
+        if let Some(tx) = self.retention().control.lock().as_ref() {
             let _ = tx.send(Control::Reschedule);
         }
     }
@@ -818,47 +808,29 @@ impl MessageStore {
     /// `executeDeleteFilesManually`: the next 20 cleanup runs delete expired segments at any
     /// hour and disk usage.
     pub fn execute_delete_files_manually(&self) {
-        self.retention
+        self.retention()
             .manual_delete_times
             .store(MAX_MANUAL_DELETE_FILE_TIMES, Ordering::Release);
     }
 
     /// Cleanup runs still armed by [`execute_delete_files_manually`](Self::execute_delete_files_manually).
     pub fn manual_delete_runs_left(&self) -> i32 {
-        self.retention.manual_delete_times.load(Ordering::Acquire)
+        self.retention().manual_delete_times.load(Ordering::Acquire)
     }
 
     /// Whether the store is DISK_FULL (a partition above 90 % at the last cleanup run).
     pub fn is_disk_full(&self) -> bool {
-        self.retention.disk_full.load(Ordering::Acquire)
+        self.retention().disk_full.load(Ordering::Acquire)
     }
 
     /// Number of cleanup runs so far (scheduled or not).
     pub fn cleanup_runs(&self) -> u64 {
-        self.retention.runs.load(Ordering::Acquire)
+        self.retention().runs.load(Ordering::Acquire)
     }
 
     /// The last error a cleanup run met, if its last run met one.
     pub fn cleanup_error(&self) -> Option<String> {
-        self.retention.last_error.lock().clone()
-    }
-
-    /// The refusal a put gets while the store is DISK_FULL.
-    pub(crate) fn disk_full_refusal(&self) -> Option<PutMessageResult> {
-        if !self.retention.disk_full.load(Ordering::Acquire) {
-            return None;
-        }
-        let used = f64::from_bits(self.retention.last_used_bits.load(Ordering::Acquire));
-        Some(PutMessageResult::refused(
-            PutMessageStatus::ServiceNotAvailable,
-            format!(
-                "DISK_FULL: the store's disk is {:.1}% used (above {:.0}%), so puts are refused \
-                 until cleanup brings it to {:.0}% or less",
-                used * 100.0,
-                DISK_SPACE_WARNING_LEVEL_RATIO * 100.0,
-                DISK_SPACE_CLEAN_FORCIBLY_RATIO * 100.0
-            ),
-        ))
+        self.retention().last_error.lock().clone()
     }
 }
 
@@ -1010,8 +982,8 @@ impl MessageStore {
         let candidates = segs.len().saturating_sub(1);
         let mut next = 0usize; // first segment not deleted
         let mut runs = Vec::new();
-        let mut disk_full = self.retention.disk_full.load(Ordering::Acquire);
-        let mut manual_left = self.retention.manual_delete_times.load(Ordering::Acquire);
+        let mut disk_full = self.retention().disk_full.load(Ordering::Acquire);
+        let mut manual_left = self.retention().manual_delete_times.load(Ordering::Acquire);
         let interval = config.clean_resource_interval_ms.max(1) as i64;
         let mut stop_reason = String::new();
         for k in 1..=(candidates as u32 + 1) {

@@ -98,6 +98,8 @@ internal_mods! {
     mod v5;
 }
 
+// Where the services above the store plug into it (`MessageStore`'s constructors).
+mod services;
 pub use config::StoreConfig;
 pub use error::{BackgroundError, Result, StoreError};
 pub use message::{BatchItem, Message, MessageBatch, ReplayMessage};

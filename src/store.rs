@@ -1,6 +1,15 @@
 //! `MessageStore`: the embeddable API. Opens a store directory (recovering it as Java 4.6.0
 //! would), puts messages and batches, and reads them back by queue offset, physical offset,
 //! msgId or key.
+//!
+//! The store is the lower layer. Retention (`crate::cleanup`) and replication (`crate::ha`)
+//! sit above it: they import the store, keep their own state and plug it in as a store is
+//! opened (`src/services.rs`, where `MessageStore`'s constructors are). The store reaches them
+//! only through one small trait, `StorePlugin` (`src/store/plugin.rs`: a put refusal, an
+//! append notification, the step after a put's flush, their errors); their threads are
+//! [`StoreService`]s it stops at shutdown. The one edge left from here to them is the public
+//! re-export of their types below (`CleanupReport`, `HaStatus`, ...), which keeps those types'
+//! `rmqstore::store::` paths.
 
 use std::fs::File;
 use std::io::Write;
@@ -11,7 +20,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 
 use crate::checkpoint::StoreCheckpoint;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::commitlog::{CommitLog, PutState};
 use crate::config::StoreConfig;
 use crate::consume_queue::ConsumeQueueTable;
@@ -37,14 +46,16 @@ mod stats;
 
 pub use async_put::{block_on, ArrivalFuture, PutFuture};
 pub use broker_ops::{total_physical_memory, CommitLogData};
+pub use disk::{DiskUsage, DiskUsageProbe, StatvfsProbe};
 pub use filter::{MessageFilter, TagFilter};
 pub use hooks::{Arrival, ArrivalListener, CommitLogDispatcher, PutHook};
 pub use stats::{StoreStats, LATENCY_BUCKETS_US};
 
-// Types of the public API that live with the internals.
+// Types of the public API that live with the internals (for cleanup and ha, the only place
+// the store names them: the paths stay, the state and behaviour are theirs).
 pub use crate::cleanup::{
-    CleanupOptions, CleanupPlan, CleanupReport, ConsumerLoss, DiskUsage, DiskUsageProbe, FilePlan,
-    PlanSettings, RunPlan, StatvfsProbe, Triggers,
+    CleanupOptions, CleanupPlan, CleanupReport, ConsumerLoss, FilePlan, PlanSettings, RunPlan,
+    Triggers,
 };
 pub use crate::commitlog::AppendResult;
 pub use crate::dispatch::DispatchRequest;
@@ -54,8 +65,10 @@ pub use crate::ha::{ClientStatus, HaHandle, HaStatus, SlaveConnection};
 pub use crate::inspect::content::SkippedRange;
 pub use crate::left_out::LeftOut;
 mod batch_put;
+pub(crate) mod disk;
 mod lmq_put;
 mod open;
+pub(crate) mod plugin;
 mod powercut;
 mod read;
 pub use open::is_locked;
@@ -290,10 +303,9 @@ pub struct MessageStore {
     /// Background services beyond flushing (cleanup, replication), stopped in reverse order
     /// before the flush services at shutdown.
     pub(crate) extra_services: Mutex<Vec<Box<dyn StoreService>>>,
-    /// Cleanup state (DISK_FULL, manual deletion, options); see [`crate::cleanup`].
-    pub(crate) retention: Arc<crate::cleanup::Retention>,
-    /// Replication (`src/ha/`), once [`start_ha`](Self::start_ha) ran.
-    pub(crate) ha: std::sync::OnceLock<Arc<crate::ha::HaShared>>,
+    /// The services above the store (retention, replication), plugged in as it is opened;
+    /// see [`plugin`].
+    pub(crate) plugins: plugin::Plugins,
     /// Put hooks, statistics, the confirm offset, arrival waiters (`src/store/*.rs`).
     pub(crate) api: hooks::ApiState,
     /// Side files an inspection open left out.
@@ -332,7 +344,15 @@ impl MessageStore {
             .as_ref()
             .and_then(|s| s.last_error())
             .or_else(|| self.dispatcher.last_error())
-            .or_else(|| self.ha_error())
+            // A plugged-in service's failure (replication's); a cleanup run's error, which the
+            // next run clears, is listed by `background_errors` only.
+            .or_else(|| {
+                self.plugins
+                    .errors()
+                    .into_iter()
+                    .find(|e| !matches!(e, crate::error::BackgroundError::Cleanup(_)))
+                    .map(|e| e.to_string())
+            })
     }
 
     /// The configuration the store was opened with.
@@ -397,7 +417,11 @@ impl MessageStore {
         let r = self.put_message_inner(msg, &props)?;
         let wait = props.wants_wait();
         match r.append {
-            Some(append) => Ok(self.handle_ha(self.handle_disk_flush(append, wait), wait)),
+            Some(append) => Ok(self.plugins.after_flush(
+                &self.config,
+                self.handle_disk_flush(append, wait),
+                wait,
+            )),
             None => Ok(r),
         }
     }
@@ -410,7 +434,7 @@ impl MessageStore {
         props: &StoreProperties<'_>,
     ) -> Result<PutMessageResult> {
         self.check_writable()?;
-        if let Some(refused) = self.disk_full_refusal() {
+        if let Some(refused) = self.plugins.refuse_put() {
             return Ok(refused);
         }
         if let Some(refused) = self.api.before_put(msg) {
@@ -544,7 +568,9 @@ impl MessageStore {
     ) -> Result<()> {
         let props = StoreProperties::parse_str(&msg.properties);
         let wait = props.wants_wait();
-        let done = self.after_replication(wait, Box::new(done));
+        let done = self
+            .plugins
+            .after_flush_callback(&self.config, wait, Box::new(done));
         let gc = match (&self.services, wait) {
             (Some(s), true) => s.group_commit().cloned(),
             _ => None,
@@ -657,7 +683,7 @@ impl MessageStore {
     /// ```
     pub fn put_messages(&self, batch: &MessageBatch) -> Result<PutMessageResult> {
         self.check_writable()?;
-        if let Some(refused) = self.disk_full_refusal() {
+        if let Some(refused) = self.plugins.refuse_put() {
             return Ok(refused);
         }
         if let Some(refused) = self.api.before_put_batch(batch) {
@@ -741,7 +767,9 @@ impl MessageStore {
             return Ok(refused);
         }
         let append = self.append(&mut recs, None, None, lmq_put::LmqPut::Off)?;
-        Ok(self.handle_ha(self.handle_disk_flush(append, true), true))
+        Ok(self
+            .plugins
+            .after_flush(&self.config, self.handle_disk_flush(append, true), true))
     }
 
     /// Appends records exactly as they were once stored (every field verbatim, including the
@@ -798,6 +826,16 @@ impl MessageStore {
             lmq_put::LmqPut::Off
         };
         self.append(&mut recs, None, None, lmq)
+    }
+
+    /// Puts are refused on a slave: its commitlog only takes the master's bytes.
+    fn refuse_on_slave(&self) -> Option<PutMessageResult> {
+        (self.config.broker_role == crate::config::BrokerRole::Slave).then(|| {
+            PutMessageResult::refused(
+                PutMessageStatus::ServiceNotAvailable,
+                "role SLAVE: a slave's commitlog is written only by replication".into(),
+            )
+        })
     }
 
     fn validate(&self, topic: &str, queue_id: i32, props_len: usize) -> Option<PutMessageResult> {
@@ -1044,7 +1082,7 @@ impl MessageStore {
             }
         }
         self.api.stats.record_put(recs.len() as u64, total as u64);
-        self.notify_replication();
+        self.plugins.appended();
         Ok(CommitLog::append_result(recs, total))
     }
 

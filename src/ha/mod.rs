@@ -11,6 +11,10 @@
 //!   queues and index.
 //! - [`sync`]: SYNC_MASTER: puts wait for the slave's acknowledgement.
 //!
+//! Replication sits above the store: its state (`Replication`) is plugged into every store as
+//! it is opened and reaches the store's put path only through `StorePlugin`
+//! (`src/store/plugin.rs`); the store never names this module.
+//!
 //! Replication is started explicitly with [`MessageStore::start_ha`] (opening a store never
 //! binds a port); its services stop with the store.
 //!
@@ -31,7 +35,7 @@ pub mod slave;
 pub mod sync;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use parking_lot::Mutex;
 
@@ -89,6 +93,15 @@ pub struct HaStatus {
     pub divergence: Option<String>,
     /// The last error replication met (transient ones included: refused connections, ...).
     pub last_error: Option<String>,
+}
+
+/// Replication's state as the store keeps it, plugged into every store as it is opened
+/// (`crate::services`); empty until [`MessageStore::start_ha`]. Through `StorePlugin`
+/// (`sync.rs`) the store wakes the senders after an append, makes a SYNC_MASTER put wait for
+/// its slave and lists a divergence.
+#[derive(Debug, Default)]
+pub(crate) struct Replication {
+    pub(crate) shared: OnceLock<Arc<HaShared>>,
 }
 
 /// State shared by the HA threads, the put path and status readers.
@@ -182,6 +195,13 @@ impl HaHandle {
 }
 
 impl MessageStore {
+    /// The replication state plugged into this store.
+    fn replication(&self) -> Arc<Replication> {
+        self.plugins
+            .get::<Replication>()
+            .expect("every store is opened with its replication state (crate::services)")
+    }
+
     /// Starts replication as `brokerRole` says: a master (ASYNC_MASTER or SYNC_MASTER) listens
     /// on `haListenAddress:haListenPort` (port 0: any free port, see
     /// [`HaHandle::local_addr`]); a SLAVE connects to `haMasterAddress`. The services stop
@@ -197,7 +217,8 @@ impl MessageStore {
             self.config.ha_master_address.clone(),
         ));
         let already = || StoreError::Invalid("replication is already started".into());
-        if self.ha.get().is_some() {
+        let rep = self.replication();
+        if rep.shared.get().is_some() {
             return Err(already());
         }
         let io = |e: std::io::Error| StoreError::Invalid(format!("starting replication: {e}"));
@@ -221,7 +242,7 @@ impl MessageStore {
             )?;
             vec![Box::new(transfer), Box::new(master)]
         };
-        if self.ha.set(shared.clone()).is_err() {
+        if rep.shared.set(shared.clone()).is_err() {
             // Another start won the race; ours stop as they drop.
             return Err(already());
         }
@@ -233,21 +254,14 @@ impl MessageStore {
 
     /// Replication's handle, once started.
     pub fn ha(&self) -> Option<HaHandle> {
-        self.ha.get().map(|shared| HaHandle {
+        self.replication().shared.get().map(|shared| HaHandle {
             shared: shared.clone(),
         })
     }
 
     /// Replication's status, once started.
     pub fn ha_status(&self) -> Option<HaStatus> {
-        self.ha.get().map(|s| s.status())
-    }
-
-    /// A divergence or a failure that stopped replication for good.
-    pub(crate) fn ha_error(&self) -> Option<String> {
-        let ha = self.ha.get()?;
-        let d = ha.divergence.lock().clone();
-        d.or_else(|| ha.fatal.lock().clone())
+        self.replication().shared.get().map(|s| s.status())
     }
 
     /// `appendToCommitLog` (slave): appends `data`, raw commitlog bytes from a master, at

@@ -9,6 +9,7 @@
 //! acknowledging thread (or, at the deadline, the expiry thread) completes, so many puts share
 //! one round trip to the slave either way.
 
+use std::any::Any;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -16,8 +17,11 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
 
-use crate::config::BrokerRole;
-use crate::store::{MessageStore, PutMessageResult, PutMessageStatus, StoreService};
+use crate::config::{BrokerRole, StoreConfig};
+use crate::error::BackgroundError;
+use crate::ha::Replication;
+use crate::store::plugin::{PutCallback, StorePlugin};
+use crate::store::{PutMessageResult, PutMessageStatus, StoreService};
 
 /// Why a wait for the slave ended without its acknowledgement.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -289,17 +293,10 @@ enum HaNeed {
     Wait(Arc<crate::ha::HaShared>, u64),
 }
 
-impl MessageStore {
-    /// Bytes were appended: the master's stream threads may send them.
-    pub(crate) fn notify_replication(&self) {
-        if let Some(ha) = self.ha.get() {
-            ha.transfer.notify_new_data();
-        }
-    }
-
-    fn ha_need(&self, r: &PutMessageResult, wait: bool) -> HaNeed {
-        let ha = self.ha.get();
-        if self.config.broker_role != BrokerRole::SyncMaster || !wait {
+impl Replication {
+    fn ha_need(&self, config: &StoreConfig, r: &PutMessageResult, wait: bool) -> HaNeed {
+        let ha = self.shared.get();
+        if config.broker_role != BrokerRole::SyncMaster || !wait {
             return HaNeed::Nothing;
         }
         let Some(a) = &r.append else {
@@ -316,14 +313,29 @@ impl MessageStore {
         }
         HaNeed::Wait(ha.clone(), target)
     }
+}
+
+/// Replication's hooks in the store's put path (`CommitLog#handleHA`) and background errors.
+impl StorePlugin for Replication {
+    /// Bytes were appended: the master's stream threads may send them.
+    fn appended(&self) {
+        if let Some(ha) = self.shared.get() {
+            ha.transfer.notify_new_data();
+        }
+    }
 
     /// The replication step of a put, after its flush step (blocking form).
-    pub(crate) fn handle_ha(&self, r: PutMessageResult, wait: bool) -> PutMessageResult {
-        match self.ha_need(&r, wait) {
+    fn after_flush(
+        &self,
+        config: &StoreConfig,
+        r: PutMessageResult,
+        wait: bool,
+    ) -> PutMessageResult {
+        match self.ha_need(config, &r, wait) {
             HaNeed::Nothing => r,
             HaNeed::NotAvailable(why) => slave_not_available(r, why),
             HaNeed::Wait(ha, target) => {
-                let timeout = Duration::from_millis(self.config.sync_flush_timeout_ms);
+                let timeout = Duration::from_millis(config.sync_flush_timeout_ms);
                 let outcome = ha.transfer.wait(target, timeout);
                 ha_outcome(r, outcome)
             }
@@ -331,16 +343,17 @@ impl MessageStore {
     }
 
     /// Wraps a put callback so it runs after the replication step (non-blocking form).
-    pub(crate) fn after_replication(
+    fn after_flush_callback(
         &self,
+        config: &StoreConfig,
         wait: bool,
-        done: Box<dyn FnOnce(PutMessageResult) + Send>,
-    ) -> Box<dyn FnOnce(PutMessageResult) + Send> {
-        if self.config.broker_role != BrokerRole::SyncMaster || !wait {
+        done: PutCallback,
+    ) -> PutCallback {
+        if config.broker_role != BrokerRole::SyncMaster || !wait {
             return done;
         }
-        let ha = self.ha.get().cloned();
-        let timeout = Duration::from_millis(self.config.sync_flush_timeout_ms);
+        let ha = self.shared.get().cloned();
+        let timeout = Duration::from_millis(config.sync_flush_timeout_ms);
         Box::new(move |r: PutMessageResult| {
             let Some(a) = &r.append else {
                 return done(r);
@@ -366,14 +379,16 @@ impl MessageStore {
         })
     }
 
-    /// Puts are refused on a slave: its commitlog only takes the master's bytes.
-    pub(crate) fn refuse_on_slave(&self) -> Option<PutMessageResult> {
-        (self.config.broker_role == BrokerRole::Slave).then(|| {
-            PutMessageResult::refused(
-                PutMessageStatus::ServiceNotAvailable,
-                "role SLAVE: a slave's commitlog is written only by replication".into(),
-            )
-        })
+    /// A divergence or a failure that stopped replication for good.
+    fn error(&self) -> Option<BackgroundError> {
+        let ha = self.shared.get()?;
+        let d = ha.divergence.lock().clone();
+        d.or_else(|| ha.fatal.lock().clone())
+            .map(BackgroundError::Replication)
+    }
+
+    fn into_any(self: Arc<Self>) -> Arc<dyn Any + Send + Sync> {
+        self
     }
 }
 

@@ -1,76 +1,20 @@
 //! Opening a store: the open modes, the lock file, loading every file, and recovery (normal
-//! and abnormal, 4.6.0 and 5.x rules) up to a store ready for puts and reads.
+//! and abnormal, 4.6.0 and 5.x rules) up to a store ready for puts and reads. The public
+//! constructors (`open`, `open_read_only`, `open_inspect`, `open_with`) are in
+//! `src/services.rs`: they call [`open_full`](MessageStore::open_full) here, then plug in the
+//! services above the store ([`plugin`](super::plugin)).
 
 use super::*;
 
 impl MessageStore {
-    /// Opens (or creates) a store for writing, with the system clock.
-    ///
-    /// ```
-    /// use rmqstore::{MessageStore, StoreConfig};
-    ///
-    /// let dir = tempfile::tempdir()?;
-    /// let mut config = StoreConfig::with_root(dir.path());
-    /// config.mapped_file_size_commit_log = 1 << 20; // 1 GiB by default
-    /// let store = MessageStore::open(config)?;
-    /// assert!(!store.recovery_report().abnormal);
-    /// store.shutdown()?; // flushes, removes the abort file, releases the lock
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn open(config: StoreConfig) -> Result<MessageStore> {
-        Self::open_with(config, OpenMode::ReadWrite, Arc::new(SystemClock))
-    }
-
-    /// Opens a store for inspection: nothing on disk is created, changed or locked.
-    ///
-    /// ```
-    /// # use rmqstore::{Message, MessageStore, StoreConfig};
-    /// # let dir = tempfile::tempdir()?;
-    /// # let mut config = StoreConfig::with_root(dir.path());
-    /// # config.mapped_file_size_commit_log = 1 << 20;
-    /// let writer = MessageStore::open(config.clone())?;
-    /// writer.put_message(&Message::new("T", 0, b"x".to_vec()))?;
-    /// // A reader next to a live writer (as `rmqstore stat` next to a broker).
-    /// let reader = MessageStore::open_read_only(config)?;
-    /// assert_eq!(reader.max_offset_in_queue("T", 0), 1);
-    /// assert!(reader.put_message(&Message::new("T", 0, b"y".to_vec())).is_err());
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    pub fn open_read_only(config: StoreConfig) -> Result<MessageStore> {
-        Self::open_with(config, OpenMode::ReadOnly, Arc::new(SystemClock))
-    }
-
-    /// Opens a store for inspection, read-only, going on past side files it cannot use: a
-    /// stray entry of `commitlog/`, a consume-queue or index file of the wrong length, and
-    /// the like are left out and listed by [`left_out`](Self::left_out). What the commitlog
-    /// itself needs (a wrong-length segment) still fails, as Java refuses it.
-    pub fn open_inspect(config: StoreConfig) -> Result<MessageStore> {
-        let mut left = Vec::new();
-        let mut store = Self::open_full(
-            config,
-            OpenMode::ReadOnly,
-            Arc::new(SystemClock),
-            Some(&mut left),
-        )?;
-        store.left_out = left;
-        Ok(store)
-    }
-
     /// The side files an [`open_inspect`](Self::open_inspect) left out (none otherwise).
     pub fn left_out(&self) -> &[crate::left_out::LeftOut] {
         &self.left_out
     }
 
-    /// Opens with an explicit mode and clock (store timestamps and index file names).
-    pub fn open_with(
-        config: StoreConfig,
-        mode: OpenMode,
-        clock: Arc<dyn Clock>,
-    ) -> Result<MessageStore> {
-        Self::open_full(config, mode, clock, None)
-    }
-
-    fn open_full(
+    /// Loads and recovers a store: everything of opening but the services above the store,
+    /// which `crate::services` plugs in afterwards (the public constructors are there).
+    pub(crate) fn open_full(
         config: StoreConfig,
         mode: OpenMode,
         clock: Arc<dyn Clock>,
@@ -198,8 +142,7 @@ impl MessageStore {
             dispatch_on_commit,
             lock_file,
             extra_services: Mutex::new(Vec::new()),
-            retention: Arc::new(crate::cleanup::Retention::default()),
-            ha: std::sync::OnceLock::new(),
+            plugins: plugin::Plugins::default(),
             api: hooks::ApiState::new(boot_ms),
             recovery: RecoveryReport {
                 abnormal,
@@ -245,9 +188,6 @@ impl MessageStore {
                 // 5.3.3 writes its PID into abort (and the previous content into abort.bak).
                 crate::v5::recovery::write_abort_with_pid(&abort, &prev).at(&abort)?;
             }
-        }
-        if services {
-            store.start_cleanup_service()?;
         }
         Ok(store)
     }

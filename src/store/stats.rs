@@ -4,7 +4,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::cleanup::{DiskUsageProbe, StatvfsProbe};
+use crate::store::disk::{DiskUsageProbe, StatvfsProbe};
 use crate::store::{GetMessageResult, GetMessageStatus, MessageStore};
 
 /// Upper bounds (microseconds) of the latency histogram's buckets; the last bucket takes the
@@ -184,12 +184,7 @@ impl MessageStore {
         if let Some(e) = self.dispatcher.last_error() {
             v.push(B::Dispatch(e));
         }
-        if let Some(e) = self.ha_error() {
-            v.push(B::Replication(e));
-        }
-        if let Some(e) = self.cleanup_error() {
-            v.push(B::Cleanup(e));
-        }
+        v.extend(self.plugins.errors());
         v
     }
 }
