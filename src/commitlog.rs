@@ -197,11 +197,15 @@ impl CommitLog {
     }
 
     /// Appends go to the segment files with `pwrite` instead of through their mappings (used
-    /// under SYNC_FLUSH, see [`MappedFile::set_write_through`]); the prefault thread then
+    /// under SYNC_FLUSH, see [`MappedFile::set_write_through`]). The prefault thread then
     /// writes zeros over the holes ahead of the writer instead of populating the mapping
-    /// ([`MappedFile::zero_fill_ahead`]).
-    pub fn set_write_through(&mut self, on: bool) {
+    /// ([`MappedFile::zero_fill_ahead`]), or, without `zero_fill_ahead`, stops: populating
+    /// would only map pages writable again.
+    pub fn set_write_through(&mut self, on: bool, zero_fill_ahead: bool) {
         self.files.set_write_through(on);
+        if on && !zero_fill_ahead {
+            self.prefaulter = None;
+        }
         if let Some(p) = &self.prefaulter {
             p.set_zero_fill(on);
         }

@@ -104,21 +104,21 @@ fn transient_store_pool_reads_back() {
     write_and_read_back("transient");
 }
 
-/// Under SYNC_FLUSH with production-sized segments the prefault thread zero-fills the holes
-/// ahead of the writer (so each put's sync rewrites allocated blocks): the blocks get
-/// allocated, and still no byte differs from what the puts wrote, the rest of the segment
-/// reads as zeros, and everything reads back after a reopen.
-#[test]
-fn sync_flush_zero_fill_ahead_changes_no_byte() {
+/// SYNC puts of 4 KiB bodies into a store with 32 MiB segments (the prefault thread runs
+/// from 16 MiB), a little over 10 MiB, past two 4 MiB window crossings; shut down (which
+/// drains the prefault thread's requests), checked and reopened. Returns the write position
+/// and the bytes the file system allocated to the segment, or `None` for the latter where it
+/// keeps no holes (a fresh sparse file has blocks).
+fn sync_puts_with_zero_fill(zero_fill: bool) -> (usize, Option<usize>) {
     use std::os::unix::fs::MetadataExt;
     const MIB: usize = 1 << 20;
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(dir.path(), "sync");
-    // The prefault thread runs for segments of at least four 4 MiB windows.
     c.mapped_file_size_commit_log = 32 * MIB;
     c.mapped_file_size_consume_queue_raw = 300_000 * 20;
+    c.sync_flush_zero_fill_ahead = zero_fill;
     let store = MessageStore::open(c.clone()).unwrap();
-    let n = 2_600; // 4 KiB bodies: a little over 10 MiB, past two window crossings
+    let n = 2_600;
     let body = |i: usize| vec![(i % 251) as u8 + 1; 4096];
     for i in 0..n {
         let r = store.put_message(&Message::new("Z", 0, body(i))).unwrap();
@@ -126,7 +126,6 @@ fn sync_flush_zero_fill_ahead_changes_no_byte() {
     }
     let end = store.max_phy_offset() as usize;
     assert!(end > 10 * MIB, "wrote {end} bytes");
-    // Shutdown drains the prefault thread's requests before it returns.
     store.shutdown().unwrap();
 
     let seg = dir.path().join("commitlog").join(format!("{:020}", 0));
@@ -136,20 +135,13 @@ fn sync_flush_zero_fill_ahead_changes_no_byte() {
         bytes[end..].iter().all(|&b| b == 0),
         "a non-zero byte above the write position"
     );
-    // Whether this file system keeps holes at all (a fresh sparse file has no blocks); where
-    // it does, the window the writer would have entered next was allocated ahead of it.
     let probe = dir.path().join("sparse-probe");
     std::fs::File::create(&probe)
         .unwrap()
         .set_len(MIB as u64)
         .unwrap();
-    if std::fs::metadata(&probe).unwrap().blocks() == 0 {
-        let allocated = std::fs::metadata(&seg).unwrap().blocks() as usize * 512;
-        assert!(
-            allocated >= 16 * MIB,
-            "only {allocated} bytes allocated with {end} written: no zero-fill ahead"
-        );
-    }
+    let keeps_holes = std::fs::metadata(&probe).unwrap().blocks() == 0;
+    let allocated = std::fs::metadata(&seg).unwrap().blocks() as usize * 512;
 
     let ro = MessageStore::open_read_only(c).unwrap();
     assert_eq!(ro.max_phy_offset() as usize, end);
@@ -157,6 +149,34 @@ fn sync_flush_zero_fill_ahead_changes_no_byte() {
     assert_eq!(got.messages.len(), n);
     for (i, rec) in got.messages.iter().enumerate() {
         assert_eq!(rec.decode().unwrap().body, &body(i)[..], "message {i}");
+    }
+    (end, keeps_holes.then_some(allocated))
+}
+
+/// Under SYNC_FLUSH the prefault thread zero-fills the holes ahead of the writer (so each
+/// put's sync rewrites allocated blocks): the window the writer would enter next is
+/// allocated, and still no byte differs from what the puts wrote, the rest of the segment
+/// reads as zeros, and everything reads back after a reopen.
+#[test]
+fn sync_flush_zero_fill_ahead_changes_no_byte() {
+    let (end, allocated) = sync_puts_with_zero_fill(true);
+    if let Some(allocated) = allocated {
+        assert!(
+            allocated >= 16 << 20,
+            "only {allocated} bytes allocated with {end} written: no zero-fill ahead"
+        );
+    }
+}
+
+/// `sync_flush_zero_fill_ahead = false`: nothing is allocated ahead of the writer.
+#[test]
+fn sync_flush_zero_fill_ahead_can_be_turned_off() {
+    let (end, allocated) = sync_puts_with_zero_fill(false);
+    if let Some(allocated) = allocated {
+        assert!(
+            allocated < end + (1 << 20),
+            "{allocated} bytes allocated with {end} written: zero-filled although off"
+        );
     }
 }
 

@@ -72,7 +72,7 @@ impl MessageStore {
             )?,
         };
         if writable && config.is_sync_flush() {
-            commit_log.set_write_through(true);
+            commit_log.set_write_through(true, config.sync_flush_zero_fill_ahead);
         }
         if writable && config.appends_prop_crc() {
             commit_log.set_append_prop_crc(true);
