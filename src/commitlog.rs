@@ -206,9 +206,6 @@ impl CommitLog {
         if on && !zero_fill_ahead {
             self.prefaulter = None;
         }
-        if let Some(p) = &self.prefaulter {
-            p.set_zero_fill(on);
-        }
     }
 
     /// New segments borrow write buffers from `pool` (transient store pool).

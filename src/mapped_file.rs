@@ -432,7 +432,7 @@ impl MappedFile {
         self.write_through.store(on, Ordering::Relaxed);
     }
 
-    #[cfg(test)]
+    /// Whether appends are `pwrite`s (see [`set_write_through`](Self::set_write_through)).
     pub fn is_write_through(&self) -> bool {
         self.write_through.load(Ordering::Relaxed)
     }
@@ -610,9 +610,6 @@ impl MappedFile {
 /// does not pay for first-touch page faults (Java warms files in `AllocateMappedFileService`).
 #[derive(Debug)]
 pub struct Prefaulter {
-    /// Zero-fill ahead instead of populating the mapping (appends are `pwrite`s, see
-    /// [`MappedFile::zero_fill_ahead`]); read by the thread for every request.
-    zero_fill: Arc<AtomicBool>,
     tx: Option<crossbeam::channel::Sender<(Arc<MappedFile>, usize, usize)>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -623,8 +620,6 @@ pub const PREFAULT_WINDOW: usize = 4 * 1024 * 1024;
 impl Prefaulter {
     pub fn start() -> Prefaulter {
         let (tx, rx) = crossbeam::channel::unbounded::<(Arc<MappedFile>, usize, usize)>();
-        let zero_fill = Arc::new(AtomicBool::new(false));
-        let zf = zero_fill.clone();
         let thread = std::thread::Builder::new()
             .name("Prefaulter".into())
             .spawn(move || {
@@ -635,7 +630,9 @@ impl Prefaulter {
                     if f.is_full() || f.wrote_position() >= pos + len {
                         continue;
                     }
-                    if zf.load(Ordering::Relaxed) {
+                    // A segment written with `pwrite` (SYNC_FLUSH) gets its holes zero-filled;
+                    // populating its mapping would only map pages writable again.
+                    if f.is_write_through() {
                         f.zero_fill_ahead(pos, len);
                     } else {
                         f.populate(pos, len);
@@ -644,16 +641,9 @@ impl Prefaulter {
             })
             .expect("spawning the prefault thread");
         Prefaulter {
-            zero_fill,
             tx: Some(tx),
             thread: Some(thread),
         }
-    }
-
-    /// Zero-fills ahead of the writer instead of populating the mapping (for appends written
-    /// with `pwrite`, under SYNC_FLUSH).
-    pub fn set_zero_fill(&self, on: bool) {
-        self.zero_fill.store(on, Ordering::Relaxed);
     }
 
     /// Called after appending `[pos, pos+len)` to `f`: when the append entered a new window,
